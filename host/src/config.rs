@@ -1,0 +1,212 @@
+//! Settings: one `clap` struct, filled from flags, then environment
+//! variables, then an optional config file (`KEY = value` lines using the
+//! environment names), validated once at start.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+
+/// The command line of the `scaihub` binary.
+#[derive(Debug, Parser)]
+#[command(name = "scaihub", version, about = "Signed webhooks, plugins and OAuth applications for ScaiDrive")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API, the console and the delivery workers.
+    Serve(ServeArgs),
+}
+
+/// Settings of `scaihub serve`.
+#[derive(Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SCAIHUB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// `sqlite://PATH` or `postgres://…`; SQLite under the data dir when absent.
+    #[arg(long, env = "SCAIHUB_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Folder for the SQLite file and the generated master key.
+    #[arg(long, env = "SCAIHUB_DATA_DIR", default_value = "./scaihub-data")]
+    pub data_dir: PathBuf,
+
+    /// On first start of an empty store: the bootstrap admin API key.
+    #[arg(long, env = "SCAIHUB_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// Key that encrypts secrets at rest: 64 hex digits. Generated into the
+    /// data dir for SQLite; required for PostgreSQL.
+    #[arg(long, env = "SCAIHUB_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// Comma list of retry delays after a failed attempt.
+    #[arg(long, env = "SCAIHUB_RETRY_SCHEDULE", default_value = "30s,1m,5m,15m,1h,6h,24h")]
+    pub retry_schedule: String,
+
+    /// CIDRs that webhooks may reach although internal (e.g. 127.0.0.0/8,::1/128).
+    #[arg(long, env = "SCAIHUB_ALLOW_DESTINATIONS", default_value = "")]
+    pub allow_destinations: String,
+
+    /// Issuer and base URL used in tokens and links; `http://{listen}` when absent.
+    #[arg(long, env = "SCAIHUB_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// How long one delivery attempt may take, connect to last byte (seconds).
+    #[arg(long, env = "SCAIHUB_DELIVERY_TIMEOUT_SECS", default_value_t = 15)]
+    pub delivery_timeout_secs: u64,
+
+    /// Attempts in flight at once, across all webhooks.
+    #[arg(long, env = "SCAIHUB_MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
+
+    /// Attempts in flight at once to one webhook, so one slow receiver
+    /// cannot take every slot.
+    #[arg(long, env = "SCAIHUB_MAX_IN_FLIGHT_PER_WEBHOOK", default_value_t = 64)]
+    pub max_in_flight_per_webhook: usize,
+
+    /// Largest accepted request body, in bytes (events, webhooks).
+    #[arg(long, env = "SCAIHUB_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Log format: `json` or `text`.
+    #[arg(long, env = "SCAIHUB_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
+    /// Optional config file of `SCAIHUB_*=value` lines, read before parsing.
+    #[arg(long, env = "SCAIHUB_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field("data_dir", &self.data_dir)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
+            .field("retry_schedule", &self.retry_schedule)
+            .field("allow_destinations", &self.allow_destinations)
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A database URL with any password replaced.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A setting that cannot be used, naming it.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+/// Parses `30s,1m,5m,15m,1h,6h,24h` (also `500ms`, `2d`).
+pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, ConfigError> {
+    let err = |m: String| ConfigError { setting: "SCAIHUB_RETRY_SCHEDULE", message: m };
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        out.push(parse_duration(part).ok_or_else(|| err(format!("{part:?} is not a duration like 30s, 5m, 1h, 1d or 250ms")))?);
+    }
+    if out.len() > 50 {
+        return Err(err("at most 50 retries".into()));
+    }
+    Ok(out)
+}
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => return Some(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+/// Parses the comma list of allowed internal ranges.
+pub fn parse_allow_list(text: &str) -> Result<Vec<IpNet>, ConfigError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError { setting: "SCAIHUB_ALLOW_DESTINATIONS", message: format!("{p:?} is not a CIDR range") })
+        })
+        .collect()
+}
+
+/// Loads `KEY=value` lines of a config file into the environment for the
+/// keys not already set there, so flags > environment > file.
+pub fn load_config_file(path: &std::path::Path) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError { setting: "SCAIHUB_CONFIG", message: format!("cannot read {path:?}: {e}") })?;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.split_once('=').ok_or_else(|| ConfigError {
+            setting: "SCAIHUB_CONFIG",
+            message: format!("line {}: expected KEY=value", n + 1),
+        })?;
+        let key = key.trim();
+        if !key.starts_with("SCAIHUB_") {
+            return Err(ConfigError { setting: "SCAIHUB_CONFIG", message: format!("line {}: unknown setting {key}", n + 1) });
+        }
+        if std::env::var_os(key).is_none() {
+            // SAFETY: called from `main` before the runtime or any thread starts.
+            unsafe { std::env::set_var(key, value.trim().trim_matches('"')) };
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_schedule_is_the_pages() {
+        let s = parse_schedule("30s,1m,5m,15m,1h,6h,24h").unwrap();
+        let secs: Vec<u64> = s.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [30, 60, 300, 900, 3600, 21_600, 86_400]);
+    }
+
+    #[test]
+    fn bad_schedule_names_the_setting() {
+        let err = parse_schedule("30s,soon").unwrap_err();
+        assert_eq!(err.setting, "SCAIHUB_RETRY_SCHEDULE");
+        assert!(err.message.contains("soon"));
+    }
+
+    #[test]
+    fn database_password_is_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:redacted@h/db");
+    }
+}

@@ -1,0 +1,315 @@
+//! The delivery worker: claims due deliveries, sends them concurrently,
+//! and records every attempt.
+//!
+//! Flow: [`Worker::run`] claims batches of due deliveries (leased to this
+//! worker), spawns one task per attempt, bounded overall and per webhook.
+//! Each task sends one request and hands its [`Completion`] to the recorder,
+//! which writes attempts in batches, schedules retries, drops deliveries
+//! whose schedule is spent, and logs the SECURITY event for each drop.
+//!
+//! Nothing lives only in memory: a delivery is in the store before it is
+//! sent and its lease lets another worker (or this one after a restart)
+//! take it over, so every accepted event is delivered at least once.
+
+pub mod sender;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue};
+use serde_json::json;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tracing::{Instrument, info_span, warn};
+
+use crate::clock::Millis;
+use crate::domain::Category;
+use crate::hub::ingest::{DROPPED, Incoming, OVERFLOW};
+use crate::hub::{Actor, Hub};
+use crate::ids::{IdKind, new_id};
+use crate::storage::deliveries::{AttemptRecord, ClaimedDelivery, Completion, DeliveryStatus};
+use sender::{Sender, Target};
+
+/// How many deliveries one claim takes at most.
+const CLAIM_BATCH: i64 = 128;
+/// How long a claim holds a delivery before another worker may take it.
+const LEASE: Duration = Duration::from_secs(120);
+/// Real-time interval at which an idle worker looks for work anyway (work
+/// committed by another process, or a clock that jumped).
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// A finished attempt on its way to the store.
+struct Finished {
+    claimed: ClaimedDelivery,
+    completion: Completion,
+}
+
+#[derive(Default)]
+struct InFlight {
+    deliveries: HashSet<String>,
+    per_webhook: HashMap<String, usize>,
+}
+
+/// One process's delivery worker.
+pub struct Worker {
+    hub: Arc<Hub>,
+    owner: String,
+    sender: Sender,
+    slots: Arc<Semaphore>,
+    in_flight: Mutex<InFlight>,
+    targets: Mutex<HashMap<String, Arc<Target>>>,
+}
+
+impl Worker {
+    pub fn new(hub: Arc<Hub>) -> Result<Arc<Worker>, reqwest::Error> {
+        let sender = Sender::new(hub.destinations.clone(), hub.settings.delivery_timeout)?;
+        Ok(Arc::new(Worker {
+            slots: Arc::new(Semaphore::new(hub.settings.max_in_flight)),
+            owner: new_id(IdKind::Key).replacen("key_", "wkr_", 1),
+            hub,
+            sender,
+            in_flight: Mutex::default(),
+            targets: Mutex::default(),
+        }))
+    }
+
+    /// Runs until `shutdown` turns true, then finishes the attempts in
+    /// flight and records them before returning.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let (done_tx, done_rx) = mpsc::channel::<Finished>(4096);
+        let recorder = tokio::spawn(self.clone().record(done_rx));
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let progressed = match self.claim_and_send(&done_tx).await {
+                Ok(n) => n,
+                Err(e) => {
+                    warn!(error = %format!("{e:#}"), "claiming deliveries failed");
+                    0
+                }
+            };
+            if progressed as i64 >= CLAIM_BATCH {
+                continue;
+            }
+            let next_due = self.hub.store.next_due_at().await.ok().flatten();
+            let clock_wait = match next_due {
+                Some(t) => self.hub.clock.sleep_until(t),
+                None => Box::pin(std::future::pending()),
+            };
+            tokio::select! {
+                _ = self.hub.wake.notified() => {}
+                _ = clock_wait => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        // Let every attempt in flight finish and be recorded.
+        let _ = self.slots.acquire_many(self.hub.settings.max_in_flight as u32).await;
+        drop(done_tx);
+        let _ = recorder.await;
+    }
+
+    /// Claims what is due and starts sending it; returns how many it claimed.
+    async fn claim_and_send(self: &Arc<Self>, done: &mpsc::Sender<Finished>) -> anyhow::Result<usize> {
+        let free = self.slots.available_permits();
+        if free == 0 {
+            // Every slot is busy; a finishing attempt wakes us.
+            return Ok(0);
+        }
+        let saturated: Vec<String> = {
+            let state = self.in_flight.lock().expect("in-flight lock");
+            state
+                .per_webhook
+                .iter()
+                .filter(|(_, n)| **n >= self.hub.settings.max_in_flight_per_webhook)
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        let now = self.hub.now();
+        let limit = (free as i64).min(CLAIM_BATCH);
+        let lease_until = now + LEASE.as_millis() as i64;
+        let claimed = self.hub.store.claim_due(&self.owner, now, lease_until, limit, &saturated).await?;
+        let count = claimed.len();
+        for delivery in claimed {
+            {
+                let mut state = self.in_flight.lock().expect("in-flight lock");
+                if !state.deliveries.insert(delivery.id.clone()) {
+                    // Already being sent by us (its lease ran out under a jumping clock).
+                    continue;
+                }
+                *state.per_webhook.entry(delivery.webhook_id.clone()).or_default() += 1;
+            }
+            let permit = self.slots.clone().acquire_owned().await.expect("semaphore never closes");
+            let worker = self.clone();
+            let done = done.clone();
+            let span = info_span!("delivery", delivery_id = %delivery.id, webhook_id = %delivery.webhook_id, attempt = delivery.attempt_count + 1);
+            tokio::spawn(
+                async move {
+                    let completion = worker.attempt(&delivery).await;
+                    // The permit is held until the recorder has the result.
+                    let _ = done.send(Finished { claimed: delivery, completion }).await;
+                    drop(permit);
+                }
+                .instrument(span),
+            );
+        }
+        Ok(count)
+    }
+
+    async fn target(&self, delivery: &ClaimedDelivery) -> anyhow::Result<Option<Arc<Target>>> {
+        if let Some(t) = self.targets.lock().expect("targets lock").get(&delivery.webhook_id)
+            && t.version == delivery.webhook_version
+        {
+            return Ok(Some(t.clone()));
+        }
+        let Some(w) = self.hub.store.get_webhook_by_id(&delivery.webhook_id).await? else { return Ok(None) };
+        let secret = self.hub.webhook_secret(&w)?.into_bytes();
+        let previous = match (&w.prev_secret_enc, w.prev_secret_expires_at) {
+            (Some(sealed), Some(until)) => {
+                Some((self.hub.master_key.open(sealed, &format!("{}:previous", w.id))?, until))
+            }
+            _ => None,
+        };
+        let headers = w
+            .settings
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
+            .collect();
+        let target = Arc::new(Target {
+            webhook_id: w.id.clone(),
+            version: w.version,
+            url: url::Url::parse(&w.settings.url)?,
+            headers,
+            secret,
+            previous_secret: previous,
+        });
+        self.targets.lock().expect("targets lock").insert(w.id.clone(), target.clone());
+        Ok(Some(target))
+    }
+
+    async fn attempt(&self, delivery: &ClaimedDelivery) -> Completion {
+        let attempted_at = self.hub.now();
+        let result = match self.target(delivery).await {
+            Ok(Some(target)) => {
+                let body = delivery.body.clone().into_bytes();
+                let headers = self.sender.headers(&target, &delivery.id, &delivery.action, &body, attempted_at);
+                self.sender.attempt(&target, headers, body).await
+            }
+            Ok(None) => sender::AttemptResult {
+                status_code: None,
+                duration: Duration::ZERO,
+                error: Some("webhook no longer exists".into()),
+                snippet: None,
+            },
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "cannot prepare delivery");
+                sender::AttemptResult { status_code: None, duration: Duration::ZERO, error: Some("internal error preparing the request".into()), snippet: None }
+            }
+        };
+        self.hub.metrics.attempt_seconds.observe(result.duration.as_secs_f64());
+        let now = self.hub.now();
+        let attempts_made = delivery.attempt_count + 1;
+        let (status, next) = if result.succeeded() {
+            (DeliveryStatus::Succeeded, None)
+        } else {
+            match self.hub.settings.retry_schedule.get((attempts_made - 1) as usize) {
+                Some(delay) => (DeliveryStatus::Retrying, Some(now + delay.as_millis() as Millis)),
+                None => (DeliveryStatus::Dropped, None),
+            }
+        };
+        self.hub.metrics.attempt(match status {
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Dropped => "dropped",
+            _ => "failed",
+        });
+        match status {
+            DeliveryStatus::Succeeded => tracing::debug!(status_code = ?result.status_code, "delivered"),
+            _ => tracing::info!(status_code = ?result.status_code, error = ?result.error, outcome = status.as_str(), "attempt failed"),
+        }
+        Completion {
+            delivery_id: delivery.id.clone(),
+            status,
+            next_attempt_at: next,
+            attempt: AttemptRecord {
+                attempted_at,
+                status_code: result.status_code.map(i64::from),
+                duration_ms: result.duration.as_millis() as i64,
+                error: result.error,
+                response_snippet: result.snippet,
+            },
+        }
+    }
+
+    /// Writes finished attempts in batches, one transaction per batch.
+    async fn record(self: Arc<Self>, mut rx: mpsc::Receiver<Finished>) {
+        let mut batch = Vec::with_capacity(256);
+        while rx.recv_many(&mut batch, 256).await > 0 {
+            let mut wait = Duration::from_millis(50);
+            loop {
+                match self.write_batch(&batch).await {
+                    Ok(()) => break,
+                    Err(e) => {
+                        // Keep the results: a lost write would mean a resend,
+                        // not a loss, but retrying avoids even that.
+                        warn!(error = %format!("{e:#}"), "recording attempts failed; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            {
+                let mut state = self.in_flight.lock().expect("in-flight lock");
+                for f in &batch {
+                    state.deliveries.remove(&f.claimed.id);
+                    if let Some(n) = state.per_webhook.get_mut(&f.claimed.webhook_id) {
+                        *n -= 1;
+                        if *n == 0 {
+                            state.per_webhook.remove(&f.claimed.webhook_id);
+                        }
+                    }
+                }
+            }
+            batch.clear();
+            // Retries may now be due earlier than the worker planned to wake.
+            self.hub.wake.notify_one();
+        }
+    }
+
+    async fn write_batch(&self, batch: &[Finished]) -> anyhow::Result<()> {
+        let now = self.hub.now();
+        let mut tx = self.hub.store.begin().await?;
+        let mut outcomes = Vec::new();
+        for f in batch {
+            let owned = tx.complete(&f.completion, &self.owner, now).await?;
+            if owned && f.completion.status == DeliveryStatus::Dropped {
+                let c = &f.claimed;
+                let event = self.hub.own_event(
+                    Category::Security,
+                    DROPPED,
+                    &Actor::system(),
+                    &c.webhook_id,
+                    json!({
+                        "webhook_id": c.webhook_id,
+                        "delivery_id": c.id,
+                        "event_id": c.event_id,
+                        "attempts": c.attempt_count + 1,
+                        "last_status_code": f.completion.attempt.status_code,
+                        "last_error": f.completion.attempt.error,
+                    }),
+                );
+                // A report about a dropped report is logged but not sent on,
+                // so failing webhooks cannot feed each other forever.
+                let fan_out = c.action != DROPPED && c.action != OVERFLOW;
+                let outcome = self.hub.ingest_in_tx(&mut tx, &c.org_id, vec![Incoming { event, fan_out }]).await?;
+                outcomes.push(outcome);
+            }
+        }
+        tx.commit().await?;
+        for o in &outcomes {
+            self.hub.after_commit(o);
+        }
+        Ok(())
+    }
+}

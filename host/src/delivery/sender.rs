@@ -1,0 +1,175 @@
+//! One delivery attempt over HTTP: build the signed request, send it, and
+//! classify the answer. Redirects are failures, never followed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+
+use crate::destinations::{DestinationPolicy, GuardedResolver};
+use crate::signing;
+
+/// How much of a receiver's answer is kept in the delivery log.
+pub const SNIPPET_BYTES: usize = 1024;
+
+/// What a webhook needs to be sent to, with its secrets opened.
+#[derive(Clone)]
+pub struct Target {
+    pub webhook_id: String,
+    pub version: i64,
+    pub url: url::Url,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub secret: Vec<u8>,
+    pub previous_secret: Option<(Vec<u8>, crate::clock::Millis)>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target").field("webhook_id", &self.webhook_id).field("url", &self.url.as_str()).finish_non_exhaustive()
+    }
+}
+
+/// The result of one attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub status_code: Option<u16>,
+    pub duration: Duration,
+    pub error: Option<String>,
+    pub snippet: Option<String>,
+}
+
+impl AttemptResult {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.status_code.is_some_and(|c| (200..300).contains(&c))
+    }
+}
+
+/// The HTTP client all attempts share.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    policy: DestinationPolicy,
+    user_agent: HeaderValue,
+}
+
+impl Sender {
+    pub fn new(policy: DestinationPolicy, timeout: Duration) -> Result<Sender, reqwest::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = {
+            use rustls_platform_verifier::BuilderVerifierExt;
+            rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .and_then(|b| b.with_platform_verifier())
+                .map(|b| b.with_no_client_auth())
+        };
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver(policy.clone())));
+        if let Ok(tls) = tls {
+            builder = builder.tls_backend_preconfigured(tls);
+        }
+        let user_agent = HeaderValue::from_str(&format!("ScaiHub/{}", env!("CARGO_PKG_VERSION"))).expect("ascii");
+        Ok(Sender { client: builder.build()?, policy, user_agent })
+    }
+
+    /// The headers of one attempt. Custom headers come after the defaults
+    /// (so they may replace `Content-Type`) and before ours (so nothing can
+    /// replace an `X-ScaiDrive-*` header).
+    pub fn headers(&self, target: &Target, delivery_id: &str, action: &str, body: &[u8], now: crate::clock::Millis) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(header::USER_AGENT, self.user_agent.clone());
+        for (name, value) in &target.headers {
+            h.insert(name.clone(), value.clone());
+        }
+        if let Ok(v) = HeaderValue::from_str(action) {
+            h.insert("x-scaidrive-event", v);
+        }
+        if let Ok(v) = HeaderValue::from_str(delivery_id) {
+            h.insert("x-scaidrive-delivery-id", v);
+        }
+        let previous = target.previous_secret.as_ref().filter(|(_, until)| *until > now).map(|(s, _)| s.as_slice());
+        let signature = signing::signature_header(&target.secret, previous, body);
+        h.insert("x-scaidrive-signature", HeaderValue::from_str(&signature).expect("hex is ascii"));
+        h
+    }
+
+    pub async fn attempt(&self, target: &Target, headers: HeaderMap, body: Vec<u8>) -> AttemptResult {
+        let started = Instant::now();
+        // IP literals bypass the resolver, so they are checked here.
+        if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = target.url.host() {
+            let host = target.url.host_str().unwrap_or_default();
+            if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse()
+                && let Err(e) = self.policy.check_ip(ip)
+            {
+                return failure(started, format!("destination refused: {e}"));
+            }
+        }
+        let response = self.client.post(target.url.clone()).headers(headers).body(body).send().await;
+        let mut response = match response {
+            Ok(r) => r,
+            Err(e) => return failure(started, describe(&e)),
+        };
+        let status = response.status().as_u16();
+        let mut snippet = Vec::new();
+        let mut body_error = None;
+        while snippet.len() < SNIPPET_BYTES {
+            match response.chunk().await {
+                Ok(Some(chunk)) => snippet.extend_from_slice(&chunk[..chunk.len().min(SNIPPET_BYTES - snippet.len())]),
+                Ok(None) => break,
+                Err(e) => {
+                    body_error = Some(describe(&e));
+                    break;
+                }
+            }
+        }
+        let error = if (300..400).contains(&status) {
+            Some(format!("redirect ({status}) not followed"))
+        } else if !(200..300).contains(&status) {
+            Some(format!("receiver answered {status}"))
+        } else {
+            body_error.filter(|_| false)
+        };
+        AttemptResult {
+            status_code: Some(status),
+            duration: started.elapsed(),
+            error,
+            snippet: (!snippet.is_empty()).then(|| String::from_utf8_lossy(&snippet).into_owned()),
+        }
+    }
+}
+
+fn failure(started: Instant, error: String) -> AttemptResult {
+    AttemptResult { status_code: None, duration: started.elapsed(), error: Some(error), snippet: None }
+}
+
+/// A short, secret-free description of a transport error.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else if e.is_body() || e.is_decode() {
+        "error reading the answer".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    // The innermost cause says what happened (refused, reset, DNS, policy).
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(cause) = last {
+        text.push_str(": ");
+        text.push_str(&cause);
+    }
+    text
+}

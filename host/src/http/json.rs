@@ -1,0 +1,70 @@
+//! `ApiJson`: a JSON extractor whose failures are our [`ApiError`], naming
+//! the field that was wrong.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use serde::de::DeserializeOwned;
+
+use crate::domain::FieldError;
+use crate::error::ApiError;
+
+/// A JSON body, deserialised with the failing field's path in the error.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_json_body(req, state).await?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+/// The body of a request that must be JSON, within the size limit.
+pub async fn read_json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        });
+    if !is_json {
+        return Err(ApiError::BadRequest("Content-Type must be application/json".into()));
+    }
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(0)
+        } else {
+            ApiError::BadRequest(format!("cannot read the body: {e}"))
+        }
+    })
+}
+
+/// Deserialises, reporting the path of the first wrong field.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let inner = e.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::BadRequest(format!("body is not valid JSON: {inner}"));
+        }
+        let mut field = e.path().to_string();
+        let message = inner.to_string();
+        // serde names a missing or unknown field in the message, at the parent's path.
+        for marker in ["missing field `", "unknown field `"] {
+            if let Some(rest) = message.strip_prefix(marker)
+                && let Some(name) = rest.split('`').next()
+            {
+                field = if field == "." || field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+            }
+        }
+        if field == "." {
+            field = "body".into();
+        }
+        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        ApiError::Invalid(FieldError::new(field, message))
+    })
+}

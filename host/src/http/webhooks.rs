@@ -1,0 +1,206 @@
+//! `/v1/orgs/{org_id}/webhooks…`: create, list, read, change, delete,
+//! pause, resume, rotate the secret, send a test event.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Auth;
+use super::deliveries::DeliveryView;
+use super::json::ApiJson;
+use super::{AppState, Page, PageQuery, page_limit};
+use crate::clock::rfc3339;
+use crate::domain::webhook::{Filters, OnPluginError, PluginRef, WebhookInput, WebhookPatch};
+use crate::domain::{Category, FieldError, Scope};
+use crate::error::{ApiError, ApiResult};
+use crate::storage::webhooks::WebhookRecord;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(get_webhook, update_webhook, delete_webhook))
+        .routes(routes!(pause_webhook))
+        .routes(routes!(resume_webhook))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(test_webhook))
+}
+
+/// A webhook as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct WebhookView {
+    id: String,
+    name: String,
+    url: String,
+    events: Vec<Category>,
+    actions: Vec<String>,
+    filters: Filters,
+    headers: BTreeMap<String, String>,
+    paused: bool,
+    queue_limit: i64,
+    /// Events refused since the webhook was last resumed because its queue was full.
+    overflow_count: i64,
+    filter_plugins: Vec<PluginRef>,
+    transform_plugin: Option<PluginRef>,
+    on_plugin_error: OnPluginError,
+    created_at: String,
+    updated_at: String,
+    /// Only in the answer to create: the signing secret, shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+impl WebhookView {
+    pub fn new(w: WebhookRecord, secret: Option<String>) -> WebhookView {
+        let s = w.settings;
+        WebhookView {
+            id: w.id,
+            name: s.name,
+            url: s.url,
+            events: s.events,
+            actions: s.actions,
+            filters: s.filters,
+            headers: s.headers,
+            paused: w.paused,
+            queue_limit: s.queue_limit,
+            overflow_count: w.overflow_count,
+            filter_plugins: s.filter_plugins,
+            transform_plugin: s.transform_plugin,
+            on_plugin_error: s.on_plugin_error,
+            created_at: rfc3339(w.created_at),
+            updated_at: rfc3339(w.updated_at),
+            secret,
+        }
+    }
+}
+
+type WebhookPath = Path<(String, String)>;
+
+/// Creates a webhook; the answer carries its `secret`, shown only here. Scope `admin:write`.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks", tag = "webhooks", security(("bearer" = ["admin:write"])),
+    params(("org_id" = String, Path)), request_body = WebhookInput,
+    responses((status = 201, body = WebhookView), (status = 422, description = "a field is wrong; `field` names it"), (status = 401), (status = 403), (status = 404)))]
+async fn create_webhook(
+    State(state): State<AppState>,
+    Path(org_id): Path<String>,
+    auth: Auth,
+    ApiJson(input): ApiJson<WebhookInput>,
+) -> ApiResult<(StatusCode, Json<WebhookView>)> {
+    let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let (record, secret) = state.hub.create_webhook(&org_id, &p.actor(), input).await?;
+    Ok((StatusCode::CREATED, Json(WebhookView::new(record, Some(secret)))))
+}
+
+/// Lists webhooks, oldest first. Scope `admin:read`.
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/webhooks", tag = "webhooks", security(("bearer" = ["admin:read"])),
+    params(("org_id" = String, Path), PageQuery),
+    responses((status = 200, body = Page<WebhookView>), (status = 401), (status = 403), (status = 404)))]
+async fn list_webhooks(
+    State(state): State<AppState>,
+    Path(org_id): Path<String>,
+    auth: Auth,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<Page<WebhookView>>> {
+    auth.require(&state, &org_id, Scope::AdminRead).await?;
+    let limit = page_limit(page.limit)?;
+    let rows = state.hub.store.list_webhooks(&org_id, page.cursor.as_deref(), limit).await?;
+    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|w| w.id.clone())).flatten();
+    Ok(Json(Page { data: rows.into_iter().map(|w| WebhookView::new(w, None)).collect(), next_cursor }))
+}
+
+/// One webhook. Scope `admin:read`.
+#[utoipa::path(get, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}", tag = "webhooks", security(("bearer" = ["admin:read"])),
+    params(("org_id" = String, Path), ("webhook_id" = String, Path)),
+    responses((status = 200, body = WebhookView), (status = 401), (status = 403), (status = 404)))]
+async fn get_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<WebhookView>> {
+    auth.require(&state, &org_id, Scope::AdminRead).await?;
+    let w = state.hub.store.get_webhook(&org_id, &id).await?.ok_or(ApiError::NotFound("webhook"))?;
+    Ok(Json(WebhookView::new(w, None)))
+}
+
+/// Changes some fields; absent fields stay as they are. Scope `admin:write`.
+#[utoipa::path(patch, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}", tag = "webhooks", security(("bearer" = ["admin:write"])),
+    params(("org_id" = String, Path), ("webhook_id" = String, Path)), request_body = WebhookPatch,
+    responses((status = 200, body = WebhookView), (status = 422), (status = 401), (status = 403), (status = 404)))]
+async fn update_webhook(
+    State(state): State<AppState>,
+    Path((org_id, id)): WebhookPath,
+    auth: Auth,
+    ApiJson(patch): ApiJson<WebhookPatch>,
+) -> ApiResult<Json<WebhookView>> {
+    let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let w = state.hub.update_webhook(&org_id, &id, &p.actor(), patch).await?;
+    Ok(Json(WebhookView::new(w, None)))
+}
+
+/// Deletes the webhook and its delivery log. Scope `admin:write`.
+#[utoipa::path(delete, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}", tag = "webhooks", security(("bearer" = ["admin:write"])),
+    params(("org_id" = String, Path), ("webhook_id" = String, Path)),
+    responses((status = 204), (status = 401), (status = 403), (status = 404)))]
+async fn delete_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<StatusCode> {
+    let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    state.hub.delete_webhook(&org_id, &id, &p.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops sending; matching events queue up to `queue_limit`. Scope `admin:write`.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}/pause", tag = "webhooks", security(("bearer" = ["admin:write"])),
+    params(("org_id" = String, Path), ("webhook_id" = String, Path)),
+    responses((status = 200, body = WebhookView), (status = 401), (status = 403), (status = 404)))]
+async fn pause_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<WebhookView>> {
+    let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    Ok(Json(WebhookView::new(state.hub.pause_webhook(&org_id, &id, &p.actor()).await?, None)))
+}
+
+/// Resumes sending; the queue is delivered oldest first. Scope `admin:write`.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}/resume", tag = "webhooks", security(("bearer" = ["admin:write"])),
+    params(("org_id" = String, Path), ("webhook_id" = String, Path)),
+    responses((status = 200, body = WebhookView), (status = 401), (status = 403), (status = 404)))]
+async fn resume_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<WebhookView>> {
+    let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    Ok(Json(WebhookView::new(state.hub.resume_webhook(&org_id, &id, &p.actor()).await?, None)))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RotatedView {
+    /// The new secret, shown once; it signs from now on.
+    secret: String,
+    /// Until then the old secret signs too: `sha256=<new>,sha256=<old>`.
+    previous_secret_expires_at: String,
+}
+
+/// Issues a new signing secret; the old one keeps signing beside it for 24 h. Scope `admin:write`.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}/rotate-secret", tag = "webhooks", security(("bearer" = ["admin:write"])),
+    params(("org_id" = String, Path), ("webhook_id" = String, Path)),
+    responses((status = 200, body = RotatedView), (status = 401), (status = 403), (status = 404)))]
+async fn rotate_secret(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<RotatedView>> {
+    let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let (_, rotated) = state.hub.rotate_webhook_secret(&org_id, &id, &p.actor()).await?;
+    Ok(Json(RotatedView { secret: rotated.secret, previous_secret_expires_at: rfc3339(rotated.previous_secret_expires_at) }))
+}
+
+/// Sends a test event to this webhook now and answers the delivery after
+/// its first attempt. Scope `admin:write`.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}/test", tag = "webhooks", security(("bearer" = ["admin:write"])),
+    params(("org_id" = String, Path), ("webhook_id" = String, Path)),
+    responses((status = 200, body = DeliveryView), (status = 401), (status = 403), (status = 404)))]
+async fn test_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<DeliveryView>> {
+    let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let d = state.hub.send_test_event(&org_id, &id, &p.actor()).await?;
+    let (record, attempts) = state.hub.store.get_delivery(&org_id, &d.id).await?.ok_or(ApiError::NotFound("delivery"))?;
+    Ok(Json(DeliveryView::new(record, Some(attempts))))
+}
+
+// Used by the deliveries router for its per-webhook listing.
+pub(crate) fn parse_status(text: Option<&str>) -> Result<Option<crate::storage::deliveries::DeliveryStatus>, FieldError> {
+    text.map(|s| {
+        crate::storage::deliveries::DeliveryStatus::parse(s).ok_or_else(|| {
+            FieldError::new("status", "must be one of pending queued succeeded retrying dropped filtered plugin_failed overflowed")
+        })
+    })
+    .transpose()
+}

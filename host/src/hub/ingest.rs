@@ -1,0 +1,155 @@
+//! Ingest: storing events and fanning each out to the webhooks that match
+//! it, in one transaction, so an accepted event is never without its
+//! deliveries.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde_json::json;
+
+use super::{Actor, Hub, HubResult};
+use crate::clock::Millis;
+use crate::domain::webhook::Matcher;
+use crate::domain::{Category, Event};
+use crate::ids::{IdKind, new_id};
+use crate::storage::Tx;
+use crate::storage::deliveries::{DeliveryStatus, NewDelivery};
+
+/// What became of an ingested batch.
+#[derive(Debug, Default, Clone)]
+pub struct IngestOutcome {
+    pub accepted: Vec<String>,
+    pub duplicates: Vec<String>,
+    /// Deliveries created that the worker should send now.
+    pub pending: usize,
+}
+
+/// Actions ScaiHub logs about a webhook that must never be sent to it.
+pub const DROPPED: &str = "webhook.delivery_dropped";
+pub const OVERFLOW: &str = "webhook.queue_overflow";
+
+/// An event to ingest, and whether it may fan out to webhooks at all.
+pub struct Incoming {
+    pub event: Event,
+    pub fan_out: bool,
+}
+
+impl Incoming {
+    pub fn new(event: Event) -> Incoming {
+        Incoming { event, fan_out: true }
+    }
+}
+
+impl Hub {
+    /// Ingests producer events (deduplicated by id) and commits.
+    pub async fn ingest(&self, org_id: &str, events: Vec<Event>) -> HubResult<IngestOutcome> {
+        let mut tx = self.store.begin().await?;
+        let outcome = self.ingest_in_tx(&mut tx, org_id, events.into_iter().map(Incoming::new).collect()).await?;
+        tx.commit().await?;
+        self.after_commit(&outcome);
+        Ok(outcome)
+    }
+
+    /// Logs one of ScaiHub's own events, fanning it out like any other.
+    pub async fn log_own_event(&self, tx: &mut Tx, org_id: &str, event: Event) -> HubResult<IngestOutcome> {
+        self.ingest_in_tx(tx, org_id, vec![Incoming::new(event)]).await
+    }
+
+    pub(crate) fn after_commit(&self, outcome: &IngestOutcome) {
+        self.metrics.events_ingested.inc_by(outcome.accepted.len() as u64);
+        if outcome.pending > 0 {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The fan-out. Events ScaiHub raises while doing it (queue overflow)
+    /// are processed in the same transaction.
+    pub(crate) async fn ingest_in_tx(&self, tx: &mut Tx, org_id: &str, events: Vec<Incoming>) -> HubResult<IngestOutcome> {
+        let now = self.now();
+        let webhooks = tx.webhooks_of_org(org_id).await?;
+        let matchers: Vec<Matcher> = webhooks.iter().map(|w| Matcher::new(&w.settings)).collect();
+        let mut queued: HashMap<usize, i64> = HashMap::new();
+        let mut overflowed: HashMap<usize, i64> = HashMap::new();
+        let mut reported: Vec<bool> = webhooks.iter().map(|w| w.overflow_reported).collect();
+        let mut work: VecDeque<Incoming> = events.into();
+        let mut deliveries = Vec::new();
+        let mut outcome = IngestOutcome::default();
+
+        while let Some(Incoming { event, fan_out }) = work.pop_front() {
+            let body = event.to_body();
+            let Some(seq) = tx.insert_event(org_id, &event, &body, now).await? else {
+                outcome.duplicates.push(event.event_id);
+                continue;
+            };
+            outcome.accepted.push(event.event_id.clone());
+            if !fan_out {
+                continue;
+            }
+            for (i, webhook) in webhooks.iter().enumerate() {
+                if !matchers[i].matches(&event) || is_about(&event, &webhook.id) {
+                    continue;
+                }
+                let status = if webhook.paused {
+                    let held = match queued.get(&i) {
+                        Some(n) => *n,
+                        None => tx.queued_count(&webhook.id).await?,
+                    };
+                    if held < webhook.settings.queue_limit {
+                        queued.insert(i, held + 1);
+                        DeliveryStatus::Queued
+                    } else {
+                        queued.insert(i, held);
+                        *overflowed.entry(i).or_default() += 1;
+                        if !reported[i] {
+                            reported[i] = true;
+                            work.push_back(Incoming::new(self.overflow_event(webhook, &event)));
+                        }
+                        DeliveryStatus::Overflowed
+                    }
+                } else {
+                    outcome.pending += 1;
+                    DeliveryStatus::Pending
+                };
+                deliveries.push(new_delivery(org_id, &webhook.id, seq, &event.event_id, status, now));
+            }
+        }
+        tx.insert_deliveries(&deliveries).await?;
+        for (i, count) in overflowed {
+            tx.add_overflow(&webhooks[i].id, count, now).await?;
+            self.metrics.queue_overflows.inc_by(count as u64);
+        }
+        Ok(outcome)
+    }
+
+    fn overflow_event(&self, webhook: &crate::storage::webhooks::WebhookRecord, first: &Event) -> Event {
+        self.own_event(
+            Category::Security,
+            OVERFLOW,
+            &Actor::system(),
+            &webhook.id,
+            json!({
+                "webhook_id": webhook.id,
+                "webhook_name": webhook.settings.name,
+                "queue_limit": webhook.settings.queue_limit,
+                "first_refused_event_id": first.event_id,
+            }),
+        )
+    }
+}
+
+/// ScaiHub's reports about a webhook's own trouble are not sent to it.
+fn is_about(event: &Event, webhook_id: &str) -> bool {
+    (event.action == DROPPED || event.action == OVERFLOW) && event.resource_id.as_deref() == Some(webhook_id)
+}
+
+pub(crate) fn new_delivery(org_id: &str, webhook_id: &str, seq: i64, event_id: &str, status: DeliveryStatus, now: Millis) -> NewDelivery {
+    NewDelivery {
+        id: new_id(IdKind::Delivery),
+        org_id: org_id.to_string(),
+        webhook_id: webhook_id.to_string(),
+        event_seq: seq,
+        event_id: event_id.to_string(),
+        status,
+        next_attempt_at: (status == DeliveryStatus::Pending).then_some(now),
+        created_at: now,
+    }
+}

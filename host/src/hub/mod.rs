@@ -1,0 +1,127 @@
+//! The service layer: what ScaiHub does, independent of HTTP. Handlers and
+//! the delivery worker call into a shared [`Hub`]; it owns the store, the
+//! clock, the master key and the destination policy.
+
+pub mod ingest;
+pub mod principals;
+pub mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use crate::clock::{Millis, SharedClock, rfc3339};
+use crate::crypto::MasterKey;
+use crate::destinations::DestinationPolicy;
+use crate::domain::{Category, Event};
+use crate::ids::{IdKind, new_id};
+use crate::metrics::Metrics;
+use crate::storage::{Store, StoreError};
+
+/// Tunables of the service that are not storage or HTTP.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    /// Delays before each retry; its length is the number of retries.
+    pub retry_schedule: Vec<Duration>,
+    /// How long the previous webhook secret keeps signing after a rotation.
+    pub secret_grace: Duration,
+    pub delivery_timeout: Duration,
+    pub max_in_flight: usize,
+    pub max_in_flight_per_webhook: usize,
+    pub max_body_bytes: usize,
+    pub public_url: String,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        HubSettings {
+            retry_schedule: crate::config::parse_schedule("30s,1m,5m,15m,1h,6h,24h").expect("default schedule parses"),
+            secret_grace: Duration::from_secs(24 * 3600),
+            delivery_timeout: Duration::from_secs(15),
+            max_in_flight: 256,
+            max_in_flight_per_webhook: 64,
+            max_body_bytes: 1024 * 1024,
+            public_url: "http://127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// The shared service.
+pub struct Hub {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub master_key: MasterKey,
+    pub destinations: DestinationPolicy,
+    pub settings: HubSettings,
+    pub metrics: Metrics,
+    /// Wakes the delivery worker when new work is committed.
+    pub wake: Arc<Notify>,
+}
+
+/// A failure of a service call, before it meets HTTP.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Invalid(#[from] crate::domain::FieldError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+}
+
+impl From<HubError> for crate::error::ApiError {
+    fn from(err: HubError) -> Self {
+        use crate::error::ApiError;
+        match err {
+            HubError::Invalid(e) => ApiError::Invalid(e),
+            HubError::NotFound(what) => ApiError::NotFound(what),
+            HubError::Conflict(m) => ApiError::Conflict(m),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+pub type HubResult<T> = Result<T, HubError>;
+
+/// Who did something, for the audit events ScaiHub writes about itself.
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub service_account: Option<String>,
+    pub ip_address: Option<String>,
+}
+
+impl Actor {
+    /// ScaiHub itself (the delivery worker).
+    pub fn system() -> Actor {
+        Actor::default()
+    }
+}
+
+impl Hub {
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// An audit event about something ScaiHub did.
+    pub fn own_event(&self, category: Category, action: &str, actor: &Actor, resource_id: &str, payload: Value) -> Event {
+        Event {
+            event_id: new_id(IdKind::Event),
+            timestamp: rfc3339(self.now()),
+            category,
+            action: action.to_string(),
+            user_id: actor.user_id.clone(),
+            resource_id: Some(resource_id.to_string()),
+            payload,
+            ip_address: actor.ip_address.clone(),
+            share_id: None,
+            service_account: actor.service_account.clone(),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! ScaiHub: signed, retried webhooks for ScaiDrive's audit events.
+//!
+//! # Layout
+//! - [`config`]: the command line and settings, validated at start.
+//! - [`domain`]: events, webhooks and scopes, and validating them.
+//! - [`storage`]: the only module that speaks SQL (SQLite and PostgreSQL).
+//! - [`hub`]: the service: ingest and fan-out, webhook management, principals.
+//! - [`delivery`]: the worker that claims, signs, sends, retries and drops.
+//! - [`http`]: the API edge: routing, auth, errors, OpenAPI.
+//! - [`server`]: wiring and graceful shutdown.
+//! - [`clock`], [`crypto`], [`signing`], [`destinations`], [`ids`], [`metrics`]: the pieces they share.
+
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod delivery;
+pub mod destinations;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod ids;
+pub mod metrics;
+pub mod server;
+pub mod signing;
+pub mod storage;

@@ -1,0 +1,88 @@
+//! The `scaihub` binary: parses settings and runs [`scaihub::server`].
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use scaihub::clock::SystemClock;
+use scaihub::config::{Cli, Command, load_config_file};
+use scaihub::server;
+use scaihub::storage::Store;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    // A config file fills in environment variables before clap reads them.
+    if let Some(path) = config_path_from_args() {
+        load_config_file(&path)?;
+    }
+    let cli = Cli::parse();
+    let Command::Serve(args) = cli.command;
+    init_tracing(&args.log_format);
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+}
+
+/// `--config PATH` or `SCAIHUB_CONFIG`, looked up before clap runs.
+fn config_path_from_args() -> Option<std::path::PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    for (i, a) in args.iter().enumerate() {
+        if let Some(p) = a.strip_prefix("--config=") {
+            return Some(p.into());
+        }
+        if a == "--config" {
+            return args.get(i + 1).map(Into::into);
+        }
+    }
+    std::env::var_os("SCAIHUB_CONFIG").map(Into::into)
+}
+
+fn init_tracing(format: &str) {
+    let filter = EnvFilter::try_from_env("SCAIHUB_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(args: scaihub::config::ServeArgs) -> anyhow::Result<()> {
+    tracing::info!(settings = ?args, "starting");
+    let settings = server::hub_settings(&args)?;
+    let destinations = server::destinations(&args)?;
+    let url = server::database_url(&args);
+    let store = Store::connect(&url).await.with_context(|| format!("opening {}", scaihub::config::redact_url(&url)))?;
+    let master_key = server::master_key(&args, store.backend())?;
+    let hub = server::hub(store, Arc::new(SystemClock), master_key, destinations, settings);
+    if let Some(boot) = hub.bootstrap(args.admin_key.as_deref()).await? {
+        tracing::info!(org_id = %boot.org_id, user_id = %boot.user_id, "created the first organisation and its admin service account");
+        // Printed once, to the terminal, never to the log.
+        match boot.generated_key {
+            Some(key) => println!(
+                "\nScaiHub is set up.\n  organisation: {}\n  admin API key (shown once, store it now): {key}\n",
+                boot.org_id
+            ),
+            None => println!("\nScaiHub is set up.\n  organisation: {}\n  admin API key: the value of SCAIHUB_ADMIN_KEY\n", boot.org_id),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, "listening");
+    server::serve(listener, hub, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,125 @@
+//! Putting it together: settings → store → hub → HTTP server and delivery
+//! worker, with a graceful shutdown that finishes what is in flight.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::clock::SharedClock;
+use crate::config::{ConfigError, ServeArgs, parse_allow_list, parse_schedule};
+use crate::crypto::MasterKey;
+use crate::delivery::Worker;
+use crate::destinations::{DestinationPolicy, NameResolver, SystemResolver};
+use crate::hub::{Hub, HubSettings};
+use crate::metrics::Metrics;
+use crate::storage::{Backend, Store};
+
+/// Builds the shared service over an open store.
+pub fn hub(store: Store, clock: SharedClock, master_key: MasterKey, destinations: DestinationPolicy, settings: HubSettings) -> Arc<Hub> {
+    Arc::new(Hub { store, clock, master_key, destinations, settings, metrics: Metrics::new(), wake: Arc::new(Notify::new()) })
+}
+
+/// Serves HTTP on `listener` and runs the delivery worker until `shutdown`
+/// resolves; then stops accepting, lets requests and attempts in flight
+/// finish, records them, and returns.
+pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    if hub.store.backend() == Backend::Sqlite {
+        // Only this process uses the file: nothing it leased before a crash is still in flight.
+        let released = hub.store.release_all_leases().await?;
+        if released > 0 {
+            tracing::info!(released, "re-queued deliveries that were in flight when the last run stopped");
+        }
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = Worker::new(hub.clone())?;
+    let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
+    let app = crate::http::app(hub.clone());
+    let mut http_stop = stop_rx.clone();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        });
+    let server_task = tokio::spawn(async move { server.await });
+    shutdown.await;
+    tracing::info!("shutting down: finishing requests and deliveries in flight");
+    let _ = stop_tx.send(true);
+    let _ = server_task.await;
+    let _ = worker_task.await;
+    hub.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The master key: from the setting, else (SQLite only) from, or newly
+/// into, `<data_dir>/master.key`.
+pub fn master_key(args: &ServeArgs, backend: Backend) -> Result<MasterKey, ConfigError> {
+    let err = |m: String| ConfigError { setting: "SCAIHUB_MASTER_KEY", message: m };
+    if let Some(hex) = &args.master_key {
+        return MasterKey::from_hex(hex).map_err(|e| err(e.to_string()));
+    }
+    if backend == Backend::Postgres {
+        return Err(err("is required with PostgreSQL, so every process shares it".into()));
+    }
+    let path = args.data_dir.join("master.key");
+    read_or_create_key(&path).map_err(err)
+}
+
+fn read_or_create_key(path: &Path) -> Result<MasterKey, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => MasterKey::from_hex(&text).map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            let (key, hex) = MasterKey::generate();
+            write_private(path, &hex).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(key)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Validated settings of the service, from the command line.
+pub fn hub_settings(args: &ServeArgs) -> Result<HubSettings, ConfigError> {
+    if args.max_in_flight == 0 || args.max_in_flight_per_webhook == 0 {
+        return Err(ConfigError { setting: "SCAIHUB_MAX_IN_FLIGHT", message: "must be at least 1".into() });
+    }
+    Ok(HubSettings {
+        retry_schedule: parse_schedule(&args.retry_schedule)?,
+        delivery_timeout: Duration::from_secs(args.delivery_timeout_secs.max(1)),
+        max_in_flight: args.max_in_flight,
+        max_in_flight_per_webhook: args.max_in_flight_per_webhook,
+        max_body_bytes: args.max_body_bytes.max(1024),
+        public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
+        ..HubSettings::default()
+    })
+}
+
+/// The destination policy from the command line, with the system resolver.
+pub fn destinations(args: &ServeArgs) -> Result<DestinationPolicy, ConfigError> {
+    let resolver: Arc<dyn NameResolver> = Arc::new(SystemResolver);
+    Ok(DestinationPolicy::new(parse_allow_list(&args.allow_destinations)?, resolver))
+}
+
+/// The database URL: the setting, or SQLite in the data dir.
+pub fn database_url(args: &ServeArgs) -> String {
+    args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("scaihub.db").display()))
+}

@@ -1,0 +1,372 @@
+//! Deliveries (one event to one webhook) and their attempts; claiming due
+//! work with leases.
+
+use sqlx::Row;
+
+use super::{Backend, Store, StoreResult, Tx, on_read, on_tx, on_write, placeholders};
+use crate::clock::Millis;
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Queued,
+    Succeeded,
+    Retrying,
+    Dropped,
+    Filtered,
+    PluginFailed,
+    Overflowed,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 8] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Queued,
+        DeliveryStatus::Succeeded,
+        DeliveryStatus::Retrying,
+        DeliveryStatus::Dropped,
+        DeliveryStatus::Filtered,
+        DeliveryStatus::PluginFailed,
+        DeliveryStatus::Overflowed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Dropped => "dropped",
+            DeliveryStatus::Filtered => "filtered",
+            DeliveryStatus::PluginFailed => "plugin_failed",
+            DeliveryStatus::Overflowed => "overflowed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A delivery to create.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub org_id: String,
+    pub webhook_id: String,
+    pub event_seq: i64,
+    pub event_id: String,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub org_id: String,
+    pub webhook_id: String,
+    pub event_seq: i64,
+    pub event_id: String,
+    pub status: DeliveryStatus,
+    pub attempt_count: i64,
+    pub next_attempt_at: Option<Millis>,
+    pub last_status_code: Option<i64>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub attempted_at: Millis,
+    pub status_code: Option<i64>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    pub response_snippet: Option<String>,
+}
+
+/// A delivery claimed for sending, with what sending needs.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub org_id: String,
+    pub webhook_id: String,
+    pub webhook_version: i64,
+    pub event_id: String,
+    pub action: String,
+    pub body: String,
+    pub attempt_count: i64,
+}
+
+/// The result of one attempt, to record.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub delivery_id: String,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<Millis>,
+    pub attempt: AttemptRecord,
+}
+
+const COLUMNS: &str = "id, org_id, webhook_id, event_seq, event_id, status, attempt_count, next_attempt_at, \
+     last_status_code, created_at, updated_at";
+
+macro_rules! decode {
+    ($r:expr) => {{
+        let r = $r;
+        (|| -> StoreResult<DeliveryRecord> {
+            let status: String = r.try_get("status")?;
+            Ok(DeliveryRecord {
+                id: r.try_get("id")?,
+                org_id: r.try_get("org_id")?,
+                webhook_id: r.try_get("webhook_id")?,
+                event_seq: r.try_get("event_seq")?,
+                event_id: r.try_get("event_id")?,
+                status: DeliveryStatus::parse(&status)
+                    .ok_or_else(|| super::StoreError::Corrupt(format!("delivery status {status:?}")))?,
+                attempt_count: r.try_get("attempt_count")?,
+                next_attempt_at: r.try_get("next_attempt_at")?,
+                last_status_code: r.try_get("last_status_code")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })()
+    }};
+}
+
+impl Tx {
+    /// Inserts deliveries in multi-row statements.
+    pub async fn insert_deliveries(&mut self, rows: &[NewDelivery]) -> StoreResult<()> {
+        const COLS: usize = 9;
+        for chunk in rows.chunks(400) {
+            let values = (0..chunk.len())
+                .map(|i| format!("({})", placeholders(i * COLS + 1, COLS)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, created_at, updated_at) VALUES {values}"
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for d in chunk {
+                    q = q
+                        .bind(&d.id)
+                        .bind(&d.org_id)
+                        .bind(&d.webhook_id)
+                        .bind(d.event_seq)
+                        .bind(&d.event_id)
+                        .bind(d.status.as_str())
+                        .bind(d.next_attempt_at)
+                        .bind(d.created_at)
+                        .bind(d.created_at);
+                }
+                q.execute(c).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// How many deliveries a webhook holds while paused.
+    pub async fn queued_count(&mut self, webhook_id: &str) -> StoreResult<i64> {
+        on_tx!(self, c => {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE webhook_id = $1 AND status = 'queued'")
+                .bind(webhook_id)
+                .fetch_one(c)
+                .await?;
+            Ok(row.try_get::<i64, _>("n")?)
+        })
+    }
+
+    /// Records an attempt and the delivery's new state. The state changes
+    /// only while `owner` still holds the lease, so a worker whose lease ran
+    /// out cannot overwrite the work of the one that took over.
+    pub async fn complete(&mut self, done: &Completion, owner: &str, now: Millis) -> StoreResult<bool> {
+        on_tx!(self, c => {
+            let updated = sqlx::query(
+                "UPDATE deliveries SET status = $2, attempt_count = attempt_count + 1, next_attempt_at = $3, \
+                 last_status_code = $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
+                 WHERE id = $1 AND lease_owner = $6",
+            )
+            .bind(&done.delivery_id)
+            .bind(done.status.as_str())
+            .bind(done.next_attempt_at)
+            .bind(done.attempt.status_code)
+            .bind(now)
+            .bind(owner)
+            .execute(&mut *c)
+            .await?;
+            let a = &done.attempt;
+            sqlx::query(
+                "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) \
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1)",
+            )
+            .bind(&done.delivery_id)
+            .bind(a.attempted_at)
+            .bind(a.status_code)
+            .bind(a.duration_ms)
+            .bind(&a.error)
+            .bind(&a.response_snippet)
+            .execute(&mut *c)
+            .await?;
+            Ok(updated.rows_affected() == 1)
+        })
+    }
+
+    /// Moves a paused webhook's queue back to pending, oldest first.
+    pub async fn release_queue(&mut self, webhook_id: &str, now: Millis) -> StoreResult<u64> {
+        on_tx!(self, c => {
+            let done = sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
+                 WHERE webhook_id = $1 AND status = 'queued'",
+            )
+            .bind(webhook_id)
+            .bind(now)
+            .execute(c)
+            .await?;
+            Ok(done.rows_affected())
+        })
+    }
+}
+
+impl Store {
+    /// Leases up to `limit` due deliveries of unpaused webhooks to `owner`
+    /// until `lease_until`, oldest due first.
+    /// Webhooks in `skip_webhooks` (already at their in-flight limit) are passed over.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        limit: i64,
+        skip_webhooks: &[String],
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let lock = if self.backend() == Backend::Postgres { " FOR UPDATE OF d SKIP LOCKED" } else { "" };
+        let skip = if skip_webhooks.is_empty() {
+            String::new()
+        } else {
+            format!(" AND d.webhook_id NOT IN ({})", placeholders(5, skip_webhooks.len()))
+        };
+        let sql = format!(
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+               SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= $3 \
+                 AND (d.lease_until IS NULL OR d.lease_until <= $3) AND w.paused = FALSE{skip} \
+               ORDER BY d.next_attempt_at, d.id LIMIT $4{lock}) \
+             RETURNING id, org_id, webhook_id, event_id, attempt_count, \
+               (SELECT version FROM webhooks w WHERE w.id = deliveries.webhook_id) AS webhook_version, \
+               (SELECT action FROM events e WHERE e.seq = deliveries.event_seq) AS action, \
+               (SELECT body FROM events e WHERE e.seq = deliveries.event_seq) AS body"
+        );
+        on_write!(self, p => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner).bind(lease_until).bind(now).bind(limit);
+            for id in skip_webhooks {
+                q = q.bind(id);
+            }
+            let rows = q.fetch_all(p).await?;
+            let mut out = rows
+                .iter()
+                .map(|r| {
+                    Ok(ClaimedDelivery {
+                        id: r.try_get("id")?,
+                        org_id: r.try_get("org_id")?,
+                        webhook_id: r.try_get("webhook_id")?,
+                        webhook_version: r.try_get("webhook_version")?,
+                        event_id: r.try_get("event_id")?,
+                        action: r.try_get("action")?,
+                        body: r.try_get("body")?,
+                        attempt_count: r.try_get("attempt_count")?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            // RETURNING gives no order guarantee; keep oldest first.
+            out.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(out)
+        })
+    }
+
+    /// The earliest time any delivery of an unpaused webhook falls due.
+    pub async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
+        on_read!(self, p => {
+            let row = sqlx::query(
+                "SELECT MIN(d.next_attempt_at) AS t FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+                 WHERE d.status IN ('pending', 'retrying') AND w.paused = FALSE",
+            )
+            .fetch_one(p)
+            .await?;
+            Ok(row.try_get::<Option<i64>, _>("t")?)
+        })
+    }
+
+    /// Forgets every lease: on SQLite only one process owns the file, so at
+    /// start nothing can still be in flight.
+    pub async fn release_all_leases(&self) -> StoreResult<u64> {
+        on_write!(self, p => {
+            let done = sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+                .execute(p)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    pub async fn get_delivery(&self, org_id: &str, id: &str) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1 AND org_id = $2");
+        on_read!(self, p => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(org_id).fetch_optional(p).await?;
+            let Some(row) = row else { return Ok(None) };
+            let delivery = decode!(&row)?;
+            let rows = sqlx::query(
+                "SELECT attempted_at, status_code, duration_ms, error, response_snippet FROM attempts \
+                 WHERE delivery_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?;
+            let attempts = rows
+                .iter()
+                .map(|r| {
+                    Ok(AttemptRecord {
+                        attempted_at: r.try_get("attempted_at")?,
+                        status_code: r.try_get("status_code")?,
+                        duration_ms: r.try_get("duration_ms")?,
+                        error: r.try_get("error")?,
+                        response_snippet: r.try_get("response_snippet")?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Some((delivery, attempts)))
+        })
+    }
+
+    /// A page of a webhook's deliveries, newest first, before `before_id`.
+    pub async fn list_deliveries(
+        &self,
+        org_id: &str,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        before_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<DeliveryRecord>> {
+        on_read!(self, p => {
+            let mut b = sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM deliveries WHERE org_id = "));
+            b.push_bind(org_id).push(" AND webhook_id = ").push_bind(webhook_id);
+            if let Some(s) = status {
+                b.push(" AND status = ").push_bind(s.as_str());
+            }
+            if let Some(before) = before_id {
+                b.push(" AND id < ").push_bind(before);
+            }
+            b.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+            let rows = b.build().fetch_all(p).await?;
+            rows.iter().map(|r| decode!(r)).collect()
+        })
+    }
+
+    /// Deliveries by status across the store (for metrics and tests).
+    pub async fn count_deliveries_by_status(&self) -> StoreResult<Vec<(String, i64)>> {
+        on_read!(self, p => {
+            let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status").fetch_all(p).await?;
+            rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! Events: the audit log, and the source of every delivery.
+
+use sqlx::Row;
+
+use super::{Store, StoreResult, Tx, on_read, on_tx};
+use crate::clock::Millis;
+use crate::domain::Event;
+
+/// Audit log query, every part optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub category: Option<String>,
+    pub action: Option<String>,
+    pub user_id: Option<String>,
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    /// Only events older (lower sequence) than this.
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// A stored event with its position in the log.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub body: String,
+}
+
+impl Tx {
+    /// Stores an event unless its id is already known in the organisation;
+    /// returns its sequence number when it is new.
+    pub async fn insert_event(&mut self, org_id: &str, event: &Event, body: &str, now: Millis) -> StoreResult<Option<i64>> {
+        on_tx!(self, c => {
+            let row = sqlx::query(
+                "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (org_id, event_id) DO NOTHING RETURNING seq",
+            )
+            .bind(org_id)
+            .bind(&event.event_id)
+            .bind(event.timestamp_ms())
+            .bind(event.category.as_str())
+            .bind(&event.action)
+            .bind(&event.user_id)
+            .bind(body)
+            .bind(now)
+            .fetch_optional(c)
+            .await?;
+            Ok(match row {
+                Some(r) => Some(r.try_get::<i64, _>("seq")?),
+                None => None,
+            })
+        })
+    }
+}
+
+impl Store {
+    /// Newest first, filtered, one page.
+    pub async fn audit_events(&self, org_id: &str, q: &AuditQuery) -> StoreResult<Vec<StoredEvent>> {
+        on_read!(self, p => {
+            let mut b = sqlx::QueryBuilder::new("SELECT seq, body FROM events WHERE org_id = ");
+            b.push_bind(org_id);
+            if let Some(v) = &q.category {
+                b.push(" AND category = ").push_bind(v);
+            }
+            if let Some(v) = &q.action {
+                b.push(" AND action = ").push_bind(v);
+            }
+            if let Some(v) = &q.user_id {
+                b.push(" AND user_id = ").push_bind(v);
+            }
+            if let Some(v) = q.since {
+                b.push(" AND ts >= ").push_bind(v);
+            }
+            if let Some(v) = q.until {
+                b.push(" AND ts < ").push_bind(v);
+            }
+            if let Some(v) = q.before_seq {
+                b.push(" AND seq < ").push_bind(v);
+            }
+            b.push(" ORDER BY seq DESC LIMIT ").push_bind(q.limit);
+            let rows = b.build().fetch_all(p).await?;
+            rows.iter()
+                .map(|r| Ok(StoredEvent { seq: r.try_get("seq")?, body: r.try_get("body")? }))
+                .collect()
+        })
+    }
+
+    /// One event by its id within an organisation.
+    pub async fn get_event(&self, org_id: &str, event_id: &str) -> StoreResult<Option<StoredEvent>> {
+        on_read!(self, p => {
+            let row = sqlx::query("SELECT seq, body FROM events WHERE org_id = $1 AND event_id = $2")
+                .bind(org_id)
+                .bind(event_id)
+                .fetch_optional(p)
+                .await?;
+            match row {
+                Some(r) => Ok(Some(StoredEvent { seq: r.try_get("seq")?, body: r.try_get("body")? })),
+                None => Ok(None),
+            }
+        })
+    }
+}

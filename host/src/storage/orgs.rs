@@ -1,0 +1,165 @@
+//! Organisations, users and personal API keys.
+
+use sqlx::Row;
+
+use super::{Store, StoreResult, from_json_text, json_text, on_read, on_write};
+use crate::clock::Millis;
+use crate::domain::Scope;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct OrgRecord {
+    pub id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub kind: String,
+    pub permissions: Vec<Scope>,
+    pub created_at: Millis,
+}
+
+/// What an API key authenticates as.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPrincipal {
+    pub key_id: String,
+    pub user_id: String,
+    pub org_id: String,
+    pub user_kind: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<Millis>,
+}
+
+/// A new API key to store (its hash only).
+#[derive(Debug, Clone)]
+pub struct NewKey<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub org_id: &'a str,
+    pub key_hash: &'a [u8],
+    pub scopes: &'a [Scope],
+    pub expires_at: Option<Millis>,
+}
+
+impl Store {
+    pub async fn count_orgs(&self) -> StoreResult<i64> {
+        on_read!(self, p => {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM orgs").fetch_one(p).await?;
+            Ok(row.try_get::<i64, _>("n")?)
+        })
+    }
+
+    pub async fn insert_org(&self, org: &OrgRecord) -> StoreResult<()> {
+        on_write!(self, p => {
+            sqlx::query("INSERT INTO orgs (id, name, parent_id, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(&org.id)
+                .bind(&org.name)
+                .bind(&org.parent_id)
+                .bind(org.created_at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn get_org(&self, id: &str) -> StoreResult<Option<OrgRecord>> {
+        on_read!(self, p => {
+            let row = sqlx::query("SELECT id, name, parent_id, created_at FROM orgs WHERE id = $1")
+                .bind(id)
+                .fetch_optional(p)
+                .await?;
+            Ok(match row {
+                Some(r) => Some(OrgRecord {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    parent_id: r.try_get("parent_id")?,
+                    created_at: r.try_get("created_at")?,
+                }),
+                None => None,
+            })
+        })
+    }
+
+    /// The organisation's chain of parents, nearest first (at most 16 deep).
+    pub async fn org_ancestors(&self, id: &str) -> StoreResult<Vec<String>> {
+        let mut out = Vec::new();
+        let mut current = self.get_org(id).await?.and_then(|o| o.parent_id);
+        while let Some(parent) = current {
+            if out.len() >= 16 || out.contains(&parent) {
+                break;
+            }
+            current = self.get_org(&parent).await?.and_then(|o| o.parent_id);
+            out.push(parent);
+        }
+        Ok(out)
+    }
+
+    pub async fn insert_user(&self, user: &UserRecord, password_hash: Option<&str>) -> StoreResult<()> {
+        on_write!(self, p => {
+            sqlx::query(
+                "INSERT INTO users (id, org_id, name, kind, permissions, password_hash, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            )
+            .bind(&user.id)
+            .bind(&user.org_id)
+            .bind(&user.name)
+            .bind(&user.kind)
+            .bind(json_text(&user.permissions))
+            .bind(password_hash)
+            .bind(user.created_at)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn insert_api_key(&self, key: &NewKey<'_>, now: Millis) -> StoreResult<()> {
+        on_write!(self, p => {
+            sqlx::query(
+                "INSERT INTO api_keys (id, user_id, org_id, key_hash, scopes, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(key.id)
+            .bind(key.user_id)
+            .bind(key.org_id)
+            .bind(key.key_hash)
+            .bind(json_text(&key.scopes))
+            .bind(key.expires_at)
+            .bind(now)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The principal behind an unrevoked key with this hash. Expiry is the
+    /// caller's to check against its clock.
+    pub async fn find_api_key(&self, key_hash: &[u8]) -> StoreResult<Option<KeyPrincipal>> {
+        on_read!(self, p => {
+            let row = sqlx::query(
+                "SELECT k.id, k.user_id, k.org_id, k.scopes, k.expires_at, u.kind \
+                 FROM api_keys k JOIN users u ON u.id = k.user_id \
+                 WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+            )
+            .bind(key_hash)
+            .fetch_optional(p)
+            .await?;
+            match row {
+                Some(r) => Ok(Some(KeyPrincipal {
+                    key_id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    org_id: r.try_get("org_id")?,
+                    user_kind: r.try_get("kind")?,
+                    scopes: from_json_text(&r.try_get::<String, _>("scopes")?, "api key scopes")?,
+                    expires_at: r.try_get("expires_at")?,
+                })),
+                None => Ok(None),
+            }
+        })
+    }
+}

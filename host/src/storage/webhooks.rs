@@ -1,0 +1,247 @@
+//! Webhook rows: settings, sealed secrets, pause state.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Store, StoreResult, Tx, from_json_text, json_text, on_read, on_tx};
+use crate::clock::Millis;
+use crate::domain::Category;
+use crate::domain::webhook::{Filters, OnPluginError, PluginRef, WebhookSettings};
+
+/// A stored webhook. Secrets stay sealed here; the service opens them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookRecord {
+    pub id: String,
+    pub org_id: String,
+    pub settings: WebhookSettings,
+    pub secret_enc: Vec<u8>,
+    pub prev_secret_enc: Option<Vec<u8>>,
+    pub prev_secret_expires_at: Option<Millis>,
+    pub paused: bool,
+    pub overflow_count: i64,
+    pub overflow_reported: bool,
+    pub version: i64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// The JSON `settings` column: everything not needed by SQL itself.
+#[derive(Serialize, Deserialize)]
+struct StoredSettings {
+    events: Vec<Category>,
+    actions: Vec<String>,
+    filters: Filters,
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    filter_plugins: Vec<PluginRef>,
+    #[serde(default)]
+    transform_plugin: Option<PluginRef>,
+    #[serde(default)]
+    on_plugin_error: OnPluginError,
+}
+
+fn settings_json(s: &WebhookSettings) -> String {
+    json_text(&StoredSettings {
+        events: s.events.clone(),
+        actions: s.actions.clone(),
+        filters: s.filters.clone(),
+        headers: s.headers.clone(),
+        filter_plugins: s.filter_plugins.clone(),
+        transform_plugin: s.transform_plugin.clone(),
+        on_plugin_error: s.on_plugin_error,
+    })
+}
+
+const COLUMNS: &str = "id, org_id, name, url, settings, secret_enc, prev_secret_enc, prev_secret_expires_at, \
+     paused, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at";
+
+macro_rules! decode {
+    ($r:expr) => {{
+        let r = $r;
+        (|| -> StoreResult<WebhookRecord> {
+            let stored: StoredSettings = from_json_text(&r.try_get::<String, _>("settings")?, "webhook settings")?;
+    Ok(WebhookRecord {
+        id: r.try_get("id")?,
+        org_id: r.try_get("org_id")?,
+        settings: WebhookSettings {
+            name: r.try_get("name")?,
+            url: r.try_get("url")?,
+            events: stored.events,
+            actions: stored.actions,
+            filters: stored.filters,
+            headers: stored.headers,
+            queue_limit: r.try_get("queue_limit")?,
+            filter_plugins: stored.filter_plugins,
+            transform_plugin: stored.transform_plugin,
+            on_plugin_error: stored.on_plugin_error,
+        },
+        secret_enc: r.try_get("secret_enc")?,
+        prev_secret_enc: r.try_get("prev_secret_enc")?,
+        prev_secret_expires_at: r.try_get("prev_secret_expires_at")?,
+        paused: r.try_get("paused")?,
+        overflow_count: r.try_get("overflow_count")?,
+        overflow_reported: r.try_get("overflow_reported")?,
+        version: r.try_get("version")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+        })()
+    }};
+}
+
+impl Tx {
+    pub async fn insert_webhook(&mut self, w: &WebhookRecord) -> StoreResult<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "INSERT INTO webhooks (id, org_id, name, url, settings, secret_enc, prev_secret_enc, prev_secret_expires_at, \
+                 paused, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(&w.id)
+            .bind(&w.org_id)
+            .bind(&w.settings.name)
+            .bind(&w.settings.url)
+            .bind(settings_json(&w.settings))
+            .bind(&w.secret_enc)
+            .bind(&w.prev_secret_enc)
+            .bind(w.prev_secret_expires_at)
+            .bind(w.paused)
+            .bind(w.settings.queue_limit)
+            .bind(w.overflow_count)
+            .bind(w.overflow_reported)
+            .bind(w.version)
+            .bind(w.created_at)
+            .bind(w.updated_at)
+            .execute(c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The webhook, locked for update where the backend supports it.
+    pub async fn get_webhook(&mut self, org_id: &str, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let lock = if matches!(self, Tx::Postgres(_)) { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1 AND org_id = $2{lock}");
+        on_tx!(self, c => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(org_id).fetch_optional(c).await?;
+            match row.as_ref() { Some(r) => Ok(Some(decode!(r)?)), None => Ok(None) }
+        })
+    }
+
+    /// Writes back everything a webhook record holds, bumping its version.
+    pub async fn update_webhook(&mut self, w: &WebhookRecord) -> StoreResult<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "UPDATE webhooks SET name = $3, url = $4, settings = $5, secret_enc = $6, prev_secret_enc = $7, \
+                 prev_secret_expires_at = $8, paused = $9, queue_limit = $10, overflow_count = $11, \
+                 overflow_reported = $12, version = version + 1, updated_at = $13 \
+                 WHERE id = $1 AND org_id = $2",
+            )
+            .bind(&w.id)
+            .bind(&w.org_id)
+            .bind(&w.settings.name)
+            .bind(&w.settings.url)
+            .bind(settings_json(&w.settings))
+            .bind(&w.secret_enc)
+            .bind(&w.prev_secret_enc)
+            .bind(w.prev_secret_expires_at)
+            .bind(w.paused)
+            .bind(w.settings.queue_limit)
+            .bind(w.overflow_count)
+            .bind(w.overflow_reported)
+            .bind(w.updated_at)
+            .execute(c)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn delete_webhook(&mut self, org_id: &str, id: &str) -> StoreResult<bool> {
+        on_tx!(self, c => {
+            sqlx::query("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)")
+                .bind(id)
+                .execute(&mut *c)
+                .await?;
+            sqlx::query("DELETE FROM deliveries WHERE webhook_id = $1").bind(id).execute(&mut *c).await?;
+            let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND org_id = $2")
+                .bind(id)
+                .bind(org_id)
+                .execute(&mut *c)
+                .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Every webhook of an organisation (for matching inside a transaction).
+    pub async fn webhooks_of_org(&mut self, org_id: &str) -> StoreResult<Vec<WebhookRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE org_id = $1 ORDER BY created_at, id");
+        on_tx!(self, c => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).fetch_all(c).await?;
+            rows.iter().map(|r| decode!(r)).collect()
+        })
+    }
+
+    /// Records that a paused webhook refused `count` more events, and marks
+    /// the overflow as reported.
+    pub async fn add_overflow(&mut self, webhook_id: &str, count: i64, now: Millis) -> StoreResult<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "UPDATE webhooks SET overflow_count = overflow_count + $2, overflow_reported = TRUE, updated_at = $3 WHERE id = $1",
+            )
+            .bind(webhook_id)
+            .bind(count)
+            .bind(now)
+            .execute(c)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn get_webhook(&self, org_id: &str, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1 AND org_id = $2");
+        on_read!(self, p => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(org_id).fetch_optional(p).await?;
+            match row.as_ref() { Some(r) => Ok(Some(decode!(r)?)), None => Ok(None) }
+        })
+    }
+
+    /// A webhook by id alone, for the delivery worker (which already knows
+    /// the delivery's organisation from the same row).
+    pub async fn get_webhook_by_id(&self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1");
+        on_read!(self, p => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?;
+            match row.as_ref() { Some(r) => Ok(Some(decode!(r)?)), None => Ok(None) }
+        })
+    }
+
+    /// A page of an organisation's webhooks, oldest first, after `after_id`.
+    pub async fn list_webhooks(&self, org_id: &str, after_id: Option<&str>, limit: i64) -> StoreResult<Vec<WebhookRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
+        on_read!(self, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(org_id)
+                .bind(after_id.unwrap_or(""))
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(|r| decode!(r)).collect()
+        })
+    }
+
+    /// The number of deliveries a paused webhook holds.
+    pub async fn queued_count(&self, webhook_id: &str) -> StoreResult<i64> {
+        on_read!(self, p => {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE webhook_id = $1 AND status = 'queued'")
+                .bind(webhook_id)
+                .fetch_one(p)
+                .await?;
+            Ok(row.try_get::<i64, _>("n")?)
+        })
+    }
+}
+
