@@ -64,6 +64,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SCAIHUB_DELIVERY_TIMEOUT_SECS", default_value_t = 15)]
     pub delivery_timeout_secs: u64,
 
+    /// How long a worker holds a claimed delivery before another process may
+    /// take it over (seconds); must exceed the delivery timeout.
+    #[arg(long, env = "SCAIHUB_LEASE_SECS", default_value_t = 60)]
+    pub lease_secs: u64,
+
     /// Attempts in flight at once, across all webhooks.
     #[arg(long, env = "SCAIHUB_MAX_IN_FLIGHT", default_value_t = 256)]
     pub max_in_flight: usize,

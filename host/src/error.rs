@@ -77,7 +77,11 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(e) => Some(e.field.as_str()),
             _ => None,
         };
-        let body = ErrorBody { error: code, message: self.to_string(), field };
+        let message = match &self {
+            ApiError::Invalid(e) => e.message.clone(),
+            other => other.to_string(),
+        };
+        let body = ErrorBody { error: code, message, field };
         let mut response = (status, axum::Json(body)).into_response();
         match &self {
             ApiError::Unauthenticated(msg) => {

@@ -24,3 +24,9 @@ pub mod metrics;
 pub mod server;
 pub mod signing;
 pub mod storage;
+
+/// Makes `ring` the process's TLS crypto provider (we build reqwest without
+/// a provider to avoid a C toolchain dependency). Safe to call repeatedly.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

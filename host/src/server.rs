@@ -102,7 +102,11 @@ pub fn hub_settings(args: &ServeArgs) -> Result<HubSettings, ConfigError> {
     if args.max_in_flight == 0 || args.max_in_flight_per_webhook == 0 {
         return Err(ConfigError { setting: "SCAIHUB_MAX_IN_FLIGHT", message: "must be at least 1".into() });
     }
+    if args.lease_secs <= args.delivery_timeout_secs {
+        return Err(ConfigError { setting: "SCAIHUB_LEASE_SECS", message: "must be longer than SCAIHUB_DELIVERY_TIMEOUT_SECS".into() });
+    }
     Ok(HubSettings {
+        lease: Duration::from_secs(args.lease_secs),
         retry_schedule: parse_schedule(&args.retry_schedule)?,
         delivery_timeout: Duration::from_secs(args.delivery_timeout_secs.max(1)),
         max_in_flight: args.max_in_flight,

@@ -32,8 +32,6 @@ use sender::{Sender, Target};
 
 /// How many deliveries one claim takes at most.
 const CLAIM_BATCH: i64 = 128;
-/// How long a claim holds a delivery before another worker may take it.
-const LEASE: Duration = Duration::from_secs(120);
 /// Real-time interval at which an idle worker looks for work anyway (work
 /// committed by another process, or a clock that jumped).
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -128,7 +126,7 @@ impl Worker {
         };
         let now = self.hub.now();
         let limit = (free as i64).min(CLAIM_BATCH);
-        let lease_until = now + LEASE.as_millis() as i64;
+        let lease_until = now + self.hub.settings.lease.as_millis() as i64;
         let claimed = self.hub.store.claim_due(&self.owner, now, lease_until, limit, &saturated).await?;
         let count = claimed.len();
         for delivery in claimed {

@@ -54,6 +54,7 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(policy: DestinationPolicy, timeout: Duration) -> Result<Sender, reqwest::Error> {
+        crate::install_crypto_provider();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = {
             use rustls_platform_verifier::BuilderVerifierExt;

@@ -57,6 +57,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         for marker in ["missing field `", "unknown field `"] {
             if let Some(rest) = message.strip_prefix(marker)
                 && let Some(name) = rest.split('`').next()
+                && !field.ends_with(name)
             {
                 field = if field == "." || field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
             }

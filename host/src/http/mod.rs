@@ -7,6 +7,7 @@ pub mod events;
 pub mod json;
 pub mod ops;
 pub mod orgs;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub struct AppState {
         (name = "events", description = "Ingest and the audit log"),
         (name = "webhooks", description = "Webhooks, deliveries and their log"),
         (name = "orgs", description = "Organisations and the caller"),
+        (name = "users", description = "Users and personal API keys"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]
@@ -59,6 +61,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(webhooks::router())
         .merge(deliveries::router())
+        .merge(users::router())
 }
 
 /// The OpenAPI document of this build.

@@ -4,6 +4,7 @@
 
 pub mod ingest;
 pub mod principals;
+pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub struct HubSettings {
     /// How long the previous webhook secret keeps signing after a rotation.
     pub secret_grace: Duration,
     pub delivery_timeout: Duration,
+    /// How long a claim holds a delivery before another worker may take it.
+    pub lease: Duration,
     pub max_in_flight: usize,
     pub max_in_flight_per_webhook: usize,
     pub max_body_bytes: usize,
@@ -40,6 +43,7 @@ impl Default for HubSettings {
             retry_schedule: crate::config::parse_schedule("30s,1m,5m,15m,1h,6h,24h").expect("default schedule parses"),
             secret_grace: Duration::from_secs(24 * 3600),
             delivery_timeout: Duration::from_secs(15),
+            lease: Duration::from_secs(60),
             max_in_flight: 256,
             max_in_flight_per_webhook: 64,
             max_body_bytes: 1024 * 1024,

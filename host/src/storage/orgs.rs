@@ -163,3 +163,141 @@ impl Store {
         })
     }
 }
+
+macro_rules! decode_user {
+    ($r:expr) => {{
+        let r = $r;
+        (|| -> StoreResult<UserRecord> {
+            Ok(UserRecord {
+                id: r.try_get("id")?,
+                org_id: r.try_get("org_id")?,
+                name: r.try_get("name")?,
+                kind: r.try_get("kind")?,
+                permissions: from_json_text(&r.try_get::<String, _>("permissions")?, "user permissions")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })()
+    }};
+}
+
+/// An API key as listed (never its secret or hash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRecord {
+    pub id: String,
+    pub scopes: Vec<Scope>,
+    pub expires_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+impl Store {
+    pub async fn get_user(&self, org_id: &str, id: &str) -> StoreResult<Option<UserRecord>> {
+        on_read!(self, p => {
+            let row = sqlx::query("SELECT id, org_id, name, kind, permissions, created_at FROM users WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
+                .bind(id)
+                .bind(org_id)
+                .fetch_optional(p)
+                .await?;
+            match row.as_ref() {
+                Some(r) => Ok(Some(decode_user!(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    pub async fn list_users(&self, org_id: &str, after_id: Option<&str>, limit: i64) -> StoreResult<Vec<UserRecord>> {
+        on_read!(self, p => {
+            let rows = sqlx::query(
+                "SELECT id, org_id, name, kind, permissions, created_at FROM users WHERE org_id = $1 AND id > $2 AND kind <> 'deleted' ORDER BY id LIMIT $3",
+            )
+            .bind(org_id)
+            .bind(after_id.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(p)
+            .await?;
+            rows.iter().map(|r| decode_user!(r)).collect()
+        })
+    }
+
+    /// Changes a user's name and permissions; keys keep only the scopes the
+    /// user still holds.
+    pub async fn update_user(&self, user: &UserRecord, now: Millis) -> StoreResult<()> {
+        on_write!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE users SET name = $2, permissions = $3, updated_at = $4 WHERE id = $1")
+                .bind(&user.id)
+                .bind(&user.name)
+                .bind(json_text(&user.permissions))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let keys = sqlx::query("SELECT id, scopes FROM api_keys WHERE user_id = $1").bind(&user.id).fetch_all(&mut *tx).await?;
+            for k in keys {
+                let scopes: Vec<Scope> = from_json_text(&k.try_get::<String, _>("scopes")?, "api key scopes")?;
+                let kept: Vec<Scope> = scopes.into_iter().filter(|s| user.permissions.contains(s)).collect();
+                sqlx::query("UPDATE api_keys SET scopes = $2 WHERE id = $1")
+                    .bind(k.try_get::<String, _>("id")?)
+                    .bind(json_text(&kept))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes a user and revokes every key of theirs.
+    pub async fn delete_user(&self, org_id: &str, id: &str, now: Millis) -> StoreResult<bool> {
+        on_write!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query("UPDATE users SET permissions = '[]', kind = 'deleted', updated_at = $3 WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
+                .bind(id)
+                .bind(org_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    pub async fn list_api_keys(&self, user_id: &str) -> StoreResult<Vec<KeyRecord>> {
+        on_read!(self, p => {
+            let rows = sqlx::query(
+                "SELECT id, scopes, expires_at, created_at FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id",
+            )
+            .bind(user_id)
+            .fetch_all(p)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(KeyRecord {
+                        id: r.try_get("id")?,
+                        scopes: from_json_text(&r.try_get::<String, _>("scopes")?, "api key scopes")?,
+                        expires_at: r.try_get("expires_at")?,
+                        created_at: r.try_get("created_at")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    pub async fn revoke_api_key(&self, org_id: &str, user_id: &str, key_id: &str, now: Millis) -> StoreResult<bool> {
+        on_write!(self, p => {
+            let done = sqlx::query(
+                "UPDATE api_keys SET revoked_at = $4 WHERE id = $1 AND user_id = $2 AND org_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(key_id)
+            .bind(user_id)
+            .bind(org_id)
+            .bind(now)
+            .execute(p)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+}

@@ -1,0 +1,16 @@
+//! One integration-test binary: every scenario runs against the real
+//! router, worker and store, with a real receiver on port 0. Scenarios in
+//! `both!` run on SQLite and on PostgreSQL (skipped, with the reason
+//! printed, when PostgreSQL is unreachable and not required).
+
+mod support;
+
+mod access;
+mod binary;
+mod delivery;
+mod events;
+mod ops;
+mod pause;
+mod retries;
+mod security;
+mod webhooks;
