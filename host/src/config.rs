@@ -82,6 +82,30 @@ pub struct ServeArgs {
     #[arg(long, env = "SCAIHUB_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest plugin upload (KiB).
+    #[arg(long, env = "SCAIHUB_PLUGIN_MAX_MODULE_KIB", default_value_t = 8192)]
+    pub plugin_max_module_kib: usize,
+
+    /// Memory cap of one plugin call (MiB).
+    #[arg(long, env = "SCAIHUB_PLUGIN_MEMORY_MIB", default_value_t = 32)]
+    pub plugin_memory_mib: usize,
+
+    /// Fuel (CPU budget, roughly instructions) of one plugin call.
+    #[arg(long, env = "SCAIHUB_PLUGIN_FUEL", default_value_t = 200_000_000)]
+    pub plugin_fuel: u64,
+
+    /// Wall-clock limit of one plugin call (milliseconds).
+    #[arg(long, env = "SCAIHUB_PLUGIN_TIMEOUT_MS", default_value_t = 250)]
+    pub plugin_timeout_ms: u64,
+
+    /// Largest output of a transform (KiB).
+    #[arg(long, env = "SCAIHUB_PLUGIN_MAX_OUTPUT_KIB", default_value_t = 1024)]
+    pub plugin_max_output_kib: usize,
+
+    /// Plugin calls running at once.
+    #[arg(long, env = "SCAIHUB_PLUGIN_CONCURRENCY", default_value_t = 32)]
+    pub plugin_concurrency: usize,
+
     /// Log format: `json` or `text`.
     #[arg(long, env = "SCAIHUB_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

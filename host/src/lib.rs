@@ -21,6 +21,7 @@ pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod metrics;
+pub mod plugin;
 pub mod server;
 pub mod signing;
 pub mod storage;

@@ -52,7 +52,8 @@ async fn run(args: scaihub::config::ServeArgs) -> anyhow::Result<()> {
     let url = server::database_url(&args);
     let store = Store::connect(&url).await.with_context(|| format!("opening {}", scaihub::config::redact_url(&url)))?;
     let master_key = server::master_key(&args, store.backend())?;
-    let hub = server::hub(store, Arc::new(SystemClock), master_key, destinations, settings);
+    let plugins = Arc::new(scaihub::plugin::PluginRuntime::new(server::plugin_limits(&args)?)?);
+    let hub = server::hub(store, Arc::new(SystemClock), master_key, destinations, settings, plugins);
     if let Some(boot) = hub.bootstrap(args.admin_key.as_deref()).await? {
         tracing::info!(org_id = %boot.org_id, user_id = %boot.user_id, "created the first organisation and its admin service account");
         // Printed once, to the terminal, never to the log.

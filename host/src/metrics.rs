@@ -20,6 +20,14 @@ pub struct Metrics {
     pub attempts: Family<OutcomeLabel, Counter>,
     pub attempt_seconds: Histogram,
     pub queue_overflows: Counter,
+    /// Plugin calls by kind and outcome (`ok`, `error`).
+    pub plugin_calls: Family<PluginLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabel {
+    pub kind: String,
+    pub outcome: String,
 }
 
 impl Default for Metrics {
@@ -39,11 +47,18 @@ impl Metrics {
         registry.register("delivery_attempt_duration_seconds", "Time from request start to response", attempt_seconds.clone());
         let queue_overflows = Counter::default();
         registry.register("queue_overflows", "Events refused by a paused webhook's full queue", queue_overflows.clone());
-        Metrics { registry, events_ingested, attempts, attempt_seconds, queue_overflows }
+        let plugin_calls = Family::<PluginLabel, Counter>::default();
+        registry.register("plugin_calls", "Plugin calls by kind and outcome", plugin_calls.clone());
+        Metrics { registry, events_ingested, attempts, attempt_seconds, queue_overflows, plugin_calls }
     }
 
     pub fn attempt(&self, outcome: &str) {
         self.attempts.get_or_create(&OutcomeLabel { outcome: outcome.to_string() }).inc();
+    }
+
+    pub fn plugin_call(&self, kind: &str, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.plugin_calls.get_or_create(&PluginLabel { kind: kind.to_string(), outcome: outcome.to_string() }).inc();
     }
 
     /// The text exposition, with gauges read from the store appended.

@@ -16,11 +16,19 @@ use crate::delivery::Worker;
 use crate::destinations::{DestinationPolicy, NameResolver, SystemResolver};
 use crate::hub::{Hub, HubSettings};
 use crate::metrics::Metrics;
+use crate::plugin::{PluginLimits, PluginRuntime};
 use crate::storage::{Backend, Store};
 
 /// Builds the shared service over an open store.
-pub fn hub(store: Store, clock: SharedClock, master_key: MasterKey, destinations: DestinationPolicy, settings: HubSettings) -> Arc<Hub> {
-    Arc::new(Hub { store, clock, master_key, destinations, settings, metrics: Metrics::new(), wake: Arc::new(Notify::new()) })
+pub fn hub(
+    store: Store,
+    clock: SharedClock,
+    master_key: MasterKey,
+    destinations: DestinationPolicy,
+    settings: HubSettings,
+    plugins: Arc<PluginRuntime>,
+) -> Arc<Hub> {
+    Arc::new(Hub { store, clock, master_key, destinations, settings, metrics: Metrics::new(), plugins, wake: Arc::new(Notify::new()) })
 }
 
 /// Serves HTTP on `listener` and runs the delivery worker until `shutdown`
@@ -126,4 +134,23 @@ pub fn destinations(args: &ServeArgs) -> Result<DestinationPolicy, ConfigError> 
 /// The database URL: the setting, or SQLite in the data dir.
 pub fn database_url(args: &ServeArgs) -> String {
     args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("scaihub.db").display()))
+}
+
+/// The plugin sandbox's limits from the command line.
+pub fn plugin_limits(args: &ServeArgs) -> Result<PluginLimits, ConfigError> {
+    let err = |setting: &'static str, m: &str| ConfigError { setting, message: m.to_string() };
+    if args.plugin_memory_mib == 0 || args.plugin_memory_mib > 4096 {
+        return Err(err("SCAIHUB_PLUGIN_MEMORY_MIB", "must be 1-4096"));
+    }
+    if args.plugin_timeout_ms == 0 {
+        return Err(err("SCAIHUB_PLUGIN_TIMEOUT_MS", "must be at least 1"));
+    }
+    Ok(PluginLimits {
+        max_module_bytes: args.plugin_max_module_kib * 1024,
+        max_memory_bytes: args.plugin_memory_mib * 1024 * 1024,
+        fuel: args.plugin_fuel,
+        timeout: Duration::from_millis(args.plugin_timeout_ms),
+        max_output_bytes: args.plugin_max_output_kib * 1024,
+        max_concurrent: args.plugin_concurrency.max(1),
+    })
 }

@@ -79,9 +79,9 @@ pub struct Event {
     /// The action within the category, dotted (`share.member_added`).
     pub action: String,
     /// The acting user, `usr_...`.
-    pub user_id: String,
+    pub user_id: Option<String>,
     /// The resource acted upon.
-    pub resource_id: String,
+    pub resource_id: Option<String>,
     /// The event's own details as JSON text; see [`Event::payload_json`].
     pub payload: String,
     /// The client's IP address, when known.
@@ -123,10 +123,10 @@ impl Event {
         put("timestamp", self.timestamp.clone().into());
         put("category", self.category.as_str().into());
         put("action", self.action.clone().into());
-        put("user_id", self.user_id.clone().into());
-        put("resource_id", self.resource_id.clone().into());
         put("payload", payload);
         let optional = [
+            ("user_id", &self.user_id),
+            ("resource_id", &self.resource_id),
             ("ip_address", &self.ip_address),
             ("share_id", &self.share_id),
             ("service_account", &self.service_account),
@@ -147,8 +147,8 @@ impl Event {
             timestamp: "2025-01-31T12:00:00Z".into(),
             category: Category::Sharing,
             action: "share.member_added".into(),
-            user_id: "usr_01SAMPLE".into(),
-            resource_id: "shr_01SAMPLE".into(),
+            user_id: Some("usr_01SAMPLE".into()),
+            resource_id: Some("shr_01SAMPLE".into()),
             payload: payload.to_string(),
             ip_address: Some("203.0.113.7".into()),
             share_id: Some("shr_01SAMPLE".into()),

@@ -11,6 +11,7 @@
 //! sent and its lease lets another worker (or this one after a restart)
 //! take it over, so every accepted event is delivered at least once.
 
+mod plugins;
 pub mod sender;
 
 use std::collections::{HashMap, HashSet};
@@ -28,7 +29,8 @@ use crate::hub::ingest::{DROPPED, Incoming, OVERFLOW};
 use crate::hub::{Actor, Hub};
 use crate::ids::{IdKind, new_id};
 use crate::storage::deliveries::{AttemptRecord, ClaimedDelivery, Completion, DeliveryStatus};
-use sender::{Sender, Target};
+use plugins::PluginOutcome;
+use sender::{Rewrite, Sender, Target};
 
 /// How many deliveries one claim takes at most.
 const CLAIM_BATCH: i64 = 128;
@@ -182,6 +184,9 @@ impl Worker {
             headers,
             secret,
             previous_secret: previous,
+            filters: w.settings.filter_plugins.iter().map(|p| (p.plugin_id.clone(), p.config.to_string())).collect(),
+            transform: w.settings.transform_plugin.as_ref().map(|p| (p.plugin_id.clone(), p.config.to_string())),
+            on_plugin_error: w.settings.on_plugin_error,
         });
         self.targets.lock().expect("targets lock").insert(w.id.clone(), target.clone());
         Ok(Some(target))
@@ -191,8 +196,38 @@ impl Worker {
         let attempted_at = self.hub.now();
         let result = match self.target(delivery).await {
             Ok(Some(target)) => {
-                let body = delivery.body.clone().into_bytes();
-                let headers = self.sender.headers(&target, &delivery.id, &delivery.action, &body, attempted_at);
+                let mut body = delivery.body.clone().into_bytes();
+                let mut rewrite = Rewrite::default();
+                if target.has_plugins() {
+                    match plugins::run(&self.hub, &target, &delivery.body).await {
+                        PluginOutcome::Pass => {}
+                        PluginOutcome::Transformed { body: new_body, rewrite: r } => {
+                            body = new_body;
+                            rewrite = r;
+                        }
+                        PluginOutcome::Filtered(by) => {
+                            tracing::debug!(plugin_id = %by, "filtered by plugin");
+                            return Completion { delivery_id: delivery.id.clone(), status: DeliveryStatus::Filtered, next_attempt_at: None, attempt: None };
+                        }
+                        PluginOutcome::Failed(error) => {
+                            tracing::info!(error = %error, "plugin failed; delivery skipped");
+                            self.hub.metrics.attempt("plugin_failed");
+                            return Completion {
+                                delivery_id: delivery.id.clone(),
+                                status: DeliveryStatus::PluginFailed,
+                                next_attempt_at: None,
+                                attempt: Some(AttemptRecord {
+                                    attempted_at,
+                                    status_code: None,
+                                    duration_ms: 0,
+                                    error: Some(error),
+                                    response_snippet: None,
+                                }),
+                            };
+                        }
+                    }
+                }
+                let headers = self.sender.headers(&target, &rewrite, &delivery.id, &delivery.action, &body, attempted_at);
                 self.sender.attempt(&target, headers, body).await
             }
             Ok(None) => sender::AttemptResult {
@@ -230,13 +265,13 @@ impl Worker {
             delivery_id: delivery.id.clone(),
             status,
             next_attempt_at: next,
-            attempt: AttemptRecord {
+            attempt: Some(AttemptRecord {
                 attempted_at,
                 status_code: result.status_code.map(i64::from),
                 duration_ms: result.duration.as_millis() as i64,
                 error: result.error,
                 response_snippet: result.snippet,
-            },
+            }),
         }
     }
 
@@ -293,8 +328,8 @@ impl Worker {
                         "delivery_id": c.id,
                         "event_id": c.event_id,
                         "attempts": c.attempt_count + 1,
-                        "last_status_code": f.completion.attempt.status_code,
-                        "last_error": f.completion.attempt.error,
+                        "last_status_code": f.completion.attempt.as_ref().and_then(|a| a.status_code),
+                        "last_error": f.completion.attempt.as_ref().and_then(|a| a.error.clone()),
                     }),
                 );
                 // A report about a dropped report is logged but not sent on,

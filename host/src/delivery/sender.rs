@@ -21,6 +21,24 @@ pub struct Target {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub secret: Vec<u8>,
     pub previous_secret: Option<(Vec<u8>, crate::clock::Millis)>,
+    /// Filter plugins (id, config JSON), all of which must deliver.
+    pub filters: Vec<(String, String)>,
+    /// The transform plugin (id, config JSON), if any.
+    pub transform: Option<(String, String)>,
+    pub on_plugin_error: crate::domain::webhook::OnPluginError,
+}
+
+impl Target {
+    pub fn has_plugins(&self) -> bool {
+        !self.filters.is_empty() || self.transform.is_some()
+    }
+}
+
+/// What a transform changed about the request.
+#[derive(Debug, Clone, Default)]
+pub struct Rewrite {
+    pub content_type: Option<HeaderValue>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl std::fmt::Debug for Target {
@@ -82,12 +100,18 @@ impl Sender {
     /// The headers of one attempt. Custom headers come after the defaults
     /// (so they may replace `Content-Type`) and before ours (so nothing can
     /// replace an `X-ScaiDrive-*` header).
-    pub fn headers(&self, target: &Target, delivery_id: &str, action: &str, body: &[u8], now: crate::clock::Millis) -> HeaderMap {
+    pub fn headers(&self, target: &Target, rewrite: &Rewrite, delivery_id: &str, action: &str, body: &[u8], now: crate::clock::Millis) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(header::USER_AGENT, self.user_agent.clone());
         for (name, value) in &target.headers {
             h.insert(name.clone(), value.clone());
+        }
+        for (name, value) in &rewrite.headers {
+            h.insert(name.clone(), value.clone());
+        }
+        if let Some(ct) = &rewrite.content_type {
+            h.insert(header::CONTENT_TYPE, ct.clone());
         }
         if let Ok(v) = HeaderValue::from_str(action) {
             h.insert("x-scaidrive-event", v);

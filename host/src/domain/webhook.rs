@@ -319,14 +319,17 @@ pub fn validate_secret(secret: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Shape only; whether the plugins exist and may be attached is checked by
+/// the service, which can see the store.
 fn validate_plugins(filters: &[PluginRef], transform: &Option<PluginRef>) -> Result<(), FieldError> {
-    // Plugins arrive with the plugin runtime; until then attaching one is an
-    // error rather than a silent no-op.
-    if !filters.is_empty() {
-        return Err(FieldError::new("filter_plugins", "plugins are not available on this server yet"));
-    }
-    if transform.is_some() {
-        return Err(FieldError::new("transform_plugin", "plugins are not available on this server yet"));
+    let refs = filters.iter().enumerate().map(|(i, r)| (format!("filter_plugins[{i}]"), r)).chain(transform.iter().map(|r| ("transform_plugin".to_string(), r)));
+    for (field, r) in refs {
+        if !ids::is_valid(IdKind::Plugin, &r.plugin_id) {
+            return Err(FieldError::new(format!("{field}.plugin_id"), "must be a plugin id (plg_…)"));
+        }
+        if r.config.to_string().len() > 64 * 1024 {
+            return Err(FieldError::new(format!("{field}.config"), "must be at most 64 KiB of JSON"));
+        }
     }
     Ok(())
 }

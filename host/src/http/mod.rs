@@ -7,6 +7,7 @@ pub mod events;
 pub mod json;
 pub mod ops;
 pub mod orgs;
+pub mod plugins;
 pub mod users;
 pub mod webhooks;
 
@@ -39,6 +40,7 @@ pub struct AppState {
         (name = "webhooks", description = "Webhooks, deliveries and their log"),
         (name = "orgs", description = "Organisations and the caller"),
         (name = "users", description = "Users and personal API keys"),
+        (name = "plugins", description = "Filter and transform plugins (WASM components)"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]
@@ -62,6 +64,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(deliveries::router())
         .merge(users::router())
+        .merge(plugins::router())
 }
 
 /// The OpenAPI document of this build.

@@ -3,6 +3,7 @@
 //! clock, the master key and the destination policy.
 
 pub mod ingest;
+pub mod plugins;
 pub mod principals;
 pub mod users;
 pub mod webhooks;
@@ -60,6 +61,8 @@ pub struct Hub {
     pub destinations: DestinationPolicy,
     pub settings: HubSettings,
     pub metrics: Metrics,
+    /// The sandbox that runs customer plugins.
+    pub plugins: Arc<crate::plugin::PluginRuntime>,
     /// Wakes the delivery worker when new work is committed.
     pub wake: Arc<Notify>,
 }

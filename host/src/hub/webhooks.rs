@@ -45,6 +45,7 @@ impl Hub {
     pub async fn create_webhook(&self, org_id: &str, actor: &Actor, input: WebhookInput) -> HubResult<(WebhookRecord, String)> {
         let (settings, secret, paused) = input.validate()?;
         self.check_destination(&settings.url).await?;
+        self.check_attached_plugins(org_id, &settings).await?;
         let secret = secret.unwrap_or_else(|| crypto::new_secret("whsec_"));
         let id = new_id(IdKind::Webhook);
         let now = self.now();
@@ -79,6 +80,7 @@ impl Hub {
         if url_changed {
             self.check_destination(&record.settings.url).await?;
         }
+        self.check_attached_plugins(org_id, &record.settings).await?;
         record.updated_at = self.now();
         tx.update_webhook(&record).await?;
         let event = self.webhook_event("webhook.updated", actor, &record);

@@ -106,7 +106,8 @@ pub struct Completion {
     pub delivery_id: String,
     pub status: DeliveryStatus,
     pub next_attempt_at: Option<Millis>,
-    pub attempt: AttemptRecord,
+    /// `None` when nothing was attempted (a filter plugin said skip).
+    pub attempt: Option<AttemptRecord>,
 }
 
 const COLUMNS: &str = "id, org_id, webhook_id, event_seq, event_id, status, attempt_count, next_attempt_at, \
@@ -183,20 +184,22 @@ impl Tx {
     /// out cannot overwrite the work of the one that took over.
     pub async fn complete(&mut self, done: &Completion, owner: &str, now: Millis) -> StoreResult<bool> {
         on_tx!(self, c => {
+            let counted: i64 = if done.attempt.is_some() { 1 } else { 0 };
             let updated = sqlx::query(
-                "UPDATE deliveries SET status = $2, attempt_count = attempt_count + 1, next_attempt_at = $3, \
-                 last_status_code = $4, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
+                "UPDATE deliveries SET status = $2, attempt_count = attempt_count + $7, next_attempt_at = $3, \
+                 last_status_code = CASE WHEN $7 = 1 THEN $4 ELSE last_status_code END, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
                  WHERE id = $1 AND lease_owner = $6",
             )
             .bind(&done.delivery_id)
             .bind(done.status.as_str())
             .bind(done.next_attempt_at)
-            .bind(done.attempt.status_code)
+            .bind(done.attempt.as_ref().and_then(|a| a.status_code))
             .bind(now)
             .bind(owner)
+            .bind(counted)
             .execute(&mut *c)
             .await?;
-            let a = &done.attempt;
+            let Some(a) = &done.attempt else { return Ok(updated.rows_affected() == 1) };
             sqlx::query(
                 "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) \
                  SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1)",

@@ -12,6 +12,7 @@
 pub mod deliveries;
 pub mod events;
 pub mod orgs;
+pub mod plugins;
 pub mod webhooks;
 
 use std::str::FromStr;

@@ -11,6 +11,7 @@ mod delivery;
 mod events;
 mod ops;
 mod pause;
+mod plugins;
 mod retries;
 mod security;
 mod webhooks;

@@ -67,7 +67,7 @@ async fn resume_releases_the_queue_oldest_first(backend: Backend) {
         std::sync::Arc::new(scaihub::destinations::SystemResolver),
     );
     let (key, _) = scaihub::crypto::MasterKey::generate();
-    let hub = scaihub::server::hub(store, std::sync::Arc::new(clock.clone()), key, policy, Default::default());
+    let hub = scaihub::server::hub(store, std::sync::Arc::new(clock.clone()), key, policy, Default::default(), crate::support::plugin_runtime(Default::default()));
     let boot = hub.bootstrap(None).await.unwrap().unwrap();
     let actor = Actor::system();
     let input = serde_json::from_value(json!({"name": "o", "url": "http://127.0.0.1:9/", "events": ["SHARING"]})).unwrap();

@@ -16,6 +16,7 @@ use scaihub::clock::ManualClock;
 use scaihub::crypto::MasterKey;
 use scaihub::destinations::{DestinationPolicy, NameResolver};
 use scaihub::hub::{Hub, HubSettings};
+use scaihub::plugin::{PluginLimits, PluginRuntime};
 pub use scaihub::storage::Backend;
 use scaihub::storage::Store;
 use serde_json::{Value, json};
@@ -172,6 +173,7 @@ pub struct Options {
     pub allow: String,
     pub delivery_timeout: Duration,
     pub max_in_flight_per_webhook: usize,
+    pub plugin_limits: PluginLimits,
 }
 
 impl Default for Options {
@@ -181,6 +183,7 @@ impl Default for Options {
             allow: "127.0.0.0/8,::1/128".into(),
             delivery_timeout: Duration::from_secs(5),
             max_in_flight_per_webhook: 64,
+            plugin_limits: PluginLimits::default(),
         }
     }
 }
@@ -217,7 +220,7 @@ impl TestEnv {
             ..HubSettings::default()
         };
         let (master_key, _) = MasterKey::generate();
-        let hub = scaihub::server::hub(store, Arc::new(clock.clone()), master_key, policy, settings);
+        let hub = scaihub::server::hub(store, Arc::new(clock.clone()), master_key, policy, settings, plugin_runtime(options.plugin_limits));
         let admin_key = scaihub::crypto::new_secret("shk_test_");
         let boot = hub.bootstrap(Some(&admin_key)).await.unwrap().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -450,4 +453,31 @@ pub fn backend_name(b: Backend) -> &'static str {
 #[allow(dead_code)]
 pub fn is_pg(store: &Store) -> bool {
     store.backend() == Backend::Postgres
+}
+
+/// A plugin runtime with the given limits.
+pub fn plugin_runtime(limits: PluginLimits) -> Arc<PluginRuntime> {
+    Arc::new(PluginRuntime::new(limits).expect("the plugin engine starts"))
+}
+
+/// The example and hostile plugins, built once for wasm32-wasip2 by the
+/// plugins workspace; answers the path of `<name>.wasm`.
+pub fn plugin_wasm(name: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
+            .current_dir(&root)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the plugins failed (is the wasm32-wasip2 target installed?)");
+        root.join("target/wasm32-wasip2/release")
+    });
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
 }

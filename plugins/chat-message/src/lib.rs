@@ -38,8 +38,8 @@ pub fn render(template: &str, event: &Event) -> String {
     let fields = [
         ("category", event.category.as_str().to_owned()),
         ("action", event.action.clone()),
-        ("user_id", event.user_id.clone()),
-        ("resource_id", event.resource_id.clone()),
+        ("user_id", optional(&event.user_id)),
+        ("resource_id", optional(&event.resource_id)),
         ("event_id", event.event_id.clone()),
         ("timestamp", event.timestamp.clone()),
         ("share_id", optional(&event.share_id)),

@@ -1,0 +1,177 @@
+//! Plugin versions: upload (validate, compile once, store), list, delete
+//! when unattached, test on a sample event; and what webhooks may attach.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::principals::Principal;
+use super::{Hub, HubError, HubResult};
+use crate::domain::webhook::{PluginRef, WebhookSettings};
+use crate::domain::{Category, Event, FieldError};
+use crate::ids::{IdKind, new_id};
+use crate::plugin::runtime::Loaded;
+use crate::plugin::{CallError, CallReport, OutgoingRequest, PluginKind, UploadError};
+use crate::storage::plugins::{NewPlugin, PluginRecord};
+
+/// Filters one webhook may attach.
+pub const MAX_FILTER_PLUGINS: usize = 10;
+
+/// The result of `POST /plugins/{id}/test`.
+pub enum TestOutcome {
+    Verdict(bool),
+    Request(OutgoingRequest),
+    Error(CallError),
+}
+
+/// Plugin names: what `cargo new` would accept, roughly.
+fn validate_name(name: &str) -> Result<(), FieldError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.');
+    if ok { Ok(()) } else { Err(FieldError::new("name", "must be 1-64 of [a-z0-9._-]")) }
+}
+
+impl Hub {
+    /// The organisation and its ancestors: where its webhooks may find plugins.
+    pub async fn plugin_scope(&self, org_id: &str) -> HubResult<Vec<String>> {
+        let mut orgs = vec![org_id.to_string()];
+        orgs.extend(self.store.org_ancestors(org_id).await?);
+        Ok(orgs)
+    }
+
+    pub async fn upload_plugin(&self, org_id: &str, by: &Principal, name: &str, kind: &str, wasm: Vec<u8>) -> HubResult<PluginRecord> {
+        validate_name(name)?;
+        let kind = PluginKind::parse(kind).ok_or_else(|| FieldError::new("kind", "must be filter or transform"))?;
+        let runtime = self.plugins.clone();
+        let wasm = Arc::new(wasm);
+        let to_compile = wasm.clone();
+        // Compiling takes tens of milliseconds of CPU: off the async workers.
+        let artifact = tokio::task::spawn_blocking(move || runtime.compile(&to_compile, kind))
+            .await
+            .map_err(|e| HubError::Conflict(format!("compiling failed: {e}")))?
+            .map_err(|e| match e {
+                UploadError::TooLarge(..) => FieldError::new("body", e.to_string()),
+                UploadError::WrongKind { .. } => FieldError::new("kind", e.to_string()),
+                other => FieldError::new("body", other.to_string()),
+            })?;
+        let sha256 = hex::encode(Sha256::digest(wasm.as_slice()));
+        let id = new_id(IdKind::Plugin);
+        let record = self
+            .store
+            .insert_plugin(&NewPlugin {
+                id: &id,
+                org_id,
+                name,
+                kind: kind.as_str(),
+                sha256: &sha256,
+                wasm: &wasm,
+                artifact: &artifact,
+                created_by: Some(&by.user_id),
+                created_at: self.now(),
+            })
+            .await?;
+        let event = self.own_event(
+            Category::Admin,
+            "plugin.uploaded",
+            &by.actor(),
+            &record.id,
+            json!({"plugin_id": record.id, "name": record.name, "version": record.version, "kind": record.kind, "sha256": record.sha256, "size": record.size}),
+        );
+        let mut tx = self.store.begin().await?;
+        let outcome = self.log_own_event(&mut tx, org_id, event).await?;
+        tx.commit().await?;
+        self.after_commit(&outcome);
+        Ok(record)
+    }
+
+    pub async fn delete_plugin(&self, org_id: &str, by: &Principal, id: &str) -> HubResult<()> {
+        let record = self.store.get_plugin(&[org_id.to_string()], id).await?.ok_or(HubError::NotFound("plugin"))?;
+        let users = self.store.webhooks_using_plugin(id).await?;
+        if !users.is_empty() {
+            return Err(HubError::Conflict(format!("plugin is attached to {} webhook(s): {}; detach it first", users.len(), users.join(", "))));
+        }
+        self.store.delete_plugin(org_id, id).await?;
+        let event = self.own_event(
+            Category::Admin,
+            "plugin.deleted",
+            &by.actor(),
+            id,
+            json!({"plugin_id": id, "name": record.name, "version": record.version}),
+        );
+        let mut tx = self.store.begin().await?;
+        let outcome = self.log_own_event(&mut tx, org_id, event).await?;
+        tx.commit().await?;
+        self.after_commit(&outcome);
+        Ok(())
+    }
+
+    /// A compiled plugin by id, from the runtime's cache or our store.
+    pub async fn loaded_plugin(&self, id: &str) -> Result<Arc<Loaded>, CallError> {
+        if let Some(l) = self.plugins.cached(id) {
+            return Ok(l);
+        }
+        let (kind, artifact) = self
+            .store
+            .plugin_artifact(id)
+            .await
+            .map_err(|e| CallError::Unavailable(e.to_string()))?
+            .ok_or_else(|| CallError::Unavailable(format!("plugin {id} no longer exists")))?;
+        let kind = PluginKind::parse(&kind).ok_or_else(|| CallError::Unavailable("unknown plugin kind".into()))?;
+        self.plugins.load(id, kind, &artifact)
+    }
+
+    /// Runs a plugin version on a sample event.
+    pub async fn test_plugin(&self, org_id: &str, id: &str, event: &Value, config: &Value) -> HubResult<(TestOutcome, CallReport)> {
+        let scope = self.plugin_scope(org_id).await?;
+        self.store.get_plugin(&scope, id).await?.ok_or(HubError::NotFound("plugin"))?;
+        let event = Event::from_json(event, "event")?;
+        let loaded = match self.loaded_plugin(id).await {
+            Ok(l) => l,
+            Err(e) => return Ok((TestOutcome::Error(e), CallReport::default())),
+        };
+        let config = config.to_string();
+        Ok(match loaded.kind() {
+            PluginKind::Filter => {
+                let (result, report) = self.plugins.filter(loaded, &event, &config).await;
+                (result.map(TestOutcome::Verdict).unwrap_or_else(TestOutcome::Error), report)
+            }
+            PluginKind::Transform => {
+                let request = OutgoingRequest { body: event.to_body().into_bytes(), headers: Vec::new(), content_type: "application/json".into() };
+                let (result, report) = self.plugins.transform(loaded, &event, request, &config).await;
+                (result.map(TestOutcome::Request).unwrap_or_else(TestOutcome::Error), report)
+            }
+        })
+    }
+
+    /// Checks that every attached plugin exists in the webhook's organisation
+    /// or an ancestor (its MSP), and has the right kind.
+    pub(crate) async fn check_attached_plugins(&self, org_id: &str, s: &WebhookSettings) -> HubResult<()> {
+        if s.filter_plugins.len() > MAX_FILTER_PLUGINS {
+            return Err(FieldError::new("filter_plugins", format!("at most {MAX_FILTER_PLUGINS} filters")).into());
+        }
+        let scope = self.plugin_scope(org_id).await?;
+        let check = |field: String, r: &PluginRef, want: PluginKind| {
+            let scope = scope.clone();
+            let id = r.plugin_id.clone();
+            async move {
+                let found = self.store.get_plugin(&scope, &id).await?;
+                match found {
+                    None => Err(HubError::from(FieldError::new(field, format!("no plugin {id} in this organisation or its MSP")))),
+                    Some(p) if p.kind != want.as_str() => {
+                        Err(FieldError::new(field, format!("{id} is a {} plugin, not a {}", p.kind, want.as_str())).into())
+                    }
+                    Some(_) => Ok(()),
+                }
+            }
+        };
+        for (i, r) in s.filter_plugins.iter().enumerate() {
+            check(format!("filter_plugins[{i}].plugin_id"), r, PluginKind::Filter).await?;
+        }
+        if let Some(t) = &s.transform_plugin {
+            check("transform_plugin.plugin_id".into(), t, PluginKind::Transform).await?;
+        }
+        Ok(())
+    }
+}

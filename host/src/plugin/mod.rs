@@ -1,0 +1,15 @@
+//! Customer plugins: WASM components run in a sandbox on every delivery.
+//!
+//! Each plugin version is validated and compiled once at upload; the
+//! compiled artifact lives in our own store and is the only thing ever
+//! deserialised. A call gets a fresh store with an empty WASI context (no
+//! files, network, environment, arguments or stdin), a memory cap, a fuel
+//! budget and an epoch deadline, and runs on a blocking thread so guest code
+//! never holds an async worker. Whatever the guest does, the outcome is a
+//! [`CallError`], never a crash of the host.
+
+mod bindings;
+pub mod runtime;
+
+pub use bindings::{OutgoingRequest, Verdict};
+pub use runtime::{CallError, CallReport, PluginKind, PluginLimits, PluginRuntime, UploadError};

@@ -1,0 +1,430 @@
+//! The wasmtime engine, its sandbox settings, compiling and calling.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::filter::{Filter, FilterPre};
+use super::bindings::transform::{Transform, TransformPre};
+use super::bindings::{self, OutgoingRequest, Verdict};
+use crate::domain::{Category, Event};
+
+/// How often the epoch ticks; deadlines are counted in these.
+const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// The sandbox's limits, all configurable.
+#[derive(Debug, Clone)]
+pub struct PluginLimits {
+    /// Largest accepted `.wasm` upload.
+    pub max_module_bytes: usize,
+    /// Largest linear memory a guest may grow to.
+    pub max_memory_bytes: usize,
+    /// Fuel (roughly, wasm instructions) per call.
+    pub fuel: u64,
+    /// Wall-clock deadline per call.
+    pub timeout: Duration,
+    /// Largest body (and headers) a transform may return.
+    pub max_output_bytes: usize,
+    /// Calls running at once (each holds a pooled instance slot).
+    pub max_concurrent: usize,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits {
+            max_module_bytes: 8 * 1024 * 1024,
+            max_memory_bytes: 32 * 1024 * 1024,
+            fuel: 200_000_000,
+            timeout: Duration::from_millis(250),
+            max_output_bytes: 1024 * 1024,
+            max_concurrent: 32,
+        }
+    }
+}
+
+/// Which world a plugin targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKind {
+    Filter,
+    Transform,
+}
+
+impl PluginKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Filter => "filter",
+            PluginKind::Transform => "transform",
+        }
+    }
+    pub fn parse(text: &str) -> Option<PluginKind> {
+        match text {
+            "filter" => Some(PluginKind::Filter),
+            "transform" => Some(PluginKind::Transform),
+            _ => None,
+        }
+    }
+}
+
+/// Why an upload is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("the module is {0} bytes; the limit is {1}")]
+    TooLarge(usize, usize),
+    #[error("not a WebAssembly component: {0}")]
+    NotAComponent(String),
+    #[error("the component exports neither `filter` nor `transform` from scaidrive:hooks")]
+    NoWorld,
+    #[error("the component is a {found} plugin, not a {declared} one")]
+    WrongKind { declared: &'static str, found: &'static str },
+    #[error("the component imports something the sandbox does not provide: {0}")]
+    Imports(String),
+}
+
+/// Why a call did not produce a result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CallError {
+    /// The plugin returned one of its own errors.
+    #[error("plugin error: {0}")]
+    Plugin(String),
+    /// The guest trapped, ran out of fuel or time, or hit the memory cap.
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    /// The output broke a rule (size, reserved headers).
+    #[error("plugin output refused: {0}")]
+    Output(String),
+    /// The artifact could not be loaded.
+    #[error("plugin unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What a call cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallReport {
+    pub duration: Duration,
+    pub fuel_used: u64,
+}
+
+/// Per-call state: an empty WASI context and the memory limiter.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A compiled plugin ready to instantiate.
+#[derive(Clone)]
+pub enum Loaded {
+    Filter(FilterPre<CallState>),
+    Transform(TransformPre<CallState>),
+}
+
+impl Loaded {
+    pub fn kind(&self) -> PluginKind {
+        match self {
+            Loaded::Filter(_) => PluginKind::Filter,
+            Loaded::Transform(_) => PluginKind::Transform,
+        }
+    }
+}
+
+/// The process's plugin engine.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: PluginLimits,
+    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+    slots: Arc<Semaphore>,
+    _ticker: EpochTicker,
+}
+
+/// Ticks the engine's epoch from a plain thread; stops when dropped.
+struct EpochTicker(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl PluginRuntime {
+    pub fn new(limits: PluginLimits) -> anyhow::Result<PluginRuntime> {
+        let mut pool = PoolingAllocationConfig::default();
+        let slots = limits.max_concurrent.max(1) as u32;
+        pool.total_component_instances(slots * 2)
+            .total_core_instances(slots * 8)
+            .total_memories(slots * 4)
+            .total_tables(slots * 8)
+            .total_stacks(slots * 2)
+            .max_memories_per_component(4)
+            .max_memory_size(limits.max_memory_bytes);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true)
+            .max_wasm_stack(512 * 1024)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        // Rust wasip2 guests import WASI even when they do no I/O; it is
+        // linked, and the empty context denies everything it could reach.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new().name("plugin-epoch".into()).spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        }
+        Ok(PluginRuntime {
+            engine,
+            linker,
+            slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
+            limits,
+            loaded: Mutex::default(),
+            _ticker: EpochTicker(stop),
+        })
+    }
+
+    pub fn limits(&self) -> &PluginLimits {
+        &self.limits
+    }
+
+    /// Validates an upload and compiles it: a component, within the size
+    /// cap, exporting one of our worlds (the declared one), importing only
+    /// what the sandbox provides. Returns the serialised artifact to store.
+    pub fn compile(&self, wasm: &[u8], declared: PluginKind) -> Result<Vec<u8>, UploadError> {
+        if wasm.len() > self.limits.max_module_bytes {
+            return Err(UploadError::TooLarge(wasm.len(), self.limits.max_module_bytes));
+        }
+        if !wasm.starts_with(b"\0asm") {
+            return Err(UploadError::NotAComponent("missing the \\0asm header".into()));
+        }
+        let component = Component::new(&self.engine, wasm).map_err(|e| UploadError::NotAComponent(root_cause(&e)))?;
+        let found = self.world_of(&component)?;
+        if found != declared {
+            return Err(UploadError::WrongKind { declared: declared.as_str(), found: found.as_str() });
+        }
+        self.prepare(&component, found).map_err(|e| UploadError::Imports(root_cause(&e)))?;
+        component.serialize().map_err(|e| UploadError::NotAComponent(root_cause(&e)))
+    }
+
+    fn world_of(&self, component: &Component) -> Result<PluginKind, UploadError> {
+        let ty = component.component_type();
+        let mut kinds = ty.exports(&self.engine).filter_map(|(name, _)| match name {
+            "filter" => Some(PluginKind::Filter),
+            "transform" => Some(PluginKind::Transform),
+            _ => None,
+        });
+        match (kinds.next(), kinds.next()) {
+            (Some(k), None) => Ok(k),
+            _ => Err(UploadError::NoWorld),
+        }
+    }
+
+    fn prepare(&self, component: &Component, kind: PluginKind) -> wasmtime::Result<Loaded> {
+        let pre: InstancePre<CallState> = self.linker.instantiate_pre(component)?;
+        Ok(match kind {
+            PluginKind::Filter => Loaded::Filter(FilterPre::new(pre)?),
+            PluginKind::Transform => Loaded::Transform(TransformPre::new(pre)?),
+        })
+    }
+
+    /// The plugin, from the cache or from its stored artifact.
+    pub fn load(&self, plugin_id: &str, kind: PluginKind, artifact: &[u8]) -> Result<Arc<Loaded>, CallError> {
+        if let Some(l) = self.cached(plugin_id) {
+            return Ok(l);
+        }
+        // SAFETY: artifacts are only ever produced by `compile` above with
+        // this engine's configuration and read back from our own store.
+        let component = unsafe { Component::deserialize(&self.engine, artifact) }.map_err(|e| CallError::Unavailable(root_cause(&e)))?;
+        let loaded = Arc::new(self.prepare(&component, kind).map_err(|e| CallError::Unavailable(root_cause(&e)))?);
+        self.loaded.lock().expect("plugin cache lock").insert(plugin_id.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    pub fn cached(&self, plugin_id: &str) -> Option<Arc<Loaded>> {
+        self.loaded.lock().expect("plugin cache lock").get(plugin_id).cloned()
+    }
+
+    fn store(&self) -> Store<CallState> {
+        let limits = StoreLimitsBuilder::new().memory_size(self.limits.max_memory_bytes).instances(64).tables(64).memories(8).build();
+        // An empty context: no preopened dirs, no env, no args, no network, no stdin.
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new().build();
+        let mut store = Store::new(&self.engine, CallState { wasi, table: ResourceTable::new(), limits });
+        store.limiter(|s| &mut s.limits);
+        let _ = store.set_fuel(self.limits.fuel);
+        let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store
+    }
+
+    /// Runs a filter on a blocking thread.
+    pub async fn filter(&self, loaded: Arc<Loaded>, event: &Event, config: &str) -> (Result<bool, CallError>, CallReport) {
+        let Loaded::Filter(pre) = &*loaded else {
+            return (Err(CallError::Unavailable("not a filter plugin".into())), CallReport::default());
+        };
+        let pre = pre.clone();
+        let event = wit_event(event);
+        let config = config.to_string();
+        let fuel = self.limits.fuel;
+        let mut store = self.store();
+        self.blocking(move || {
+            let started = Instant::now();
+            let outcome = pre.instantiate(&mut store).and_then(|f: Filter| f.call_filter(&mut store, &event, &config));
+            let report = CallReport { duration: started.elapsed(), fuel_used: fuel.saturating_sub(store.get_fuel().unwrap_or(0)) };
+            let result = match outcome {
+                Ok(Ok(Verdict::Deliver)) => Ok(true),
+                Ok(Ok(Verdict::Skip)) => Ok(false),
+                Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
+                Err(e) => Err(CallError::Trap(trap_text(&e))),
+            };
+            (result, report)
+        })
+        .await
+    }
+
+    /// Runs a transform on a blocking thread and checks its output.
+    pub async fn transform(
+        &self,
+        loaded: Arc<Loaded>,
+        event: &Event,
+        request: OutgoingRequest,
+        config: &str,
+    ) -> (Result<OutgoingRequest, CallError>, CallReport) {
+        let Loaded::Transform(pre) = &*loaded else {
+            return (Err(CallError::Unavailable("not a transform plugin".into())), CallReport::default());
+        };
+        let pre = pre.clone();
+        let event = wit_event(event);
+        let config = config.to_string();
+        let fuel = self.limits.fuel;
+        let max_output = self.limits.max_output_bytes;
+        let mut store = self.store();
+        self.blocking(move || {
+            let started = Instant::now();
+            let outcome = pre.instantiate(&mut store).and_then(|t: Transform| t.call_transform(&mut store, &event, &request, &config));
+            let report = CallReport { duration: started.elapsed(), fuel_used: fuel.saturating_sub(store.get_fuel().unwrap_or(0)) };
+            let result = match outcome {
+                Ok(Ok(out)) => check_output(out, max_output),
+                Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
+                Err(e) => Err(CallError::Trap(trap_text(&e))),
+            };
+            (result, report)
+        })
+        .await
+    }
+
+    async fn blocking<R: Send + 'static>(&self, work: impl FnOnce() -> (Result<R, CallError>, CallReport) + Send + 'static) -> (Result<R, CallError>, CallReport) {
+        let Ok(_permit) = self.slots.clone().acquire_owned().await else {
+            return (Err(CallError::Unavailable("plugin runtime is shutting down".into())), CallReport::default());
+        };
+        match tokio::task::spawn_blocking(work).await {
+            Ok(out) => out,
+            Err(e) => (Err(CallError::Trap(format!("plugin call panicked: {e}"))), CallReport::default()),
+        }
+    }
+}
+
+/// Header names a transform may not set.
+fn reserved_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.starts_with("x-scaidrive-")
+        || matches!(
+            lower.as_str(),
+            "host" | "content-length" | "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization"
+                | "proxy-connection" | "te" | "trailer" | "transfer-encoding" | "upgrade" | "content-type"
+        )
+}
+
+fn check_output(out: OutgoingRequest, max: usize) -> Result<OutgoingRequest, CallError> {
+    let header_bytes: usize = out.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if out.body.len() + header_bytes > max {
+        return Err(CallError::Output(format!("{} bytes returned; the limit is {max}", out.body.len() + header_bytes)));
+    }
+    if out.headers.len() > 50 {
+        return Err(CallError::Output("more than 50 headers".into()));
+    }
+    for (name, value) in &out.headers {
+        if reserved_header(name) {
+            return Err(CallError::Output(format!("header {name} is set by ScaiHub (use content-type for Content-Type)")));
+        }
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() || axum::http::HeaderValue::from_str(value).is_err() {
+            return Err(CallError::Output(format!("header {name:?} is not a valid HTTP header")));
+        }
+    }
+    if axum::http::HeaderValue::from_str(&out.content_type).is_err() || out.content_type.is_empty() {
+        return Err(CallError::Output("content-type is not a valid header value".into()));
+    }
+    Ok(out)
+}
+
+fn wit_event(e: &Event) -> bindings::Event {
+    bindings::Event {
+        event_id: e.event_id.clone(),
+        timestamp: e.timestamp.clone(),
+        category: match e.category {
+            Category::Authentication => bindings::Category::Authentication,
+            Category::Authorization => bindings::Category::Authorization,
+            Category::FileAccess => bindings::Category::FileAccess,
+            Category::FileModification => bindings::Category::FileModification,
+            Category::Sharing => bindings::Category::Sharing,
+            Category::Admin => bindings::Category::Admin,
+            Category::Security => bindings::Category::Security,
+            Category::Compliance => bindings::Category::Compliance,
+        },
+        action: e.action.clone(),
+        user_id: e.user_id.clone(),
+        resource_id: e.resource_id.clone(),
+        payload: e.payload.to_string(),
+        ip_address: e.ip_address.clone(),
+        share_id: e.share_id.clone(),
+        service_account: e.service_account.clone(),
+    }
+}
+
+fn plugin_error_text(e: &bindings::PluginError) -> String {
+    let (kind, text) = match e {
+        bindings::PluginError::InvalidConfig(t) => ("invalid config", t),
+        bindings::PluginError::InvalidEvent(t) => ("invalid event", t),
+        bindings::PluginError::Failed(t) => ("failed", t),
+    };
+    let mut text = format!("{kind}: {text}");
+    text.truncate(1000);
+    text
+}
+
+fn trap_text(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        let what = match trap {
+            wasmtime::Trap::OutOfFuel => "ran out of fuel (CPU budget)".to_string(),
+            wasmtime::Trap::Interrupt => "exceeded its time limit".to_string(),
+            wasmtime::Trap::StackOverflow => "overflowed its stack".to_string(),
+            other => other.to_string(),
+        };
+        return what;
+    }
+    let mut text = root_cause(e);
+    text.truncate(500);
+    text
+}
+
+fn root_cause(e: &wasmtime::Error) -> String {
+    format!("{:#}", e).lines().next().unwrap_or_default().to_string()
+}

@@ -1,0 +1,152 @@
+//! Plugin versions.
+
+use sqlx::Row;
+
+use super::{Store, StoreResult, on_read, on_write};
+use crate::clock::Millis;
+
+/// A plugin version as listed (without its bytes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginRecord {
+    pub id: String,
+    pub org_id: String,
+    pub name: String,
+    pub version: i64,
+    pub kind: String,
+    pub sha256: String,
+    pub size: i64,
+    pub created_at: Millis,
+}
+
+/// A version to store.
+pub struct NewPlugin<'a> {
+    pub id: &'a str,
+    pub org_id: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub sha256: &'a str,
+    pub wasm: &'a [u8],
+    pub artifact: &'a [u8],
+    pub created_by: Option<&'a str>,
+    pub created_at: Millis,
+}
+
+const COLUMNS: &str = "id, org_id, name, version, kind, sha256, size, created_at";
+
+macro_rules! decode {
+    ($r:expr) => {{
+        let r = $r;
+        (|| -> StoreResult<PluginRecord> {
+            Ok(PluginRecord {
+                id: r.try_get("id")?,
+                org_id: r.try_get("org_id")?,
+                name: r.try_get("name")?,
+                version: r.try_get("version")?,
+                kind: r.try_get("kind")?,
+                sha256: r.try_get("sha256")?,
+                size: r.try_get("size")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })()
+    }};
+}
+
+impl Store {
+    /// Stores the next version of `name` in the organisation and returns it.
+    pub async fn insert_plugin(&self, p: &NewPlugin<'_>) -> StoreResult<PluginRecord> {
+        on_write!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM plugins WHERE org_id = $1 AND name = $2")
+                .bind(p.org_id)
+                .bind(p.name)
+                .fetch_one(&mut *tx)
+                .await?;
+            let version: i64 = row.try_get::<i64, _>("v")? + 1;
+            sqlx::query(
+                "INSERT INTO plugins (id, org_id, name, version, kind, sha256, size, wasm, artifact, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(p.id)
+            .bind(p.org_id)
+            .bind(p.name)
+            .bind(version)
+            .bind(p.kind)
+            .bind(p.sha256)
+            .bind(p.wasm.len() as i64)
+            .bind(p.wasm)
+            .bind(p.artifact)
+            .bind(p.created_by)
+            .bind(p.created_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(PluginRecord {
+                id: p.id.to_string(),
+                org_id: p.org_id.to_string(),
+                name: p.name.to_string(),
+                version,
+                kind: p.kind.to_string(),
+                sha256: p.sha256.to_string(),
+                size: p.wasm.len() as i64,
+                created_at: p.created_at,
+            })
+        })
+    }
+
+    /// A plugin version of one of `org_ids`.
+    pub async fn get_plugin(&self, org_ids: &[String], id: &str) -> StoreResult<Option<PluginRecord>> {
+        if org_ids.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {COLUMNS} FROM plugins WHERE id = $1 AND org_id IN ({})", super::placeholders(2, org_ids.len()));
+        on_read!(self, p => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+            for o in org_ids {
+                q = q.bind(o);
+            }
+            let row = q.fetch_optional(p).await?;
+            match row.as_ref() {
+                Some(r) => Ok(Some(decode!(r)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The compiled artifact and kind of a plugin version.
+    pub async fn plugin_artifact(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+        on_read!(self, p => {
+            let row = sqlx::query("SELECT kind, artifact FROM plugins WHERE id = $1").bind(id).fetch_optional(p).await?;
+            match row {
+                Some(r) => Ok(Some((r.try_get("kind")?, r.try_get("artifact")?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// An organisation's plugin versions, by name then version.
+    pub async fn list_plugins(&self, org_id: &str) -> StoreResult<Vec<PluginRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM plugins WHERE org_id = $1 ORDER BY name, version");
+        on_read!(self, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).fetch_all(p).await?;
+            rows.iter().map(|r| decode!(r)).collect()
+        })
+    }
+
+    /// Webhooks (of any organisation) whose settings name the plugin.
+    pub async fn webhooks_using_plugin(&self, plugin_id: &str) -> StoreResult<Vec<String>> {
+        on_read!(self, p => {
+            let rows = sqlx::query("SELECT id FROM webhooks WHERE settings LIKE $1")
+                .bind(format!("%\"{plugin_id}\"%"))
+                .fetch_all(p)
+                .await?;
+            rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+        })
+    }
+
+    pub async fn delete_plugin(&self, org_id: &str, id: &str) -> StoreResult<bool> {
+        on_write!(self, p => {
+            let done = sqlx::query("DELETE FROM plugins WHERE id = $1 AND org_id = $2").bind(id).bind(org_id).execute(p).await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+}
