@@ -335,6 +335,18 @@ impl PluginRuntime {
         let Ok(_permit) = self.slots.clone().acquire_owned().await else {
             return (Err(CallError::Unavailable("plugin runtime is shutting down".into())), CallReport::default());
         };
+        // On the multi-threaded runtime the call runs in place and the
+        // worker's other tasks move to another thread (no hop, no queue);
+        // elsewhere it goes to the blocking pool. Either way no async worker
+        // is held, and the epoch deadline bounds how long the call runs.
+        let in_place = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if in_place {
+            return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tokio::task::block_in_place(work))) {
+                Ok(out) => out,
+                Err(_) => (Err(CallError::Trap("plugin call panicked in the host".into())), CallReport::default()),
+            };
+        }
         match tokio::task::spawn_blocking(work).await {
             Ok(out) => out,
             Err(e) => (Err(CallError::Trap(format!("plugin call panicked: {e}"))), CallReport::default()),
