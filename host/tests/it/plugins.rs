@@ -182,7 +182,8 @@ async fn hostile_plugins_become_recorded_errors_and_others_are_unaffected(backen
     let victim = Receiver::ok().await;
     let (healthy_id, _) = env.webhook(&healthy.url("/ok"), &["SHARING"]).await;
     let behaviours = [
-        ("infinite-loop", "fuel"),
+        // Fuel or the wall-clock deadline, whichever a loaded machine hits first.
+        ("infinite-loop", "fuel|time limit"),
         ("memory-bomb", "trapped"),
         // Rust guests keep their stack in linear memory: it runs off its end.
         ("deep-recursion", "trapped"),
@@ -215,7 +216,7 @@ async fn hostile_plugins_become_recorded_errors_and_others_are_unaffected(backen
         let d = env.delivery(list[0]["id"].as_str().unwrap()).await;
         let error = d["attempts"][0]["error"].as_str().unwrap_or_default().to_string();
         assert!(!error.is_empty(), "{behaviour} {field}: no error recorded");
-        assert!(error.contains(needle), "{behaviour} {field}: {error}");
+        assert!(needle.split('|').any(|n| error.contains(n)), "{behaviour} {field}: {error}");
         assert!(!error.contains("sandbox breached"), "{behaviour} {field}: {error}");
     }
     assert!(victim.received().is_empty(), "a failing plugin's delivery was sent");
