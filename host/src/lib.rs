@@ -21,6 +21,7 @@ pub mod http;
 pub mod hub;
 pub mod ids;
 pub mod metrics;
+pub mod oauth;
 pub mod plugin;
 pub mod server;
 pub mod signing;

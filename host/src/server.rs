@@ -28,7 +28,17 @@ pub fn hub(
     settings: HubSettings,
     plugins: Arc<PluginRuntime>,
 ) -> Arc<Hub> {
-    Arc::new(Hub { store, clock, master_key, destinations, settings, metrics: Metrics::new(), plugins, wake: Arc::new(Notify::new()) })
+    Arc::new(Hub {
+        store,
+        clock,
+        master_key,
+        destinations,
+        settings,
+        metrics: Metrics::new(),
+        keys: Default::default(),
+        plugins,
+        wake: Arc::new(Notify::new()),
+    })
 }
 
 /// Serves HTTP on `listener` and runs the delivery worker until `shutdown`
@@ -42,6 +52,7 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
             tracing::info!(released, "re-queued deliveries that were in flight when the last run stopped");
         }
     }
+    hub.keys.load(&hub.store, &hub.master_key, hub.now()).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = Worker::new(hub.clone())?;
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));

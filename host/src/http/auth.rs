@@ -29,11 +29,11 @@ impl FromRequestParts<AppState> for Auth {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthenticated("authorization must be a bearer token"))?;
-        let principal = state
-            .hub
-            .authenticate_key(token)
-            .await?
-            .ok_or(ApiError::Unauthenticated("token is unknown, revoked or expired"))?;
+        let principal = if crate::oauth::jwt::looks_like_jwt(token) {
+            state.hub.authenticate_access_token(token).await.map_err(ApiError::Unauthenticated)?
+        } else {
+            state.hub.authenticate_key(token).await?.ok_or(ApiError::Unauthenticated("token is unknown, revoked or expired"))?
+        };
         Ok(Auth(principal))
     }
 }

@@ -40,7 +40,7 @@ pub struct IngestView {
     responses((status = 202, body = IngestView), (status = 422, description = "a field is wrong; `field` names it"),
         (status = 413, description = "body too large"), (status = 401), (status = 403), (status = 404)))]
 async fn ingest(State(state): State<AppState>, Path(org_id): Path<String>, auth: Auth, req: Request) -> ApiResult<(StatusCode, Json<IngestView>)> {
-    auth.require(&state, &org_id, Scope::EventsWrite).await?;
+    let principal = auth.require(&state, &org_id, Scope::EventsWrite).await?.clone();
     let bytes = read_json_body(req, &state).await?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
     let events = match &value {
@@ -55,6 +55,17 @@ async fn ingest(State(state): State<AppState>, Path(org_id): Path<String>, auth:
         }
         single => vec![Event::from_json(single, "")?],
     };
+    // An application acting for a user (an `act` claim) is recorded on
+    // the events it reports.
+    let events = events
+        .into_iter()
+        .map(|mut e| {
+            if e.service_account.is_none() {
+                e.service_account = principal.service_account.clone();
+            }
+            e
+        })
+        .collect();
     let outcome = state.hub.ingest(&org_id, events).await?;
     Ok((StatusCode::ACCEPTED, Json(IngestView { accepted: outcome.accepted, duplicates: outcome.duplicates })))
 }

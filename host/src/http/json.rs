@@ -9,16 +9,51 @@ use serde::de::DeserializeOwned;
 use crate::domain::FieldError;
 use crate::error::ApiError;
 
-/// A JSON body, deserialised with the failing field's path in the error.
-pub struct ApiJson<T>(pub T);
+/// A JSON body, read by the extractor but checked and deserialised only
+/// when the handler calls [`ApiJson::parse`] — after it has checked the
+/// caller's token and scope, so a caller without the scope learns nothing
+/// about the body's rules.
+pub struct ApiJson<T> {
+    bytes: Bytes,
+    is_json: bool,
+    _t: std::marker::PhantomData<T>,
+}
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = read_json_body(req, state).await?;
-        parse(&bytes).map(ApiJson)
+        let is_json = is_json(&req);
+        let bytes = read_body(req, state).await?;
+        Ok(ApiJson { bytes, is_json, _t: std::marker::PhantomData })
     }
+}
+
+impl<T: DeserializeOwned> ApiJson<T> {
+    /// The body as `T`, or an error naming the wrong field.
+    pub fn parse(self) -> Result<T, ApiError> {
+        if !self.is_json {
+            return Err(ApiError::BadRequest("Content-Type must be application/json".into()));
+        }
+        parse(&self.bytes)
+    }
+}
+
+fn is_json(req: &Request) -> bool {
+    req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        mime == "application/json" || mime.ends_with("+json")
+    })
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(0)
+        } else {
+            ApiError::BadRequest(format!("cannot read the body: {e}"))
+        }
+    })
 }
 
 /// The body of a request that must be JSON, within the size limit.

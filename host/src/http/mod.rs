@@ -1,10 +1,12 @@
 //! The HTTP edge: routing, authentication, JSON in and out, and the
 //! OpenAPI document generated from the handlers themselves.
 
+pub mod applications;
 pub mod auth;
 pub mod deliveries;
 pub mod events;
 pub mod json;
+pub mod oauth;
 pub mod ops;
 pub mod orgs;
 pub mod plugins;
@@ -41,6 +43,8 @@ pub struct AppState {
         (name = "orgs", description = "Organisations and the caller"),
         (name = "users", description = "Users and personal API keys"),
         (name = "plugins", description = "Filter and transform plugins (WASM components)"),
+        (name = "applications", description = "OAuth applications (clients)"),
+        (name = "oauth", description = "The authorization server: RFC 6749, 7636, 7662, 7009, 8414, 8693, 9068"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]
@@ -65,6 +69,8 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(deliveries::router())
         .merge(users::router())
         .merge(plugins::router())
+        .merge(applications::router())
+        .merge(oauth::router())
 }
 
 /// The OpenAPI document of this build.

@@ -54,8 +54,9 @@ pub struct OrgView {
 /// Creates a child organisation of the caller's (an MSP's customer). Scope `admin:write`.
 #[utoipa::path(post, path = "/v1/orgs", tag = "orgs", request_body = NewOrg, security(("bearer" = ["admin:write"])),
     responses((status = 201, body = OrgView), (status = 403, description = "insufficient_scope"), (status = 422, description = "bad field")))]
-async fn create_org(State(state): State<AppState>, auth: Auth, ApiJson(input): ApiJson<NewOrg>) -> ApiResult<(StatusCode, Json<OrgView>)> {
+async fn create_org(State(state): State<AppState>, auth: Auth, input: ApiJson<NewOrg>) -> ApiResult<(StatusCode, Json<OrgView>)> {
     let principal = auth.require_scope(Scope::AdminWrite)?;
+    let input = input.parse()?;
     let org = state.hub.create_child_org(principal, &input.name).await.map_err(ApiError::from)?;
     Ok((
         StatusCode::CREATED,

@@ -158,9 +158,10 @@ async fn test_plugin(
     State(state): State<AppState>,
     Path((org_id, id)): Path<(String, String)>,
     auth: Auth,
-    ApiJson(input): ApiJson<TestInput>,
+    input: ApiJson<TestInput>,
 ) -> ApiResult<Json<TestResultView>> {
     auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let input = input.parse()?;
     let (outcome, report) = state.hub.test_plugin(&org_id, &id, &input.event, &input.config).await?;
     let mut view = TestResultView {
         verdict: None,

@@ -55,8 +55,9 @@ type UserPath = Path<(String, String)>;
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/users", tag = "users", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path)), request_body = NewUser,
     responses((status = 201, body = UserView), (status = 422), (status = 401), (status = 403), (status = 404)))]
-async fn create_user(State(state): State<AppState>, Path(org_id): Path<String>, auth: Auth, ApiJson(input): ApiJson<NewUser>) -> ApiResult<(StatusCode, Json<UserView>)> {
+async fn create_user(State(state): State<AppState>, Path(org_id): Path<String>, auth: Auth, input: ApiJson<NewUser>) -> ApiResult<(StatusCode, Json<UserView>)> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let input = input.parse()?;
     let user = state.hub.create_user(&org_id, p, input).await?;
     Ok((StatusCode::CREATED, Json(view(user))))
 }
@@ -92,8 +93,9 @@ async fn get_user(State(state): State<AppState>, Path((org_id, id)): UserPath, a
 #[utoipa::path(patch, path = "/v1/orgs/{org_id}/users/{user_id}", tag = "users", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = UserPatch,
     responses((status = 200, body = UserView), (status = 422), (status = 401), (status = 403), (status = 404)))]
-async fn update_user(State(state): State<AppState>, Path((org_id, id)): UserPath, auth: Auth, ApiJson(patch): ApiJson<UserPatch>) -> ApiResult<Json<UserView>> {
+async fn update_user(State(state): State<AppState>, Path((org_id, id)): UserPath, auth: Auth, patch: ApiJson<UserPatch>) -> ApiResult<Json<UserView>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let patch = patch.parse()?;
     Ok(Json(view(state.hub.update_user(&org_id, p, &id, patch).await?)))
 }
 
@@ -117,8 +119,9 @@ pub struct NewKeyView {
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/users/{user_id}/api-keys", tag = "users", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = NewApiKey,
     responses((status = 201, body = NewKeyView), (status = 422), (status = 401), (status = 403), (status = 404)))]
-async fn create_key(State(state): State<AppState>, Path((org_id, id)): UserPath, auth: Auth, ApiJson(input): ApiJson<NewApiKey>) -> ApiResult<(StatusCode, Json<NewKeyView>)> {
+async fn create_key(State(state): State<AppState>, Path((org_id, id)): UserPath, auth: Auth, input: ApiJson<NewApiKey>) -> ApiResult<(StatusCode, Json<NewKeyView>)> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let input = input.parse()?;
     let (key_id, key) = state.hub.create_api_key(&org_id, p, &id, input).await?;
     Ok((StatusCode::CREATED, Json(NewKeyView { id: key_id, key })))
 }

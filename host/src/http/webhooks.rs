@@ -88,9 +88,10 @@ async fn create_webhook(
     State(state): State<AppState>,
     Path(org_id): Path<String>,
     auth: Auth,
-    ApiJson(input): ApiJson<WebhookInput>,
+    input: ApiJson<WebhookInput>,
 ) -> ApiResult<(StatusCode, Json<WebhookView>)> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let input = input.parse()?;
     let (record, secret) = state.hub.create_webhook(&org_id, &p.actor(), input).await?;
     Ok((StatusCode::CREATED, Json(WebhookView::new(record, Some(secret)))))
 }
@@ -130,9 +131,10 @@ async fn update_webhook(
     State(state): State<AppState>,
     Path((org_id, id)): WebhookPath,
     auth: Auth,
-    ApiJson(patch): ApiJson<WebhookPatch>,
+    patch: ApiJson<WebhookPatch>,
 ) -> ApiResult<Json<WebhookView>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let patch = patch.parse()?;
     let w = state.hub.update_webhook(&org_id, &id, &p.actor(), patch).await?;
     Ok(Json(WebhookView::new(w, None)))
 }

@@ -2,7 +2,9 @@
 //! the delivery worker call into a shared [`Hub`]; it owns the store, the
 //! clock, the master key and the destination policy.
 
+pub mod applications;
 pub mod ingest;
+pub mod oauth;
 pub mod plugins;
 pub mod principals;
 pub mod users;
@@ -61,6 +63,8 @@ pub struct Hub {
     pub destinations: DestinationPolicy,
     pub settings: HubSettings,
     pub metrics: Metrics,
+    /// The keys that sign and verify access tokens.
+    pub keys: crate::oauth::keys::KeyRing,
     /// The sandbox that runs customer plugins.
     pub plugins: Arc<crate::plugin::PluginRuntime>,
     /// Wakes the delivery worker when new work is committed.

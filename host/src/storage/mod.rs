@@ -9,6 +9,7 @@
 //! SQLite gets a single writer connection (SQLite serialises writers anyway;
 //! one connection avoids busy-waiting) and a small pool of readers in WAL mode.
 
+pub mod applications;
 pub mod deliveries;
 pub mod events;
 pub mod orgs;

@@ -10,7 +10,7 @@ use crate::support::{Backend, Receiver, TestEnv, event};
 both!(every_endpoint_enforces_token_organisation_and_scope, msp_admins_manage_children_but_children_never_see_parent_or_siblings, api_keys_are_scoped_revocable_and_expire);
 
 /// (method, path, scope it needs, body).
-fn endpoints(w: &str, d: &str, u: &str) -> Vec<(&'static str, String, &'static str, Option<Value>)> {
+fn endpoints(w: &str, d: &str, u: &str, a: &str) -> Vec<(&'static str, String, &'static str, Option<Value>)> {
     let hook = json!({"name": "x", "url": "http://127.0.0.1:9/", "events": ["SHARING"]});
     vec![
         ("POST", "/v1/orgs/{org}/events".into(), "events:write", Some(event("evt_gate", "SHARING", "share.a"))),
@@ -32,6 +32,17 @@ fn endpoints(w: &str, d: &str, u: &str) -> Vec<(&'static str, String, &'static s
         ("PATCH", format!("/v1/orgs/{{org}}/users/{u}"), "admin:write", Some(json!({"name": "z"}))),
         ("POST", format!("/v1/orgs/{{org}}/users/{u}/api-keys"), "admin:write", Some(json!({}))),
         ("DELETE", format!("/v1/orgs/{{org}}/users/{u}/api-keys/key_nope"), "admin:write", None),
+        ("POST", "/v1/orgs/{org}/applications".into(), "admin:write", Some(json!({"name": "app"}))),
+        ("GET", "/v1/orgs/{org}/applications".into(), "admin:read", None),
+        ("GET", format!("/v1/orgs/{{org}}/applications/{a}"), "admin:read", None),
+        ("PATCH", format!("/v1/orgs/{{org}}/applications/{a}"), "admin:write", Some(json!({"description": "d"}))),
+        ("POST", format!("/v1/orgs/{{org}}/applications/{a}/rotate-secret"), "admin:write", None),
+        ("POST", "/v1/orgs/{org}/plugins?name=p&kind=filter".into(), "admin:write", None),
+        ("GET", "/v1/orgs/{org}/plugins".into(), "admin:read", None),
+        ("GET", "/v1/orgs/{org}/plugins/plg_nope".into(), "admin:read", None),
+        ("POST", "/v1/orgs/{org}/plugins/plg_nope/test".into(), "admin:write", Some(json!({"event": {}}))),
+        ("DELETE", "/v1/orgs/{org}/plugins/plg_nope".into(), "admin:write", None),
+        ("DELETE", format!("/v1/orgs/{{org}}/applications/{a}"), "admin:write", None),
         ("DELETE", format!("/v1/orgs/{{org}}/webhooks/{w}"), "admin:write", None),
         ("DELETE", format!("/v1/orgs/{{org}}/users/{u}"), "admin:write", None),
     ]
@@ -57,6 +68,8 @@ async fn every_endpoint_enforces_token_organisation_and_scope(backend: Backend) 
     let list = env.wait_deliveries(&w, "one delivery", |l| !l.is_empty()).await;
     let d = list[0]["id"].as_str().unwrap().to_string();
     let (u, _) = service_key(&env, &env.org_id, &env.admin_key, &["files:read"]).await;
+    let (_, app) = env.call("POST", "/v1/orgs/{org}/applications", Some(json!({"name": "gate"}))).await;
+    let a = app["id"].as_str().unwrap().to_string();
     // A key holding every scope but none of the one each endpoint needs.
     let all = ["files:read", "files:write", "shares:read", "shares:write", "links:create", "search:read", "admin:read", "admin:write", "events:write"];
     // A separate organisation with a full admin of its own.
@@ -65,7 +78,7 @@ async fn every_endpoint_enforces_token_organisation_and_scope(backend: Backend) 
     let other_org = other["id"].as_str().unwrap().to_string();
     let (_, outsider) = service_key(&env, &other_org, &env.admin_key, &all).await;
 
-    for (method, path, scope, body) in endpoints(&w, &d, &u) {
+    for (method, path, scope, body) in endpoints(&w, &d, &u, &a) {
         let url = env.url(&path);
         // No token, a malformed header and an unknown token: 401 with WWW-Authenticate.
         for auth in [None, Some("Basic abc"), Some("Bearer shk_not_a_real_key")] {

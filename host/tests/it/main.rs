@@ -9,6 +9,7 @@ mod access;
 mod binary;
 mod delivery;
 mod events;
+mod oauth;
 mod ops;
 mod pause;
 mod plugins;

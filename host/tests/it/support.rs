@@ -213,7 +213,10 @@ impl TestEnv {
         let clock = ManualClock::at_fixed_date();
         let resolver = TableResolver::default();
         let policy = DestinationPolicy::new(scaihub::config::parse_allow_list(&options.allow).unwrap(), Arc::new(resolver.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let settings = HubSettings {
+            public_url: base.clone(),
             retry_schedule: options.retry_schedule,
             delivery_timeout: options.delivery_timeout,
             max_in_flight_per_webhook: options.max_in_flight_per_webhook,
@@ -223,8 +226,6 @@ impl TestEnv {
         let hub = scaihub::server::hub(store, Arc::new(clock.clone()), master_key, policy, settings, plugin_runtime(options.plugin_limits));
         let admin_key = scaihub::crypto::new_secret("shk_test_");
         let boot = hub.bootstrap(Some(&admin_key)).await.unwrap().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let serve_hub = hub.clone();
         let task = tokio::spawn(async move {

@@ -1,0 +1,8 @@
+//! ScaiHub as an OAuth 2.0 authorization server: access tokens are JWTs
+//! (RFC 9068) signed with Ed25519 keys that are sealed at rest and rotate
+//! with overlap; grants, introspection and revocation live in
+//! [`crate::hub::oauth`], the endpoints in [`crate::http::oauth`].
+
+pub mod jwt;
+pub mod keys;
+pub mod pkce;
