@@ -59,20 +59,22 @@ impl Proc {
         let stdout = capture(child.stdout.take().unwrap());
         let stderr = capture(child.stderr.take().unwrap());
         let base = format!("http://127.0.0.1:{port}");
+        // Owned at once, so a failing wait below still kills the process.
+        let mut proc = Proc { child, base, stdout, stderr };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = reqwest::get(format!("{base}/readyz")).await
+            if let Ok(r) = reqwest::get(format!("{}/readyz", proc.base)).await
                 && r.status() == 200
             {
                 break;
             }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("scaihub exited with {status}: {}", stderr.lock().unwrap());
+            if let Some(status) = proc.child.try_wait().unwrap() {
+                panic!("scaihub exited with {status}: {}", proc.stderr.lock().unwrap());
             }
-            assert!(Instant::now() < deadline, "scaihub did not become ready: {}", stderr.lock().unwrap());
+            assert!(Instant::now() < deadline, "scaihub did not become ready: {}", proc.stderr.lock().unwrap());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Proc { child, base, stdout, stderr }
+        proc
     }
 
     fn signal(&self, sig: i32) {
