@@ -28,16 +28,25 @@ pub fn hub(
     settings: HubSettings,
     plugins: Arc<PluginRuntime>,
 ) -> Arc<Hub> {
-    Arc::new(Hub {
-        store,
-        clock,
-        master_key,
-        destinations,
-        settings,
-        metrics: Metrics::new(),
-        keys: Default::default(),
-        plugins,
-        wake: Arc::new(Notify::new()),
+    Arc::new_cyclic(|weak| {
+        // The group-commit writer for own events, when a runtime is there to run it.
+        let audit_queue = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let (tx, rx) = tokio::sync::mpsc::channel(4096);
+            rt.spawn(Hub::run_audit_writer(weak.clone(), rx));
+            tx
+        });
+        Hub {
+            store,
+            clock,
+            master_key,
+            destinations,
+            settings,
+            metrics: Metrics::new(),
+            keys: Default::default(),
+            plugins,
+            wake: Arc::new(Notify::new()),
+            audit_queue,
+        }
     })
 }
 

@@ -12,7 +12,7 @@ use crate::domain::{Category, Scope};
 use crate::ids::{IdKind, new_id};
 use crate::oauth::jwt::{self, Act, Claims};
 use crate::oauth::pkce;
-use crate::storage::applications::{ApplicationRecord, CodeRecord, RefreshRecord};
+use crate::storage::applications::{ApplicationRecord, CodeRecord, RefreshRecord, Spent};
 
 /// How long an authorization code is good for (RFC 6749 §4.1.2: ≤ 10 min).
 pub const CODE_LIFETIME_MS: Millis = 10 * 60 * 1000;
@@ -184,17 +184,18 @@ impl Hub {
     pub async fn grant_authorization_code(&self, app: &ApplicationRecord, code: &str, redirect_uri: Option<&str>, verifier: Option<&str>) -> Result<TokenResponse, OAuthError> {
         let verifier = verifier.ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
         let now = self.now();
-        let record = self.store.take_code(&crypto::hash_token(code), now).await?.ok_or_else(|| OAuthError::invalid_grant("unknown authorization code"))?;
-        if record.used_at.is_some() {
-            // A replayed code: revoke everything it issued (RFC 6749 §4.1.2).
-            self.store.revoke(&record.family_id, "family", now + REFRESH_LIFETIME_MS).await?;
-            return Err(OAuthError::invalid_grant("authorization code already used; tokens issued from it are revoked"));
-        }
+        let record = match self.store.take_code(&crypto::hash_token(code), &app.id, now).await? {
+            Some(Spent::Fresh(r)) => r,
+            Some(Spent::Replayed(r)) => {
+                // A replayed code: revoke everything it issued (RFC 6749 §4.1.2).
+                self.store.revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS).await?;
+                return Err(OAuthError::invalid_grant("authorization code already used; tokens issued from it are revoked"));
+            }
+            Some(Spent::Foreign) => return Err(OAuthError::invalid_grant("authorization code was issued to another client")),
+            None => return Err(OAuthError::invalid_grant("unknown authorization code")),
+        };
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("authorization code expired"));
-        }
-        if record.app_id != app.id {
-            return Err(OAuthError::invalid_grant("authorization code was issued to another client"));
         }
         if redirect_uri != Some(record.redirect_uri.as_str()) {
             return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
@@ -202,10 +203,14 @@ impl Hub {
         if !pkce::verify(verifier, &record.code_challenge) {
             return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
         }
-        self.issue_user_tokens(app, &record.user_id, &record.org_id, &record.scopes, &record.family_id, "authorization_code").await
+        self.issue_user_tokens(app, &record.user_id, &record.org_id, &record.scopes, &record.scopes, &record.family_id, "authorization_code").await
     }
 
-    async fn issue_user_tokens(&self, app: &ApplicationRecord, user_id: &str, org_id: &str, scopes: &[Scope], family: &str, grant: &str) -> Result<TokenResponse, OAuthError> {
+    /// An access token with `scopes`, and a refresh token that keeps the
+    /// family's full `grant_scopes` (narrowing a refresh narrows only the
+    /// access token it returns, RFC 6749 §6).
+    #[allow(clippy::too_many_arguments)]
+    async fn issue_user_tokens(&self, app: &ApplicationRecord, user_id: &str, org_id: &str, scopes: &[Scope], grant_scopes: &[Scope], family: &str, grant: &str) -> Result<TokenResponse, OAuthError> {
         let now = self.now();
         let (token, expires_in) = self.mint(app, user_id, org_id, scopes, now + app.token_lifetime_secs * 1000, None, Some(family.to_string()))?;
         let refresh = crypto::new_secret("rt_");
@@ -214,7 +219,7 @@ impl Hub {
             app_id: app.id.clone(),
             user_id: user_id.to_string(),
             org_id: org_id.to_string(),
-            scopes: scopes.to_vec(),
+            scopes: grant_scopes.to_vec(),
             expires_at: now + REFRESH_LIFETIME_MS,
             used_at: None,
         };
@@ -227,14 +232,15 @@ impl Hub {
     /// old one revokes its whole family.
     pub async fn grant_refresh(&self, app: &ApplicationRecord, refresh: &str, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
         let now = self.now();
-        let record = self.store.take_refresh(&crypto::hash_token(refresh), now).await?.ok_or_else(|| OAuthError::invalid_grant("unknown refresh token"))?;
-        if record.app_id != app.id {
-            return Err(OAuthError::invalid_grant("refresh token was issued to another client"));
-        }
-        if record.used_at.is_some() {
-            self.store.revoke(&record.family_id, "family", now + REFRESH_LIFETIME_MS).await?;
-            return Err(OAuthError::invalid_grant("refresh token already used; its family is revoked"));
-        }
+        let record = match self.store.take_refresh(&crypto::hash_token(refresh), &app.id, now).await? {
+            Some(Spent::Fresh(r)) => r,
+            Some(Spent::Replayed(r)) => {
+                self.store.revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS).await?;
+                return Err(OAuthError::invalid_grant("refresh token already used; its family is revoked"));
+            }
+            Some(Spent::Foreign) => return Err(OAuthError::invalid_grant("refresh token was issued to another client")),
+            None => return Err(OAuthError::invalid_grant("unknown refresh token")),
+        };
         if record.expires_at <= now || self.store.any_revoked(&[&record.family_id]).await? {
             return Err(OAuthError::invalid_grant("refresh token expired or revoked"));
         }
@@ -242,7 +248,7 @@ impl Hub {
         let (_, perms) = self.store.user_permissions(&record.user_id).await?.ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
         let allowed = intersect(&intersect(&record.scopes, &perms), &app.scopes);
         let scopes = narrow(parse_scope_param(scope)?, &allowed)?;
-        self.issue_user_tokens(app, &record.user_id, &record.org_id, &scopes, &record.family_id, "refresh_token").await
+        self.issue_user_tokens(app, &record.user_id, &record.org_id, &scopes, &record.scopes, &record.family_id, "refresh_token").await
     }
 
     /// Token exchange (RFC 8693): the application acts for the subject.
@@ -251,7 +257,8 @@ impl Hub {
         if subject_type != Some(ACCESS_TOKEN_TYPE) {
             return Err(OAuthError::invalid_request(format!("subject_token_type must be {ACCESS_TOKEN_TYPE}")));
         }
-        let subject = self.verify_access_token(subject_token).await.map_err(|_| OAuthError::invalid_grant("subject_token is not a valid, unexpired, unrevoked token of this server"))?;
+        // RFC 8693 §2.2.2: an unacceptable subject token is invalid_request.
+        let subject = self.verify_access_token(subject_token).await.map_err(|_| OAuthError::invalid_request("subject_token is not a valid, unexpired, unrevoked token of this server"))?;
         let c = &subject.claims;
         // The application must belong to the subject's organisation or its MSP.
         if app.org_id != c.org && !self.store.org_ancestors(&c.org).await?.contains(&app.org_id) {
@@ -342,11 +349,11 @@ impl Hub {
             return Ok(());
         }
         let now = self.now();
-        // Peek by taking: a refresh token presented for revocation is spent anyway.
-        if let Some(r) = self.store.take_refresh(&crypto::hash_token(token), now).await?
-            && r.app_id == app.id
-        {
-            self.store.revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS).await?;
+        // A refresh token presented for revocation is spent, with its family;
+        // another client's token is left alone.
+        match self.store.take_refresh(&crypto::hash_token(token), &app.id, now).await? {
+            Some(Spent::Fresh(r) | Spent::Replayed(r)) => self.store.revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS).await?,
+            Some(Spent::Foreign) | None => {}
         }
         Ok(())
     }
@@ -398,15 +405,7 @@ impl Hub {
             &app.id,
             json!({"application_id": app.id, "grant_type": grant, "subject": sub, "scope": scope_text(scopes)}),
         );
-        let result = async {
-            let mut tx = self.store.begin().await?;
-            let outcome = self.log_own_event(&mut tx, &app.org_id, event).await?;
-            tx.commit().await?;
-            self.after_commit(&outcome);
-            Ok::<_, super::HubError>(())
-        }
-        .await;
-        if let Err(e) = result {
+        if let Err(e) = self.log_batched(&app.org_id, event).await {
             tracing::warn!(error = %format!("{e:#}"), "could not audit a token issue");
         }
     }

@@ -74,6 +74,17 @@ pub struct CodeRecord {
     pub used_at: Option<Millis>,
 }
 
+/// The outcome of spending a single-use credential.
+#[derive(Debug, Clone)]
+pub enum Spent<T> {
+    /// Spent now, for the first time.
+    Fresh(T),
+    /// Spent before: a replay.
+    Replayed(T),
+    /// Issued to another client; left untouched.
+    Foreign,
+}
+
 /// A refresh token's grant.
 #[derive(Debug, Clone)]
 pub struct RefreshRecord {
@@ -242,35 +253,50 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a code used and answers it as it was before (so a second use
-    /// can be told apart from the first).
-    pub async fn take_code(&self, hash: &[u8], now: Millis) -> StoreResult<Option<CodeRecord>> {
+    /// Spends a code issued to `app_id`: answers `Fresh` exactly once (an
+    /// atomic update, safe under concurrent redemption), `Replayed` when it
+    /// was spent before, `Foreign` when another client holds it, `None`
+    /// when it does not exist. A foreign client cannot spend it.
+    pub async fn take_code(&self, hash: &[u8], app_id: &str, now: Millis) -> StoreResult<Option<Spent<CodeRecord>>> {
+        const COLS: &str = "app_id, user_id, org_id, redirect_uri, scopes, code_challenge, family_id, expires_at, used_at";
+        macro_rules! decode_code {
+            ($r:expr) => {{
+                let r = $r;
+                CodeRecord {
+                    app_id: r.try_get("app_id")?,
+                    user_id: r.try_get("user_id")?,
+                    org_id: r.try_get("org_id")?,
+                    redirect_uri: r.try_get("redirect_uri")?,
+                    scopes: from_json_text(&r.try_get::<String, _>("scopes")?, "code scopes")?,
+                    code_challenge: r.try_get("code_challenge")?,
+                    family_id: r.try_get("family_id")?,
+                    expires_at: r.try_get("expires_at")?,
+                    used_at: r.try_get("used_at")?,
+                }
+            }};
+        }
         on_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let row = sqlx::query(
-                "SELECT app_id, user_id, org_id, redirect_uri, scopes, code_challenge, family_id, expires_at, used_at \
-                 FROM oauth_codes WHERE code_hash = $1",
-            )
+            let spent = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE oauth_codes SET used_at = $2 WHERE code_hash = $1 AND app_id = $3 AND used_at IS NULL RETURNING {COLS}"
+            )))
             .bind(hash)
-            .fetch_optional(&mut *tx)
+            .bind(now)
+            .bind(app_id)
+            .fetch_optional(p)
             .await?;
-            let Some(r) = row else { return Ok(None) };
-            let record = CodeRecord {
-                app_id: r.try_get("app_id")?,
-                user_id: r.try_get("user_id")?,
-                org_id: r.try_get("org_id")?,
-                redirect_uri: r.try_get("redirect_uri")?,
-                scopes: from_json_text(&r.try_get::<String, _>("scopes")?, "code scopes")?,
-                code_challenge: r.try_get("code_challenge")?,
-                family_id: r.try_get("family_id")?,
-                expires_at: r.try_get("expires_at")?,
-                used_at: r.try_get("used_at")?,
-            };
-            if record.used_at.is_none() {
-                sqlx::query("UPDATE oauth_codes SET used_at = $2 WHERE code_hash = $1").bind(hash).bind(now).execute(&mut *tx).await?;
+            if let Some(r) = spent {
+                let mut record = decode_code!(&r);
+                record.used_at = None;
+                return Ok(Some(Spent::Fresh(record)));
             }
-            tx.commit().await?;
-            Ok(Some(record))
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM oauth_codes WHERE code_hash = $1")))
+                .bind(hash)
+                .fetch_optional(p)
+                .await?;
+            Ok(row.map(|r| -> StoreResult<Spent<CodeRecord>> {
+                let record = decode_code!(&r);
+                Ok(if record.app_id != app_id { Spent::Foreign } else { Spent::Replayed(record) })
+            }).transpose()?)
         })
     }
 
@@ -294,31 +320,45 @@ impl Store {
         Ok(())
     }
 
-    /// Marks a refresh token used and answers it as it was before.
-    pub async fn take_refresh(&self, hash: &[u8], now: Millis) -> StoreResult<Option<RefreshRecord>> {
+    /// Spends a refresh token of `app_id`, like [`Store::take_code`].
+    pub async fn take_refresh(&self, hash: &[u8], app_id: &str, now: Millis) -> StoreResult<Option<Spent<RefreshRecord>>> {
+        const COLS: &str = "family_id, app_id, user_id, org_id, scopes, expires_at, used_at";
+        macro_rules! decode_refresh {
+            ($r:expr) => {{
+                let r = $r;
+                RefreshRecord {
+                    family_id: r.try_get("family_id")?,
+                    app_id: r.try_get("app_id")?,
+                    user_id: r.try_get("user_id")?,
+                    org_id: r.try_get("org_id")?,
+                    scopes: from_json_text(&r.try_get::<String, _>("scopes")?, "refresh scopes")?,
+                    expires_at: r.try_get("expires_at")?,
+                    used_at: r.try_get("used_at")?,
+                }
+            }};
+        }
         on_write!(self, p => {
-            let mut tx = p.begin().await?;
-            let row = sqlx::query(
-                "SELECT family_id, app_id, user_id, org_id, scopes, expires_at, used_at FROM refresh_tokens WHERE token_hash = $1",
-            )
+            let spent = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND app_id = $3 AND used_at IS NULL RETURNING {COLS}"
+            )))
             .bind(hash)
-            .fetch_optional(&mut *tx)
+            .bind(now)
+            .bind(app_id)
+            .fetch_optional(p)
             .await?;
-            let Some(r) = row else { return Ok(None) };
-            let record = RefreshRecord {
-                family_id: r.try_get("family_id")?,
-                app_id: r.try_get("app_id")?,
-                user_id: r.try_get("user_id")?,
-                org_id: r.try_get("org_id")?,
-                scopes: from_json_text(&r.try_get::<String, _>("scopes")?, "refresh scopes")?,
-                expires_at: r.try_get("expires_at")?,
-                used_at: r.try_get("used_at")?,
-            };
-            if record.used_at.is_none() {
-                sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1").bind(hash).bind(now).execute(&mut *tx).await?;
+            if let Some(r) = spent {
+                let mut record = decode_refresh!(&r);
+                record.used_at = None;
+                return Ok(Some(Spent::Fresh(record)));
             }
-            tx.commit().await?;
-            Ok(Some(record))
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM refresh_tokens WHERE token_hash = $1")))
+                .bind(hash)
+                .fetch_optional(p)
+                .await?;
+            Ok(row.map(|r| -> StoreResult<Spent<RefreshRecord>> {
+                let record = decode_refresh!(&r);
+                Ok(if record.app_id != app_id { Spent::Foreign } else { Spent::Replayed(record) })
+            }).transpose()?)
         })
     }
 

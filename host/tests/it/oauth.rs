@@ -12,6 +12,7 @@ use crate::both;
 use crate::support::{Backend, Receiver, TestEnv};
 
 both!(
+    codes_are_single_use_bound_to_client_redirect_and_verifier,
     applications_are_validated_and_the_secret_is_shown_once_and_stored_hashed,
     client_credentials_with_an_independent_client_and_jwt_verified_against_jwks,
     rotated_client_secret_keeps_working_for_24h_then_never,
@@ -386,9 +387,9 @@ async fn token_exchange_carries_act_and_narrows(backend: Backend) {
     assert_eq!(intro["act"]["act"]["sub"], svc["service_account_id"], "{intro}");
     // Its expiry is no later than the subject's.
     assert!(intro["exp"].as_i64().unwrap() <= jsonish_exp(&env, &ui_id, &ui_secret, &acted).await);
-    // A bad subject token is invalid_grant.
+    // A bad subject token is invalid_request (RFC 8693 §2.2.2).
     let (s, _, err) = exchange("eyJhbGciOiJFZERTQSJ9.e30.AAAA".into(), svc_id.clone(), svc_secret.clone(), None).await;
-    assert_eq!((s, err["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!((s, err["error"].as_str()), (400, Some("invalid_request")));
     env.finish().await;
 }
 
@@ -485,5 +486,75 @@ async fn token_endpoint_errors_follow_rfc6749(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
+    env.finish().await;
+}
+
+/// Signs in through the page and answers the raw authorization code.
+async fn raw_code(env: &TestEnv, id: &str, user: &str, challenge: &str) -> String {
+    let url = format!(
+        "{}?response_type=code&client_id={id}&redirect_uri={}&state=s1&scope=admin%3Aread&code_challenge={challenge}&code_challenge_method=S256",
+        env.url("/oauth/authorize"),
+        urlencode(REDIRECT)
+    );
+    let (status, location, body) = sign_in(env, &url, user, "correct horse battery staple", "allow").await;
+    assert_eq!(status, 303, "{body}");
+    query_of(&location)["code"].clone()
+}
+
+async fn codes_are_single_use_bound_to_client_redirect_and_verifier(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let (id, secret) = app(&env, &["admin:read", "files:read"]).await;
+    let (other_id, other_secret) = app(&env, &["admin:read"]).await;
+    let alice = human(&env, &["admin:read", "files:read"]).await;
+    // RFC 7636 Appendix B's pair.
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let redeem = |code: String, client: (String, String), redirect: &'static str, verifier: &'static str| {
+        let env = &env;
+        async move {
+            form(env, "/oauth/token", Some((&client.0, &client.1)), &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", redirect), ("code_verifier", verifier)]).await
+        }
+    };
+    let mine = (id.clone(), secret.clone());
+    // A wrong verifier, a wrong redirect URI, another client: invalid_grant.
+    let code = raw_code(&env, &id, &alice, challenge).await;
+    let (s, _, err) = redeem(code, mine.clone(), REDIRECT, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa").await;
+    assert_eq!((s, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+    let code = raw_code(&env, &id, &alice, challenge).await;
+    let (s, _, err) = redeem(code, mine.clone(), "http://127.0.0.1:65000/other", verifier).await;
+    assert_eq!((s, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+    let code = raw_code(&env, &id, &alice, challenge).await;
+    let (s, _, err) = redeem(code.clone(), (other_id, other_secret), REDIRECT, verifier).await;
+    assert_eq!((s, err["error"].as_str()), (400, Some("invalid_grant")), "{err}");
+    // …and the foreign attempt did not spend it: its owner still can.
+    let (s, headers, first) = redeem(code.clone(), mine.clone(), REDIRECT, verifier).await;
+    assert_eq!(s, 200, "{first}");
+    assert_eq!(headers["cache-control"], "no-store");
+    let access = first["access_token"].as_str().unwrap().to_string();
+    assert_eq!(env.call_as(&access, "GET", "/v1/me", None).await.0, 200);
+    // A second use fails and revokes what the first issued.
+    let (s, _, err) = redeem(code, mine.clone(), REDIRECT, verifier).await;
+    assert_eq!((s, err["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(env.call_as(&access, "GET", "/v1/me", None).await.0, 401, "tokens of a replayed code still work");
+    let (_, _, r) = form(&env, "/oauth/token", Some((&id, &secret)), &[("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())]).await;
+    assert_eq!(r["error"], "invalid_grant");
+    // Codes expire after ten minutes.
+    let code = raw_code(&env, &id, &alice, challenge).await;
+    env.clock.advance(Duration::from_secs(601));
+    let (s, _, err) = redeem(code, mine.clone(), REDIRECT, verifier).await;
+    assert_eq!((s, err["error"].as_str()), (400, Some("invalid_grant")));
+    // A narrowed refresh narrows only that access token, not the family.
+    let code = raw_code(&env, &id, &alice, challenge).await;
+    let (_, _, t) = redeem(code, mine.clone(), REDIRECT, verifier).await;
+    let (_, _, narrow) = form(&env, "/oauth/token", Some((&id, &secret)), &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap()), ("scope", "admin:read")]).await;
+    assert_eq!(narrow["scope"], "admin:read");
+    let (_, _, wide) = form(&env, "/oauth/token", Some((&id, &secret)), &[("grant_type", "refresh_token"), ("refresh_token", narrow["refresh_token"].as_str().unwrap())]).await;
+    assert_eq!(wide["scope"], t["scope"], "{wide}");
+    // Revoking a refresh token ends its family.
+    let (s, _, _) = form(&env, "/oauth/revoke", Some((&id, &secret)), &[("token", wide["refresh_token"].as_str().unwrap())]).await;
+    assert_eq!(s, 200);
+    let (_, _, dead) = form(&env, "/oauth/token", Some((&id, &secret)), &[("grant_type", "refresh_token"), ("refresh_token", wide["refresh_token"].as_str().unwrap())]).await;
+    assert_eq!(dead["error"], "invalid_grant");
+    assert_eq!(env.call_as(wide["access_token"].as_str().unwrap(), "GET", "/v1/me", None).await.0, 401);
     env.finish().await;
 }
