@@ -13,11 +13,12 @@ use serde_json::json;
 
 fn build_plugins() -> std::path::PathBuf {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
-        .current_dir(&root)
-        .status()
-        .expect("cargo runs");
+    let status =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
+            .current_dir(&root)
+            .status()
+            .expect("cargo runs");
     assert!(status.success(), "building the plugins failed");
     root.join("target/wasm32-wasip2/release")
 }
@@ -57,16 +58,27 @@ async fn main() {
         let wasm = std::fs::read(dir.join(file)).unwrap();
         let started = Instant::now();
         let artifact = runtime.compile(&wasm, kind).unwrap();
-        println!("compile {file:<28} {:>6.1} ms, artifact {} KiB", started.elapsed().as_secs_f64() * 1e3, artifact.len() / 1024);
+        println!(
+            "compile {file:<28} {:>6.1} ms, artifact {} KiB",
+            started.elapsed().as_secs_f64() * 1e3,
+            artifact.len() / 1024
+        );
         artifact
     };
     let filter_art = compile("payload_field_filter.wasm", PluginKind::Filter);
     let transform_art = compile("pii_redact.wasm", PluginKind::Transform);
-    let filter = runtime.load("bench-filter", PluginKind::Filter, &filter_art).unwrap();
-    let transform = runtime.load("bench-transform", PluginKind::Transform, &transform_art).unwrap();
+    let filter = runtime
+        .load("bench-filter", PluginKind::Filter, &filter_art)
+        .unwrap();
+    let transform = runtime
+        .load("bench-transform", PluginKind::Transform, &transform_art)
+        .unwrap();
     let filter_config = json!({"pointer": "/role", "allowed": ["contributor"]}).to_string();
     let transform_config = json!({"remove": ["/payload/email"]}).to_string();
-    let iterations = std::env::var("BENCH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000usize);
+    let iterations = std::env::var("BENCH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000usize);
 
     for size in [1024usize, 64 * 1024] {
         let event = event_of(size);
@@ -85,15 +97,24 @@ async fn main() {
         report(&format!("filter, {} KiB event", size / 1024), samples);
         let mut samples = Vec::with_capacity(iterations);
         for i in 0..iterations + 200 {
-            let request = OutgoingRequest { body: body.clone(), headers: vec![], content_type: "application/json".into() };
+            let request = OutgoingRequest {
+                body: body.clone(),
+                headers: vec![],
+                content_type: "application/json".into(),
+            };
             let started = Instant::now();
-            let (result, _) = runtime.transform(transform.clone(), &event, request, &transform_config).await;
+            let (result, _) = runtime
+                .transform(transform.clone(), &event, request, &transform_config)
+                .await;
             let took = started.elapsed();
             assert!(result.is_ok());
             if i >= 200 {
                 samples.push(took);
             }
         }
-        report(&format!("transform (pii), {} KiB event", size / 1024), samples);
+        report(
+            &format!("transform (pii), {} KiB event", size / 1024),
+            samples,
+        );
     }
 }

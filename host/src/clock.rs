@@ -50,12 +50,19 @@ impl ManualClock {
     /// A clock standing at `start`.
     pub fn new(start: Millis) -> Self {
         let (tick, _) = watch::channel(start);
-        ManualClock { now: Arc::new(Mutex::new(start)), tick }
+        ManualClock {
+            now: Arc::new(Mutex::new(start)),
+            tick,
+        }
     }
 
     /// A clock standing at a fixed, realistic date.
     pub fn at_fixed_date() -> Self {
-        Self::new(Utc.with_ymd_and_hms(2026, 5, 12, 14, 0, 0).unwrap().timestamp_millis())
+        Self::new(
+            Utc.with_ymd_and_hms(2026, 5, 12, 14, 0, 0)
+                .unwrap()
+                .timestamp_millis(),
+        )
     }
 
     /// Moves the clock forward and wakes every sleeper whose deadline passed.
@@ -99,7 +106,9 @@ pub fn rfc3339(ms: Millis) -> String {
 
 /// Parses an RFC 3339 timestamp into milliseconds.
 pub fn parse_rfc3339(text: &str) -> Option<Millis> {
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.timestamp_millis())
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.timestamp_millis())
 }
 
 #[cfg(test)]
@@ -114,7 +123,10 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!sleeper.is_finished());
         clock.advance(Duration::from_secs(30));
-        tokio::time::timeout(Duration::from_secs(1), sleeper).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(1), sleeper)
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     #[test]

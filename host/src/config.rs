@@ -12,7 +12,11 @@ use ipnet::IpNet;
 
 /// The command line of the `scaihub` binary.
 #[derive(Debug, Parser)]
-#[command(name = "scaihub", version, about = "Signed webhooks, plugins and OAuth applications for ScaiDrive")]
+#[command(
+    name = "scaihub",
+    version,
+    about = "Signed webhooks, plugins and OAuth applications for ScaiDrive"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -49,7 +53,11 @@ pub struct ServeArgs {
     pub master_key: Option<String>,
 
     /// Comma list of retry delays after a failed attempt.
-    #[arg(long, env = "SCAIHUB_RETRY_SCHEDULE", default_value = "30s,1m,5m,15m,1h,6h,24h")]
+    #[arg(
+        long,
+        env = "SCAIHUB_RETRY_SCHEDULE",
+        default_value = "30s,1m,5m,15m,1h,6h,24h"
+    )]
     pub retry_schedule: String,
 
     /// CIDRs that webhooks may reach although internal (e.g. 127.0.0.0/8,::1/128).
@@ -119,10 +127,16 @@ impl fmt::Debug for ServeArgs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServeArgs")
             .field("listen", &self.listen)
-            .field("database_url", &self.database_url.as_deref().map(redact_url))
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
             .field("data_dir", &self.data_dir)
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
-            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("retry_schedule", &self.retry_schedule)
             .field("allow_destinations", &self.allow_destinations)
             .field("public_url", &self.public_url)
@@ -151,10 +165,17 @@ pub struct ConfigError {
 
 /// Parses `30s,1m,5m,15m,1h,6h,24h` (also `500ms`, `2d`).
 pub fn parse_schedule(text: &str) -> Result<Vec<Duration>, ConfigError> {
-    let err = |m: String| ConfigError { setting: "SCAIHUB_RETRY_SCHEDULE", message: m };
+    let err = |m: String| ConfigError {
+        setting: "SCAIHUB_RETRY_SCHEDULE",
+        message: m,
+    };
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        out.push(parse_duration(part).ok_or_else(|| err(format!("{part:?} is not a duration like 30s, 5m, 1h, 1d or 250ms")))?);
+        out.push(parse_duration(part).ok_or_else(|| {
+            err(format!(
+                "{part:?} is not a duration like 30s, 5m, 1h, 1d or 250ms"
+            ))
+        })?);
     }
     if out.len() > 50 {
         return Err(err("at most 50 retries".into()));
@@ -185,7 +206,10 @@ pub fn parse_allow_list(text: &str) -> Result<Vec<IpNet>, ConfigError> {
         .map(|p| {
             p.parse::<IpNet>()
                 .or_else(|_| p.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|_| ConfigError { setting: "SCAIHUB_ALLOW_DESTINATIONS", message: format!("{p:?} is not a CIDR range") })
+                .map_err(|_| ConfigError {
+                    setting: "SCAIHUB_ALLOW_DESTINATIONS",
+                    message: format!("{p:?} is not a CIDR range"),
+                })
         })
         .collect()
 }
@@ -193,8 +217,10 @@ pub fn parse_allow_list(text: &str) -> Result<Vec<IpNet>, ConfigError> {
 /// Loads `KEY=value` lines of a config file into the environment for the
 /// keys not already set there, so flags > environment > file.
 pub fn load_config_file(path: &std::path::Path) -> Result<(), ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError { setting: "SCAIHUB_CONFIG", message: format!("cannot read {path:?}: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        setting: "SCAIHUB_CONFIG",
+        message: format!("cannot read {path:?}: {e}"),
+    })?;
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -206,7 +232,10 @@ pub fn load_config_file(path: &std::path::Path) -> Result<(), ConfigError> {
         })?;
         let key = key.trim();
         if !key.starts_with("SCAIHUB_") {
-            return Err(ConfigError { setting: "SCAIHUB_CONFIG", message: format!("line {}: unknown setting {key}", n + 1) });
+            return Err(ConfigError {
+                setting: "SCAIHUB_CONFIG",
+                message: format!("line {}: unknown setting {key}", n + 1),
+            });
         }
         if std::env::var_os(key).is_none() {
             // SAFETY: called from `main` before the runtime or any thread starts.
@@ -236,6 +265,9 @@ mod tests {
 
     #[test]
     fn database_password_is_redacted() {
-        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:redacted@h/db");
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:redacted@h/db"
+        );
     }
 }

@@ -42,14 +42,21 @@ impl MasterKey {
     pub fn from_hex(text: &str) -> Result<Self, CryptoError> {
         let bytes = hex::decode(text.trim()).map_err(|_| CryptoError::BadMasterKey)?;
         let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadMasterKey)?;
-        Ok(MasterKey { cipher: XChaCha20Poly1305::new(&key.into()) })
+        Ok(MasterKey {
+            cipher: XChaCha20Poly1305::new(&key.into()),
+        })
     }
 
     /// A fresh random key, with its hex form for storing.
     pub fn generate() -> (Self, String) {
         let key = random_bytes::<32>();
         let text = hex::encode(key);
-        (MasterKey { cipher: XChaCha20Poly1305::new(&key.into()) }, text)
+        (
+            MasterKey {
+                cipher: XChaCha20Poly1305::new(&key.into()),
+            },
+            text,
+        )
     }
 
     /// Encrypts `plain`; `context` (e.g. the owning row's id) is bound as
@@ -59,7 +66,13 @@ impl MasterKey {
         let mut out = nonce.to_vec();
         let sealed = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: context.as_bytes() })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: context.as_bytes(),
+                },
+            )
             .expect("xchacha20poly1305 encryption cannot fail for in-memory buffers");
         out.extend_from_slice(&sealed);
         out
@@ -72,7 +85,13 @@ impl MasterKey {
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: context.as_bytes() })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: context.as_bytes(),
+                },
+            )
             .map_err(|_| CryptoError::Unseal)
     }
 }

@@ -20,7 +20,8 @@ pub enum DestinationError {
 
 /// Resolves host names; swapped for a fixed table in tests.
 pub trait NameResolver: Send + Sync + 'static {
-    fn lookup(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>;
+    fn lookup(&self, host: &str, port: u16)
+    -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>;
 }
 
 /// The operating system's resolver.
@@ -28,7 +29,11 @@ pub trait NameResolver: Send + Sync + 'static {
 pub struct SystemResolver;
 
 impl NameResolver for SystemResolver {
-    fn lookup(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
         let target = format!("{host}:{port}");
         Box::pin(async move { Ok(tokio::net::lookup_host(target).await?.collect()) })
     }
@@ -43,13 +48,18 @@ pub struct DestinationPolicy {
 
 impl std::fmt::Debug for DestinationPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DestinationPolicy").field("allow", &self.allow).finish_non_exhaustive()
+        f.debug_struct("DestinationPolicy")
+            .field("allow", &self.allow)
+            .finish_non_exhaustive()
     }
 }
 
 impl DestinationPolicy {
     pub fn new(allow: Vec<IpNet>, resolver: Arc<dyn NameResolver>) -> Self {
-        DestinationPolicy { allow: Arc::new(allow), resolver }
+        DestinationPolicy {
+            allow: Arc::new(allow),
+            resolver,
+        }
     }
 
     /// Whether one address may be reached.
@@ -74,7 +84,11 @@ impl DestinationPolicy {
 
     /// Resolves `host` and keeps the addresses that may be reached; an error
     /// when none may.
-    pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, DestinationError> {
+    pub async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, DestinationError> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
             self.check_ip(ip)?;
@@ -86,7 +100,10 @@ impl DestinationPolicy {
             .await
             .map_err(|e| DestinationError::Unresolvable(host.to_string(), e.to_string()))?;
         if addrs.is_empty() {
-            return Err(DestinationError::Unresolvable(host.to_string(), "no addresses".into()));
+            return Err(DestinationError::Unresolvable(
+                host.to_string(),
+                "no addresses".into(),
+            ));
         }
         let mut ok = Vec::new();
         let mut first_err = None;
@@ -119,7 +136,10 @@ impl DestinationPolicy {
             .await
             .map_err(|e| DestinationError::Unresolvable(host.to_string(), e.to_string()))?;
         if addrs.is_empty() {
-            return Err(DestinationError::Unresolvable(host.to_string(), "no addresses".into()));
+            return Err(DestinationError::Unresolvable(
+                host.to_string(),
+                "no addresses".into(),
+            ));
         }
         addrs.iter().try_for_each(|a| self.check_ip(a.ip()))
     }
@@ -133,7 +153,10 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.0.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs = policy.resolve(&host, 0).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let addrs = policy
+                .resolve(&host, 0)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
@@ -171,7 +194,10 @@ fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
         (v4_net(255, 255, 255, 255, 32), "broadcast"),
         (v4_net(192, 31, 196, 0, 24), "AS112"),
     ];
-    table.iter().find(|(net, _)| net.contains(&ip)).map(|(_, why)| *why)
+    table
+        .iter()
+        .find(|(net, _)| net.contains(&ip))
+        .map(|(_, why)| *why)
 }
 
 fn v6_net(text: &str) -> ipnet::Ipv6Net {
@@ -208,7 +234,10 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
         ("fec0::/10", "site-local (deprecated)"),
         ("ff00::/8", "multicast"),
     ];
-    table.iter().find(|(net, _)| v6_net(net).contains(&ip)).map(|(_, why)| *why)
+    table
+        .iter()
+        .find(|(net, _)| v6_net(net).contains(&ip))
+        .map(|(_, why)| *why)
 }
 
 fn is_nat64(ip: Ipv6Addr) -> bool {
@@ -222,7 +251,10 @@ fn embedded_ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
     if let Some(v4) = v6.to_ipv4_mapped() {
         return Some(v4);
     }
-    if is_nat64(v6) || v6_net("64:ff9b:1::/48").contains(&v6) || (o[..12].iter().all(|b| *b == 0) && !v6.is_loopback() && !v6.is_unspecified()) {
+    if is_nat64(v6)
+        || v6_net("64:ff9b:1::/48").contains(&v6)
+        || (o[..12].iter().all(|b| *b == 0) && !v6.is_loopback() && !v6.is_unspecified())
+    {
         return Some(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
     }
     if v6_net("2002::/16").contains(&v6) {
@@ -236,22 +268,59 @@ mod tests {
     use super::*;
 
     fn policy(allow: &str) -> DestinationPolicy {
-        DestinationPolicy::new(crate::config::parse_allow_list(allow).unwrap(), Arc::new(SystemResolver))
+        DestinationPolicy::new(
+            crate::config::parse_allow_list(allow).unwrap(),
+            Arc::new(SystemResolver),
+        )
     }
 
     #[test]
     fn internal_ranges_are_refused() {
         let p = policy("");
         for bad in [
-            "127.0.0.1", "10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-            "224.0.0.1", "192.0.2.1", "198.51.100.7", "203.0.113.9", "255.255.255.255", "::1", "::", "fe80::1",
-            "fc00::1", "fd12::1", "ff02::1", "2001:db8::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1",
-            "64:ff9b::10.0.0.1", "2002:7f00:1::", "2001:0:4136:e378::1", "64:ff9b:1::a00:1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.20.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd12::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378::1",
+            "64:ff9b:1::a00:1",
         ] {
-            assert!(p.check_ip(bad.parse().unwrap()).is_err(), "{bad} should be refused");
+            assert!(
+                p.check_ip(bad.parse().unwrap()).is_err(),
+                "{bad} should be refused"
+            );
         }
-        for good in ["93.184.215.14", "1.1.1.1", "2606:4700:4700::1111", "64:ff9b::5db8:d70e", "::ffff:1.1.1.1"] {
-            assert!(p.check_ip(good.parse().unwrap()).is_ok(), "{good} should be allowed");
+        for good in [
+            "93.184.215.14",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "64:ff9b::5db8:d70e",
+            "::ffff:1.1.1.1",
+        ] {
+            assert!(
+                p.check_ip(good.parse().unwrap()).is_ok(),
+                "{good} should be allowed"
+            );
         }
     }
 

@@ -81,17 +81,25 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(e) => e.message.clone(),
             other => other.to_string(),
         };
-        let body = ErrorBody { error: code, message, field };
+        let body = ErrorBody {
+            error: code,
+            message,
+            field,
+        };
         let mut response = (status, axum::Json(body)).into_response();
         match &self {
             ApiError::Unauthenticated(msg) => {
-                let value = format!("Bearer realm=\"scaihub\", error=\"invalid_token\", error_description=\"{msg}\"");
+                let value = format!(
+                    "Bearer realm=\"scaihub\", error=\"invalid_token\", error_description=\"{msg}\""
+                );
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
             }
             ApiError::InsufficientScope(scope) => {
-                let value = format!("Bearer realm=\"scaihub\", error=\"insufficient_scope\", scope=\"{scope}\"");
+                let value = format!(
+                    "Bearer realm=\"scaihub\", error=\"insufficient_scope\", scope=\"{scope}\""
+                );
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }

@@ -66,7 +66,9 @@ pub fn is_valid_reference(id: &str) -> bool {
 fn is_token(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 120
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let Command::Serve(args) = cli.command;
     init_tracing(&args.log_format);
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run(args))
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
 }
 
 /// `--config PATH` or `SCAIHUB_CONFIG`, looked up before clap runs.
@@ -36,8 +39,11 @@ fn config_path_from_args() -> Option<std::path::PathBuf> {
 }
 
 fn init_tracing(format: &str) {
-    let filter = EnvFilter::try_from_env("SCAIHUB_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("SCAIHUB_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().flatten_event(true).init();
     } else {
@@ -50,10 +56,21 @@ async fn run(args: scaihub::config::ServeArgs) -> anyhow::Result<()> {
     let settings = server::hub_settings(&args)?;
     let destinations = server::destinations(&args)?;
     let url = server::database_url(&args);
-    let store = Store::connect(&url).await.with_context(|| format!("opening {}", scaihub::config::redact_url(&url)))?;
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("opening {}", scaihub::config::redact_url(&url)))?;
     let master_key = server::master_key(&args, store.backend())?;
-    let plugins = Arc::new(scaihub::plugin::PluginRuntime::new(server::plugin_limits(&args)?)?);
-    let hub = server::hub(store, Arc::new(SystemClock), master_key, destinations, settings, plugins);
+    let plugins = Arc::new(scaihub::plugin::PluginRuntime::new(server::plugin_limits(
+        &args,
+    )?)?);
+    let hub = server::hub(
+        store,
+        Arc::new(SystemClock),
+        master_key,
+        destinations,
+        settings,
+        plugins,
+    );
     if let Some(boot) = hub.bootstrap(args.admin_key.as_deref()).await? {
         tracing::info!(org_id = %boot.org_id, user_id = %boot.user_id, "created the first organisation and its admin service account");
         // Printed once, to the terminal, never to the log.
@@ -62,10 +79,15 @@ async fn run(args: scaihub::config::ServeArgs) -> anyhow::Result<()> {
                 "\nScaiHub is set up.\n  organisation: {}\n  admin API key (shown once, store it now): {key}\n",
                 boot.org_id
             ),
-            None => println!("\nScaiHub is set up.\n  organisation: {}\n  admin API key: the value of SCAIHUB_ADMIN_KEY\n", boot.org_id),
+            None => println!(
+                "\nScaiHub is set up.\n  organisation: {}\n  admin API key: the value of SCAIHUB_ADMIN_KEY\n",
+                boot.org_id
+            ),
         }
     }
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "listening");
     server::serve(listener, hub, shutdown_signal()).await
 }

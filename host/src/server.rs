@@ -53,24 +53,36 @@ pub fn hub(
 /// Serves HTTP on `listener` and runs the delivery worker until `shutdown`
 /// resolves; then stops accepting, lets requests and attempts in flight
 /// finish, records them, and returns.
-pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    hub: Arc<Hub>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     if hub.store.backend() == Backend::Sqlite {
         // Only this process uses the file: nothing it leased before a crash is still in flight.
         let released = hub.store.release_all_leases().await?;
         if released > 0 {
-            tracing::info!(released, "re-queued deliveries that were in flight when the last run stopped");
+            tracing::info!(
+                released,
+                "re-queued deliveries that were in flight when the last run stopped"
+            );
         }
     }
-    hub.keys.load(&hub.store, &hub.master_key, hub.now()).await?;
+    hub.keys
+        .load(&hub.store, &hub.master_key, hub.now())
+        .await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = Worker::new(hub.clone())?;
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let app = crate::http::app(hub.clone());
     let mut http_stop = stop_rx.clone();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|s| *s).await;
+    });
     let server_task = tokio::spawn(async move { server.await });
     shutdown.await;
     tracing::info!("shutting down: finishing requests and deliveries in flight");
@@ -85,12 +97,17 @@ pub async fn serve(listener: TcpListener, hub: Arc<Hub>, shutdown: impl Future<O
 /// The master key: from the setting, else (SQLite only) from, or newly
 /// into, `<data_dir>/master.key`.
 pub fn master_key(args: &ServeArgs, backend: Backend) -> Result<MasterKey, ConfigError> {
-    let err = |m: String| ConfigError { setting: "SCAIHUB_MASTER_KEY", message: m };
+    let err = |m: String| ConfigError {
+        setting: "SCAIHUB_MASTER_KEY",
+        message: m,
+    };
     if let Some(hex) = &args.master_key {
         return MasterKey::from_hex(hex).map_err(|e| err(e.to_string()));
     }
     if backend == Backend::Postgres {
-        return Err(err("is required with PostgreSQL, so every process shares it".into()));
+        return Err(err(
+            "is required with PostgreSQL, so every process shares it".into(),
+        ));
     }
     let path = args.data_dir.join("master.key");
     read_or_create_key(&path).map_err(err)
@@ -101,10 +118,12 @@ fn read_or_create_key(path: &Path) -> Result<MasterKey, String> {
         Ok(text) => MasterKey::from_hex(&text).map_err(|e| format!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
             }
             let (key, hex) = MasterKey::generate();
-            write_private(path, &hex).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            write_private(path, &hex)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             Ok(key)
         }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
@@ -128,10 +147,16 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 /// Validated settings of the service, from the command line.
 pub fn hub_settings(args: &ServeArgs) -> Result<HubSettings, ConfigError> {
     if args.max_in_flight == 0 || args.max_in_flight_per_webhook == 0 {
-        return Err(ConfigError { setting: "SCAIHUB_MAX_IN_FLIGHT", message: "must be at least 1".into() });
+        return Err(ConfigError {
+            setting: "SCAIHUB_MAX_IN_FLIGHT",
+            message: "must be at least 1".into(),
+        });
     }
     if args.lease_secs <= args.delivery_timeout_secs {
-        return Err(ConfigError { setting: "SCAIHUB_LEASE_SECS", message: "must be longer than SCAIHUB_DELIVERY_TIMEOUT_SECS".into() });
+        return Err(ConfigError {
+            setting: "SCAIHUB_LEASE_SECS",
+            message: "must be longer than SCAIHUB_DELIVERY_TIMEOUT_SECS".into(),
+        });
     }
     Ok(HubSettings {
         lease: Duration::from_secs(args.lease_secs),
@@ -140,7 +165,10 @@ pub fn hub_settings(args: &ServeArgs) -> Result<HubSettings, ConfigError> {
         max_in_flight: args.max_in_flight,
         max_in_flight_per_webhook: args.max_in_flight_per_webhook,
         max_body_bytes: args.max_body_bytes.max(1024),
-        public_url: args.public_url.clone().unwrap_or_else(|| format!("http://{}", args.listen)),
+        public_url: args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.listen)),
         ..HubSettings::default()
     })
 }
@@ -148,17 +176,25 @@ pub fn hub_settings(args: &ServeArgs) -> Result<HubSettings, ConfigError> {
 /// The destination policy from the command line, with the system resolver.
 pub fn destinations(args: &ServeArgs) -> Result<DestinationPolicy, ConfigError> {
     let resolver: Arc<dyn NameResolver> = Arc::new(SystemResolver);
-    Ok(DestinationPolicy::new(parse_allow_list(&args.allow_destinations)?, resolver))
+    Ok(DestinationPolicy::new(
+        parse_allow_list(&args.allow_destinations)?,
+        resolver,
+    ))
 }
 
 /// The database URL: the setting, or SQLite in the data dir.
 pub fn database_url(args: &ServeArgs) -> String {
-    args.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("scaihub.db").display()))
+    args.database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("scaihub.db").display()))
 }
 
 /// The plugin sandbox's limits from the command line.
 pub fn plugin_limits(args: &ServeArgs) -> Result<PluginLimits, ConfigError> {
-    let err = |setting: &'static str, m: &str| ConfigError { setting, message: m.to_string() };
+    let err = |setting: &'static str, m: &str| ConfigError {
+        setting,
+        message: m.to_string(),
+    };
     if args.plugin_memory_mib == 0 || args.plugin_memory_mib > 4096 {
         return Err(err("SCAIHUB_PLUGIN_MEMORY_MIB", "must be 1-4096"));
     }

@@ -37,6 +37,9 @@ mod tests {
     #[test]
     fn header_lists_new_then_old_signature() {
         let header = signature_header(b"new", Some(b"old"), b"{}");
-        assert_eq!(header, format!("{},{}", sign(b"new", b"{}"), sign(b"old", b"{}")));
+        assert_eq!(
+            header,
+            format!("{},{}", sign(b"new", b"{}"), sign(b"old", b"{}"))
+        );
     }
 }

@@ -105,13 +105,19 @@ impl Worker {
             }
         }
         // Let every attempt in flight finish and be recorded.
-        let _ = self.slots.acquire_many(self.hub.settings.max_in_flight as u32).await;
+        let _ = self
+            .slots
+            .acquire_many(self.hub.settings.max_in_flight as u32)
+            .await;
         drop(done_tx);
         let _ = recorder.await;
     }
 
     /// Claims what is due and starts sending it; returns how many it claimed.
-    async fn claim_and_send(self: &Arc<Self>, done: &mpsc::Sender<Finished>) -> anyhow::Result<usize> {
+    async fn claim_and_send(
+        self: &Arc<Self>,
+        done: &mpsc::Sender<Finished>,
+    ) -> anyhow::Result<usize> {
         let free = self.slots.available_permits();
         if free == 0 {
             // Every slot is busy; a finishing attempt wakes us.
@@ -129,7 +135,11 @@ impl Worker {
         let now = self.hub.now();
         let limit = (free as i64).min(CLAIM_BATCH);
         let lease_until = now + self.hub.settings.lease.as_millis() as i64;
-        let claimed = self.hub.store.claim_due(&self.owner, now, lease_until, limit, &saturated).await?;
+        let claimed = self
+            .hub
+            .store
+            .claim_due(&self.owner, now, lease_until, limit, &saturated)
+            .await?;
         let count = claimed.len();
         for delivery in claimed {
             {
@@ -138,9 +148,17 @@ impl Worker {
                     // Already being sent by us (its lease ran out under a jumping clock).
                     continue;
                 }
-                *state.per_webhook.entry(delivery.webhook_id.clone()).or_default() += 1;
+                *state
+                    .per_webhook
+                    .entry(delivery.webhook_id.clone())
+                    .or_default() += 1;
             }
-            let permit = self.slots.clone().acquire_owned().await.expect("semaphore never closes");
+            let permit = self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closes");
             let worker = self.clone();
             let done = done.clone();
             let span = info_span!("delivery", delivery_id = %delivery.id, webhook_id = %delivery.webhook_id, attempt = delivery.attempt_count + 1);
@@ -148,7 +166,12 @@ impl Worker {
                 async move {
                     let completion = worker.attempt(&delivery).await;
                     // The permit is held until the recorder has the result.
-                    let _ = done.send(Finished { claimed: delivery, completion }).await;
+                    let _ = done
+                        .send(Finished {
+                            claimed: delivery,
+                            completion,
+                        })
+                        .await;
                     drop(permit);
                 }
                 .instrument(span),
@@ -158,24 +181,43 @@ impl Worker {
     }
 
     async fn target(&self, delivery: &ClaimedDelivery) -> anyhow::Result<Option<Arc<Target>>> {
-        if let Some(t) = self.targets.lock().expect("targets lock").get(&delivery.webhook_id)
+        if let Some(t) = self
+            .targets
+            .lock()
+            .expect("targets lock")
+            .get(&delivery.webhook_id)
             && t.version == delivery.webhook_version
         {
             return Ok(Some(t.clone()));
         }
-        let Some(w) = self.hub.store.get_webhook_by_id(&delivery.webhook_id).await? else { return Ok(None) };
+        let Some(w) = self
+            .hub
+            .store
+            .get_webhook_by_id(&delivery.webhook_id)
+            .await?
+        else {
+            return Ok(None);
+        };
         let secret = self.hub.webhook_secret(&w)?.into_bytes();
         let previous = match (&w.prev_secret_enc, w.prev_secret_expires_at) {
-            (Some(sealed), Some(until)) => {
-                Some((self.hub.master_key.open(sealed, &format!("{}:previous", w.id))?, until))
-            }
+            (Some(sealed), Some(until)) => Some((
+                self.hub
+                    .master_key
+                    .open(sealed, &format!("{}:previous", w.id))?,
+                until,
+            )),
             _ => None,
         };
         let headers = w
             .settings
             .headers
             .iter()
-            .filter_map(|(k, v)| Some((HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
+            .filter_map(|(k, v)| {
+                Some((
+                    HeaderName::from_bytes(k.as_bytes()).ok()?,
+                    HeaderValue::from_str(v).ok()?,
+                ))
+            })
             .collect();
         let target = Arc::new(Target {
             webhook_id: w.id.clone(),
@@ -184,11 +226,23 @@ impl Worker {
             headers,
             secret,
             previous_secret: previous,
-            filters: w.settings.filter_plugins.iter().map(|p| (p.plugin_id.clone(), p.config.to_string())).collect(),
-            transform: w.settings.transform_plugin.as_ref().map(|p| (p.plugin_id.clone(), p.config.to_string())),
+            filters: w
+                .settings
+                .filter_plugins
+                .iter()
+                .map(|p| (p.plugin_id.clone(), p.config.to_string()))
+                .collect(),
+            transform: w
+                .settings
+                .transform_plugin
+                .as_ref()
+                .map(|p| (p.plugin_id.clone(), p.config.to_string())),
             on_plugin_error: w.settings.on_plugin_error,
         });
-        self.targets.lock().expect("targets lock").insert(w.id.clone(), target.clone());
+        self.targets
+            .lock()
+            .expect("targets lock")
+            .insert(w.id.clone(), target.clone());
         Ok(Some(target))
     }
 
@@ -201,13 +255,21 @@ impl Worker {
                 if target.has_plugins() {
                     match plugins::run(&self.hub, &target, &delivery.body).await {
                         PluginOutcome::Pass => {}
-                        PluginOutcome::Transformed { body: new_body, rewrite: r } => {
+                        PluginOutcome::Transformed {
+                            body: new_body,
+                            rewrite: r,
+                        } => {
                             body = new_body;
                             rewrite = r;
                         }
                         PluginOutcome::Filtered(by) => {
                             tracing::debug!(plugin_id = %by, "filtered by plugin");
-                            return Completion { delivery_id: delivery.id.clone(), status: DeliveryStatus::Filtered, next_attempt_at: None, attempt: None };
+                            return Completion {
+                                delivery_id: delivery.id.clone(),
+                                status: DeliveryStatus::Filtered,
+                                next_attempt_at: None,
+                                attempt: None,
+                            };
                         }
                         PluginOutcome::Failed(error) => {
                             tracing::info!(error = %error, "plugin failed; delivery skipped");
@@ -227,7 +289,14 @@ impl Worker {
                         }
                     }
                 }
-                let headers = self.sender.headers(&target, &rewrite, &delivery.id, &delivery.action, &body, attempted_at);
+                let headers = self.sender.headers(
+                    &target,
+                    &rewrite,
+                    &delivery.id,
+                    &delivery.action,
+                    &body,
+                    attempted_at,
+                );
                 self.sender.attempt(&target, headers, body).await
             }
             Ok(None) => sender::AttemptResult {
@@ -238,17 +307,33 @@ impl Worker {
             },
             Err(e) => {
                 warn!(error = %format!("{e:#}"), "cannot prepare delivery");
-                sender::AttemptResult { status_code: None, duration: Duration::ZERO, error: Some("internal error preparing the request".into()), snippet: None }
+                sender::AttemptResult {
+                    status_code: None,
+                    duration: Duration::ZERO,
+                    error: Some("internal error preparing the request".into()),
+                    snippet: None,
+                }
             }
         };
-        self.hub.metrics.attempt_seconds.observe(result.duration.as_secs_f64());
+        self.hub
+            .metrics
+            .attempt_seconds
+            .observe(result.duration.as_secs_f64());
         let now = self.hub.now();
         let attempts_made = delivery.attempt_count + 1;
         let (status, next) = if result.succeeded() {
             (DeliveryStatus::Succeeded, None)
         } else {
-            match self.hub.settings.retry_schedule.get((attempts_made - 1) as usize) {
-                Some(delay) => (DeliveryStatus::Retrying, Some(now + delay.as_millis() as Millis)),
+            match self
+                .hub
+                .settings
+                .retry_schedule
+                .get((attempts_made - 1) as usize)
+            {
+                Some(delay) => (
+                    DeliveryStatus::Retrying,
+                    Some(now + delay.as_millis() as Millis),
+                ),
                 None => (DeliveryStatus::Dropped, None),
             }
         };
@@ -258,8 +343,12 @@ impl Worker {
             _ => "failed",
         });
         match status {
-            DeliveryStatus::Succeeded => tracing::debug!(status_code = ?result.status_code, "delivered"),
-            _ => tracing::info!(status_code = ?result.status_code, error = ?result.error, outcome = status.as_str(), "attempt failed"),
+            DeliveryStatus::Succeeded => {
+                tracing::debug!(status_code = ?result.status_code, "delivered")
+            }
+            _ => {
+                tracing::info!(status_code = ?result.status_code, error = ?result.error, outcome = status.as_str(), "attempt failed")
+            }
         }
         Completion {
             delivery_id: delivery.id.clone(),
@@ -335,7 +424,10 @@ impl Worker {
                 // A report about a dropped report is logged but not sent on,
                 // so failing webhooks cannot feed each other forever.
                 let fan_out = c.action != DROPPED && c.action != OVERFLOW;
-                let outcome = self.hub.ingest_in_tx(&mut tx, &c.org_id, vec![Incoming { event, fan_out }]).await?;
+                let outcome = self
+                    .hub
+                    .ingest_in_tx(&mut tx, &c.org_id, vec![Incoming { event, fan_out }])
+                    .await?;
                 outcomes.push(outcome);
             }
         }

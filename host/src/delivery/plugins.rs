@@ -33,7 +33,11 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
         let outcome = async {
             let loaded = hub.loaded_plugin(plugin_id).await?;
             let (result, report) = hub.plugins.filter(loaded, &event, config).await;
-            tracing::debug!(duration_us = report.duration.as_micros() as u64, fuel = report.fuel_used, "filter ran");
+            tracing::debug!(
+                duration_us = report.duration.as_micros() as u64,
+                fuel = report.fuel_used,
+                "filter ran"
+            );
             result
         }
         .instrument(span)
@@ -46,7 +50,9 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
             Err(e) => return PluginOutcome::Failed(format!("filter {plugin_id}: {e}")),
         }
     }
-    let Some((plugin_id, config)) = &target.transform else { return PluginOutcome::Pass };
+    let Some((plugin_id, config)) = &target.transform else {
+        return PluginOutcome::Pass;
+    };
     let content_type = target
         .headers
         .iter()
@@ -54,12 +60,20 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
         .and_then(|(_, v)| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let request = OutgoingRequest { body: stored_body.as_bytes().to_vec(), headers: Vec::new(), content_type };
+    let request = OutgoingRequest {
+        body: stored_body.as_bytes().to_vec(),
+        headers: Vec::new(),
+        content_type,
+    };
     let span = tracing::info_span!("plugin", plugin_id = %plugin_id, kind = "transform");
     let outcome = async {
         let loaded = hub.loaded_plugin(plugin_id).await?;
         let (result, report) = hub.plugins.transform(loaded, &event, request, config).await;
-        tracing::debug!(duration_us = report.duration.as_micros() as u64, fuel = report.fuel_used, "transform ran");
+        tracing::debug!(
+            duration_us = report.duration.as_micros() as u64,
+            fuel = report.fuel_used,
+            "transform ran"
+        );
         result
     }
     .instrument(span)
@@ -71,10 +85,21 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
             let headers = out
                 .headers
                 .iter()
-                .filter_map(|(k, v)| Some((HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
+                .filter_map(|(k, v)| {
+                    Some((
+                        HeaderName::from_bytes(k.as_bytes()).ok()?,
+                        HeaderValue::from_str(v).ok()?,
+                    ))
+                })
                 .collect();
             let content_type = HeaderValue::from_str(&out.content_type).ok();
-            PluginOutcome::Transformed { body: out.body, rewrite: Rewrite { content_type, headers } }
+            PluginOutcome::Transformed {
+                body: out.body,
+                rewrite: Rewrite {
+                    content_type,
+                    headers,
+                },
+            }
         }
         Err(e) => match target.on_plugin_error {
             OnPluginError::Skip => PluginOutcome::Failed(format!("transform {plugin_id}: {e}")),

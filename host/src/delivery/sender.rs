@@ -43,7 +43,10 @@ pub struct Rewrite {
 
 impl std::fmt::Debug for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Target").field("webhook_id", &self.webhook_id).field("url", &self.url.as_str()).finish_non_exhaustive()
+        f.debug_struct("Target")
+            .field("webhook_id", &self.webhook_id)
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,16 +96,32 @@ impl Sender {
         if let Ok(tls) = tls {
             builder = builder.tls_backend_preconfigured(tls);
         }
-        let user_agent = HeaderValue::from_str(&format!("ScaiHub/{}", env!("CARGO_PKG_VERSION"))).expect("ascii");
-        Ok(Sender { client: builder.build()?, policy, user_agent })
+        let user_agent = HeaderValue::from_str(&format!("ScaiHub/{}", env!("CARGO_PKG_VERSION")))
+            .expect("ascii");
+        Ok(Sender {
+            client: builder.build()?,
+            policy,
+            user_agent,
+        })
     }
 
     /// The headers of one attempt. Custom headers come after the defaults
     /// (so they may replace `Content-Type`) and before ours (so nothing can
     /// replace an `X-ScaiDrive-*` header).
-    pub fn headers(&self, target: &Target, rewrite: &Rewrite, delivery_id: &str, action: &str, body: &[u8], now: crate::clock::Millis) -> HeaderMap {
+    pub fn headers(
+        &self,
+        target: &Target,
+        rewrite: &Rewrite,
+        delivery_id: &str,
+        action: &str,
+        body: &[u8],
+        now: crate::clock::Millis,
+    ) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         h.insert(header::USER_AGENT, self.user_agent.clone());
         for (name, value) in &target.headers {
             h.insert(name.clone(), value.clone());
@@ -119,13 +138,25 @@ impl Sender {
         if let Ok(v) = HeaderValue::from_str(delivery_id) {
             h.insert("x-scaidrive-delivery-id", v);
         }
-        let previous = target.previous_secret.as_ref().filter(|(_, until)| *until > now).map(|(s, _)| s.as_slice());
+        let previous = target
+            .previous_secret
+            .as_ref()
+            .filter(|(_, until)| *until > now)
+            .map(|(s, _)| s.as_slice());
         let signature = signing::signature_header(&target.secret, previous, body);
-        h.insert("x-scaidrive-signature", HeaderValue::from_str(&signature).expect("hex is ascii"));
+        h.insert(
+            "x-scaidrive-signature",
+            HeaderValue::from_str(&signature).expect("hex is ascii"),
+        );
         h
     }
 
-    pub async fn attempt(&self, target: &Target, headers: HeaderMap, body: Vec<u8>) -> AttemptResult {
+    pub async fn attempt(
+        &self,
+        target: &Target,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> AttemptResult {
         let started = Instant::now();
         // IP literals bypass the resolver, so they are checked here.
         if let Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) = target.url.host() {
@@ -136,7 +167,13 @@ impl Sender {
                 return failure(started, format!("destination refused: {e}"));
             }
         }
-        let response = self.client.post(target.url.clone()).headers(headers).body(body).send().await;
+        let response = self
+            .client
+            .post(target.url.clone())
+            .headers(headers)
+            .body(body)
+            .send()
+            .await;
         let mut response = match response {
             Ok(r) => r,
             Err(e) => return failure(started, describe(&e)),
@@ -146,7 +183,8 @@ impl Sender {
         let mut body_error = None;
         while snippet.len() < SNIPPET_BYTES {
             match response.chunk().await {
-                Ok(Some(chunk)) => snippet.extend_from_slice(&chunk[..chunk.len().min(SNIPPET_BYTES - snippet.len())]),
+                Ok(Some(chunk)) => snippet
+                    .extend_from_slice(&chunk[..chunk.len().min(SNIPPET_BYTES - snippet.len())]),
                 Ok(None) => break,
                 Err(e) => {
                     body_error = Some(describe(&e));
@@ -171,7 +209,12 @@ impl Sender {
 }
 
 fn failure(started: Instant, error: String) -> AttemptResult {
-    AttemptResult { status_code: None, duration: started.elapsed(), error: Some(error), snippet: None }
+    AttemptResult {
+        status_code: None,
+        duration: started.elapsed(),
+        error: Some(error),
+        snippet: None,
+    }
 }
 
 /// A short, secret-free description of a transport error.

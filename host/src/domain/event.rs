@@ -91,19 +91,26 @@ const FIELDS: [&str; 10] = [
 impl Event {
     /// Validates one event object; `at` names it in errors (`events[3]`).
     pub fn from_json(value: &Value, at: &str) -> Result<Event, FieldError> {
-        let obj = value
-            .as_object()
-            .ok_or_else(|| FieldError::new(if at.is_empty() { "body" } else { at }, "must be a JSON object"))?;
+        let obj = value.as_object().ok_or_else(|| {
+            FieldError::new(
+                if at.is_empty() { "body" } else { at },
+                "must be a JSON object",
+            )
+        })?;
         if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
             return Err(FieldError::new(path(at, unknown), "is not an event field"));
         }
         let event_id = required_str(obj, at, "event_id")?;
         if !ids::is_valid(IdKind::Event, event_id) {
-            return Err(FieldError::new(path(at, "event_id"), "must be evt_ followed by 1-120 of [A-Za-z0-9_-]"));
+            return Err(FieldError::new(
+                path(at, "event_id"),
+                "must be evt_ followed by 1-120 of [A-Za-z0-9_-]",
+            ));
         }
         let timestamp_text = required_str(obj, at, "timestamp")?;
-        let ts = parse_rfc3339(timestamp_text)
-            .ok_or_else(|| FieldError::new(path(at, "timestamp"), "must be an RFC 3339 date-time"))?;
+        let ts = parse_rfc3339(timestamp_text).ok_or_else(|| {
+            FieldError::new(path(at, "timestamp"), "must be an RFC 3339 date-time")
+        })?;
         let category_text = required_str(obj, at, "category")?;
         let category = Category::parse(category_text).ok_or_else(|| {
             FieldError::new(
@@ -122,7 +129,10 @@ impl Event {
         if let Some(u) = user_id
             && !ids::is_valid(IdKind::User, u)
         {
-            return Err(FieldError::new(path(at, "user_id"), "must be usr_ followed by 1-120 of [A-Za-z0-9_-]"));
+            return Err(FieldError::new(
+                path(at, "user_id"),
+                "must be usr_ followed by 1-120 of [A-Za-z0-9_-]",
+            ));
         }
         let resource_id = optional_ref(obj, at, "resource_id")?;
         let share_id = optional_ref(obj, at, "share_id")?;
@@ -130,7 +140,9 @@ impl Event {
         let ip_address = match optional_str(obj, at, "ip_address")? {
             Some(ip) => Some(
                 ip.parse::<IpAddr>()
-                    .map_err(|_| FieldError::new(path(at, "ip_address"), "must be an IPv4 or IPv6 address"))?
+                    .map_err(|_| {
+                        FieldError::new(path(at, "ip_address"), "must be an IPv4 or IPv6 address")
+                    })?
                     .to_string(),
             ),
             None => None,
@@ -138,7 +150,12 @@ impl Event {
         let payload = match obj.get("payload") {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(p @ Value::Object(_)) => p.clone(),
-            Some(_) => return Err(FieldError::new(path(at, "payload"), "must be a JSON object")),
+            Some(_) => {
+                return Err(FieldError::new(
+                    path(at, "payload"),
+                    "must be a JSON object",
+                ));
+            }
         };
         Ok(Event {
             event_id: event_id.to_string(),
@@ -165,7 +182,11 @@ impl Event {
     }
 }
 
-fn required_str<'a>(obj: &'a Map<String, Value>, at: &str, name: &str) -> Result<&'a str, FieldError> {
+fn required_str<'a>(
+    obj: &'a Map<String, Value>,
+    at: &str,
+    name: &str,
+) -> Result<&'a str, FieldError> {
     match obj.get(name) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
         Some(Value::String(_)) => Err(FieldError::new(path(at, name), "must not be empty")),
@@ -174,19 +195,30 @@ fn required_str<'a>(obj: &'a Map<String, Value>, at: &str, name: &str) -> Result
     }
 }
 
-fn optional_str<'a>(obj: &'a Map<String, Value>, at: &str, name: &str) -> Result<Option<&'a str>, FieldError> {
+fn optional_str<'a>(
+    obj: &'a Map<String, Value>,
+    at: &str,
+    name: &str,
+) -> Result<Option<&'a str>, FieldError> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(_) => required_str(obj, at, name).map(Some),
     }
 }
 
-fn optional_ref<'a>(obj: &'a Map<String, Value>, at: &str, name: &str) -> Result<Option<&'a str>, FieldError> {
+fn optional_ref<'a>(
+    obj: &'a Map<String, Value>,
+    at: &str,
+    name: &str,
+) -> Result<Option<&'a str>, FieldError> {
     let value = optional_str(obj, at, name)?;
     if let Some(v) = value
         && !ids::is_valid_reference(v)
     {
-        return Err(FieldError::new(path(at, name), "must be 1-120 of [A-Za-z0-9_-]"));
+        return Err(FieldError::new(
+            path(at, name),
+            "must be 1-120 of [A-Za-z0-9_-]",
+        ));
     }
     Ok(value)
 }
@@ -195,7 +227,10 @@ fn optional_ref<'a>(obj: &'a Map<String, Value>, at: &str, name: &str) -> Result
 pub fn is_valid_action(action: &str) -> bool {
     action.len() <= 128
         && action.split('.').all(|seg| {
-            !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
         })
 }
 
@@ -212,7 +247,10 @@ impl ActionPattern {
         if ok {
             Ok(ActionPattern(text.to_string()))
         } else {
-            Err(FieldError::new(field, "must be an action (share.member_added), a prefix pattern (share.*) or *"))
+            Err(FieldError::new(
+                field,
+                "must be an action (share.member_added), a prefix pattern (share.*) or *",
+            ))
         }
     }
 
@@ -221,7 +259,9 @@ impl ActionPattern {
             return true;
         }
         match self.0.strip_suffix(".*") {
-            Some(prefix) => action.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')),
+            Some(prefix) => action
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.')),
             None => self.0 == action,
         }
     }
@@ -281,7 +321,11 @@ mod tests {
         assert!(p.matches("share.link.created"));
         assert!(!p.matches("share"));
         assert!(!p.matches("shares.member_added"));
-        assert!(ActionPattern::parse("*", "a").unwrap().matches("anything.at_all"));
+        assert!(
+            ActionPattern::parse("*", "a")
+                .unwrap()
+                .matches("anything.at_all")
+        );
         assert!(ActionPattern::parse("share.*.x", "a").is_err());
         assert!(ActionPattern::parse("", "a").is_err());
     }

@@ -3,7 +3,19 @@
 use serde::{Deserialize, Serialize};
 
 /// A permission a principal or a token may hold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Scope {
     #[serde(rename = "files:read")]
     FilesRead,
@@ -62,8 +74,9 @@ impl Scope {
 pub fn parse_list(field: &str, items: &[String]) -> Result<Vec<Scope>, super::FieldError> {
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let scope = Scope::parse(item)
-            .ok_or_else(|| super::FieldError::new(format!("{field}[{i}]"), format!("unknown scope {item:?}")))?;
+        let scope = Scope::parse(item).ok_or_else(|| {
+            super::FieldError::new(format!("{field}[{i}]"), format!("unknown scope {item:?}"))
+        })?;
         if !out.contains(&scope) {
             out.push(scope);
         }

@@ -8,8 +8,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::event::{ActionPattern, Category, Event};
 use super::FieldError;
+use super::event::{ActionPattern, Category, Event};
 use crate::ids::{self, IdKind};
 
 /// The most a paused webhook may queue.
@@ -44,24 +44,37 @@ impl Filters {
     pub fn validate(mut self) -> Result<Filters, FieldError> {
         for (i, id) in self.share_ids.iter().enumerate() {
             if !ids::is_valid_reference(id) {
-                return Err(FieldError::new(format!("filters.share_ids[{i}]"), "must be 1-120 of [A-Za-z0-9_-]"));
+                return Err(FieldError::new(
+                    format!("filters.share_ids[{i}]"),
+                    "must be 1-120 of [A-Za-z0-9_-]",
+                ));
             }
         }
         for (i, id) in self.user_ids.iter().enumerate() {
             if !ids::is_valid(IdKind::User, id) {
-                return Err(FieldError::new(format!("filters.user_ids[{i}]"), "must be a user id (usr_…)"));
+                return Err(FieldError::new(
+                    format!("filters.user_ids[{i}]"),
+                    "must be a user id (usr_…)",
+                ));
             }
         }
         let mut ranges = Vec::with_capacity(self.ip_ranges.len());
         for (i, text) in self.ip_ranges.iter().enumerate() {
-            let net = parse_cidr(text)
-                .ok_or_else(|| FieldError::new(format!("filters.ip_ranges[{i}]"), "must be a CIDR range such as 203.0.113.0/24 or 2001:db8::/32"))?;
+            let net = parse_cidr(text).ok_or_else(|| {
+                FieldError::new(
+                    format!("filters.ip_ranges[{i}]"),
+                    "must be a CIDR range such as 203.0.113.0/24 or 2001:db8::/32",
+                )
+            })?;
             ranges.push(net.trunc().to_string());
         }
         self.ip_ranges = ranges;
         for list in [&self.share_ids, &self.user_ids, &self.ip_ranges] {
             if list.len() > 1000 {
-                return Err(FieldError::new("filters", "each list holds at most 1000 entries"));
+                return Err(FieldError::new(
+                    "filters",
+                    "each list holds at most 1000 entries",
+                ));
             }
         }
         Ok(self)
@@ -71,26 +84,36 @@ impl Filters {
         CompiledFilters {
             share_ids: self.share_ids.clone(),
             user_ids: self.user_ids.clone(),
-            ip_ranges: self.ip_ranges.iter().filter_map(|t| parse_cidr(t)).collect(),
+            ip_ranges: self
+                .ip_ranges
+                .iter()
+                .filter_map(|t| parse_cidr(t))
+                .collect(),
         }
     }
 }
 
 fn parse_cidr(text: &str) -> Option<IpNet> {
-    text.parse::<IpNet>().ok().or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
+    text.parse::<IpNet>()
+        .ok()
+        .or_else(|| text.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 impl CompiledFilters {
     pub fn matches(&self, event: &Event) -> bool {
         // A share filter looks at the share context, or at the resource when
         // the resource is itself a share (SHARING events).
-        let share = event
-            .share_id
+        let share = event.share_id.as_deref().or(event
+            .resource_id
             .as_deref()
-            .or(event.resource_id.as_deref().filter(|r| r.starts_with("shr_")));
-        let share_ok = self.share_ids.is_empty() || share.is_some_and(|s| self.share_ids.iter().any(|x| x == s));
+            .filter(|r| r.starts_with("shr_")));
+        let share_ok = self.share_ids.is_empty()
+            || share.is_some_and(|s| self.share_ids.iter().any(|x| x == s));
         let user_ok = self.user_ids.is_empty()
-            || event.user_id.as_deref().is_some_and(|u| self.user_ids.iter().any(|x| x == u));
+            || event
+                .user_id
+                .as_deref()
+                .is_some_and(|u| self.user_ids.iter().any(|x| x == u));
         let ip_ok = self.ip_ranges.is_empty()
             || event
                 .ip_address
@@ -137,7 +160,11 @@ impl OnPluginError {
         }
     }
     pub fn parse(text: &str) -> OnPluginError {
-        if text == "deliver_original" { OnPluginError::DeliverOriginal } else { OnPluginError::Skip }
+        if text == "deliver_original" {
+            OnPluginError::DeliverOriginal
+        } else {
+            OnPluginError::Skip
+        }
     }
 }
 
@@ -187,7 +214,9 @@ pub struct WebhookPatch {
     pub on_plugin_error: Option<OnPluginError>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<PluginRef>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<PluginRef>>, D::Error> {
     Option::<PluginRef>::deserialize(d).map(Some)
 }
 
@@ -217,7 +246,8 @@ pub fn validate_name(name: &str) -> Result<String, FieldError> {
 /// Syntax only; whether the destination may be reached is checked by
 /// [`crate::destinations`], which needs DNS.
 pub fn validate_url(text: &str) -> Result<url::Url, FieldError> {
-    let url = url::Url::parse(text.trim()).map_err(|e| FieldError::new("url", format!("is not a valid URL ({e})")))?;
+    let url = url::Url::parse(text.trim())
+        .map_err(|e| FieldError::new("url", format!("is not a valid URL ({e})")))?;
     if url.scheme() != "http" && url.scheme() != "https" {
         return Err(FieldError::new("url", "must use http or https"));
     }
@@ -225,7 +255,10 @@ pub fn validate_url(text: &str) -> Result<url::Url, FieldError> {
         return Err(FieldError::new("url", "must name a host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(FieldError::new("url", "must not carry credentials; use a custom header instead"));
+        return Err(FieldError::new(
+            "url",
+            "must not carry credentials; use a custom header instead",
+        ));
     }
     if url.fragment().is_some() {
         return Err(FieldError::new("url", "must not have a fragment"));
@@ -262,7 +295,9 @@ pub fn validate_actions(items: &[String]) -> Result<Vec<String>, FieldError> {
     items
         .iter()
         .enumerate()
-        .map(|(i, p)| ActionPattern::parse(p, &format!("actions[{i}]")).map(|p| p.as_str().to_string()))
+        .map(|(i, p)| {
+            ActionPattern::parse(p, &format!("actions[{i}]")).map(|p| p.as_str().to_string())
+        })
         .collect()
 }
 
@@ -278,7 +313,9 @@ const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, FieldError> {
+pub fn validate_headers(
+    headers: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, FieldError> {
     if headers.len() > 30 {
         return Err(FieldError::new("headers", "at most 30 custom headers"));
     }
@@ -289,16 +326,28 @@ pub fn validate_headers(headers: &BTreeMap<String, String>) -> Result<BTreeMap<S
             .map_err(|_| FieldError::new(&field, "is not a valid header name"))?;
         let lower = parsed.as_str();
         if lower.starts_with("x-scaidrive-") {
-            return Err(FieldError::new(&field, "X-ScaiDrive-* headers are set by ScaiHub and cannot be overridden"));
+            return Err(FieldError::new(
+                &field,
+                "X-ScaiDrive-* headers are set by ScaiHub and cannot be overridden",
+            ));
         }
         if lower == "host" || lower == "content-length" || HOP_BY_HOP.contains(&lower) {
-            return Err(FieldError::new(&field, "this header is managed by the HTTP connection and cannot be set"));
+            return Err(FieldError::new(
+                &field,
+                "this header is managed by the HTTP connection and cannot be set",
+            ));
         }
         if value.len() > 4096 || axum::http::HeaderValue::from_str(value).is_err() {
-            return Err(FieldError::new(&field, "value must be visible ASCII, at most 4096 bytes"));
+            return Err(FieldError::new(
+                &field,
+                "value must be visible ASCII, at most 4096 bytes",
+            ));
         }
         if out.insert(lower.to_string(), value.clone()).is_some() {
-            return Err(FieldError::new(&field, "is given twice (header names are case-insensitive)"));
+            return Err(FieldError::new(
+                &field,
+                "is given twice (header names are case-insensitive)",
+            ));
         }
     }
     Ok(out)
@@ -308,27 +357,50 @@ pub fn validate_queue_limit(limit: Option<i64>) -> Result<i64, FieldError> {
     match limit {
         None => Ok(DEFAULT_QUEUE_LIMIT),
         Some(n) if (1..=MAX_QUEUE_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(FieldError::new("queue_limit", format!("must be between 1 and {MAX_QUEUE_LIMIT}"))),
+        Some(_) => Err(FieldError::new(
+            "queue_limit",
+            format!("must be between 1 and {MAX_QUEUE_LIMIT}"),
+        )),
     }
 }
 
 pub fn validate_secret(secret: &str) -> Result<(), FieldError> {
     if secret.len() < 24 || secret.len() > 256 || !secret.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(FieldError::new("secret", "must be 24-256 visible ASCII characters"));
+        return Err(FieldError::new(
+            "secret",
+            "must be 24-256 visible ASCII characters",
+        ));
     }
     Ok(())
 }
 
 /// Shape only; whether the plugins exist and may be attached is checked by
 /// the service, which can see the store.
-fn validate_plugins(filters: &[PluginRef], transform: &Option<PluginRef>) -> Result<(), FieldError> {
-    let refs = filters.iter().enumerate().map(|(i, r)| (format!("filter_plugins[{i}]"), r)).chain(transform.iter().map(|r| ("transform_plugin".to_string(), r)));
+fn validate_plugins(
+    filters: &[PluginRef],
+    transform: &Option<PluginRef>,
+) -> Result<(), FieldError> {
+    let refs = filters
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (format!("filter_plugins[{i}]"), r))
+        .chain(
+            transform
+                .iter()
+                .map(|r| ("transform_plugin".to_string(), r)),
+        );
     for (field, r) in refs {
         if !ids::is_valid(IdKind::Plugin, &r.plugin_id) {
-            return Err(FieldError::new(format!("{field}.plugin_id"), "must be a plugin id (plg_…)"));
+            return Err(FieldError::new(
+                format!("{field}.plugin_id"),
+                "must be a plugin id (plg_…)",
+            ));
         }
         if r.config.to_string().len() > 64 * 1024 {
-            return Err(FieldError::new(format!("{field}.config"), "must be at most 64 KiB of JSON"));
+            return Err(FieldError::new(
+                format!("{field}.config"),
+                "must be at most 64 KiB of JSON",
+            ));
         }
     }
     Ok(())
@@ -445,17 +517,33 @@ mod tests {
     }
 
     fn filters(v: Value) -> CompiledFilters {
-        serde_json::from_value::<Filters>(v).unwrap().validate().unwrap().compile()
+        serde_json::from_value::<Filters>(v)
+            .unwrap()
+            .validate()
+            .unwrap()
+            .compile()
     }
 
     #[test]
     fn filters_are_any_of_within_and_all_of_across_lists() {
-        let f = filters(json!({"user_ids": ["usr_a", "usr_b"], "ip_ranges": ["10.0.0.0/8", "2001:db8::/32"]}));
-        assert!(f.matches(&event(json!({"user_id": "usr_b", "ip_address": "10.1.2.3"}))));
-        assert!(f.matches(&event(json!({"user_id": "usr_a", "ip_address": "2001:db8::1"}))));
-        assert!(f.matches(&event(json!({"user_id": "usr_a", "ip_address": "::ffff:10.9.9.9"}))));
-        assert!(!f.matches(&event(json!({"user_id": "usr_c", "ip_address": "10.1.2.3"}))));
-        assert!(!f.matches(&event(json!({"user_id": "usr_a", "ip_address": "192.0.2.1"}))));
+        let f = filters(
+            json!({"user_ids": ["usr_a", "usr_b"], "ip_ranges": ["10.0.0.0/8", "2001:db8::/32"]}),
+        );
+        assert!(f.matches(&event(
+            json!({"user_id": "usr_b", "ip_address": "10.1.2.3"})
+        )));
+        assert!(f.matches(&event(
+            json!({"user_id": "usr_a", "ip_address": "2001:db8::1"})
+        )));
+        assert!(f.matches(&event(
+            json!({"user_id": "usr_a", "ip_address": "::ffff:10.9.9.9"})
+        )));
+        assert!(!f.matches(&event(
+            json!({"user_id": "usr_c", "ip_address": "10.1.2.3"})
+        )));
+        assert!(!f.matches(&event(
+            json!({"user_id": "usr_a", "ip_address": "192.0.2.1"})
+        )));
         // Lacking the field does not pass a non-empty filter.
         assert!(!f.matches(&event(json!({"user_id": "usr_a"}))));
     }
@@ -470,9 +558,19 @@ mod tests {
 
     #[test]
     fn headers_may_set_content_type_but_not_reserved_ones() {
-        let ok = BTreeMap::from([("Content-Type".into(), "text/plain".into()), ("Authorization".into(), "Bearer x".into())]);
+        let ok = BTreeMap::from([
+            ("Content-Type".into(), "text/plain".into()),
+            ("Authorization".into(), "Bearer x".into()),
+        ]);
         assert!(validate_headers(&ok).is_ok());
-        for bad in ["X-ScaiDrive-Signature", "Host", "content-length", "Transfer-Encoding", "Connection", "bad header"] {
+        for bad in [
+            "X-ScaiDrive-Signature",
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+            "Connection",
+            "bad header",
+        ] {
             let h = BTreeMap::from([(bad.to_string(), "v".to_string())]);
             let err = validate_headers(&h).unwrap_err();
             assert_eq!(err.field, format!("headers.{bad}"));
@@ -481,10 +579,11 @@ mod tests {
 
     #[test]
     fn bad_cidr_is_named_by_index() {
-        let err = serde_json::from_value::<Filters>(json!({"ip_ranges": ["10.0.0.0/8", "10.0.0.0/33"]}))
-            .unwrap()
-            .validate()
-            .unwrap_err();
+        let err =
+            serde_json::from_value::<Filters>(json!({"ip_ranges": ["10.0.0.0/8", "10.0.0.0/33"]}))
+                .unwrap()
+                .validate()
+                .unwrap_err();
         assert_eq!(err.field, "filters.ip_ranges[1]");
     }
 

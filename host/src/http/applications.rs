@@ -19,7 +19,11 @@ use crate::storage::applications::ApplicationRecord;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_application, list_applications))
-        .routes(routes!(get_application, update_application, delete_application))
+        .routes(routes!(
+            get_application,
+            update_application,
+            delete_application
+        ))
         .routes(routes!(rotate_secret))
 }
 
@@ -67,7 +71,12 @@ type AppPath = Path<(String, String)>;
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/applications", tag = "applications", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path)), request_body = NewApplication,
     responses((status = 201, body = ApplicationView), (status = 422), (status = 401), (status = 403), (status = 404)))]
-async fn create_application(State(state): State<AppState>, Path(org_id): Path<String>, auth: Auth, input: ApiJson<NewApplication>) -> ApiResult<(StatusCode, Json<ApplicationView>)> {
+async fn create_application(
+    State(state): State<AppState>,
+    Path(org_id): Path<String>,
+    auth: Auth,
+    input: ApiJson<NewApplication>,
+) -> ApiResult<(StatusCode, Json<ApplicationView>)> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let input = input.parse()?;
     let (app, secret) = state.hub.create_application(&org_id, p, input).await?;
@@ -77,17 +86,39 @@ async fn create_application(State(state): State<AppState>, Path(org_id): Path<St
 /// Lists applications. Scope `admin:read`.
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/applications", tag = "applications", security(("bearer" = ["admin:read"])),
     params(("org_id" = String, Path)), responses((status = 200, body = Vec<ApplicationView>), (status = 401), (status = 403), (status = 404)))]
-async fn list_applications(State(state): State<AppState>, Path(org_id): Path<String>, auth: Auth) -> ApiResult<Json<Vec<ApplicationView>>> {
+async fn list_applications(
+    State(state): State<AppState>,
+    Path(org_id): Path<String>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<ApplicationView>>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
-    Ok(Json(state.hub.store.list_applications(&org_id).await?.into_iter().map(|a| view(a, None)).collect()))
+    Ok(Json(
+        state
+            .hub
+            .store
+            .list_applications(&org_id)
+            .await?
+            .into_iter()
+            .map(|a| view(a, None))
+            .collect(),
+    ))
 }
 
 /// One application. Scope `admin:read`.
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/applications/{application_id}", tag = "applications", security(("bearer" = ["admin:read"])),
     params(("org_id" = String, Path), ("application_id" = String, Path)), responses((status = 200, body = ApplicationView), (status = 401), (status = 403), (status = 404)))]
-async fn get_application(State(state): State<AppState>, Path((org_id, id)): AppPath, auth: Auth) -> ApiResult<Json<ApplicationView>> {
+async fn get_application(
+    State(state): State<AppState>,
+    Path((org_id, id)): AppPath,
+    auth: Auth,
+) -> ApiResult<Json<ApplicationView>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
-    let app = state.hub.store.get_application(Some(&org_id), &id).await?.ok_or(ApiError::NotFound("application"))?;
+    let app = state
+        .hub
+        .store
+        .get_application(Some(&org_id), &id)
+        .await?
+        .ok_or(ApiError::NotFound("application"))?;
     Ok(Json(view(app, None)))
 }
 
@@ -95,16 +126,28 @@ async fn get_application(State(state): State<AppState>, Path((org_id, id)): AppP
 #[utoipa::path(patch, path = "/v1/orgs/{org_id}/applications/{application_id}", tag = "applications", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("application_id" = String, Path)), request_body = ApplicationPatch,
     responses((status = 200, body = ApplicationView), (status = 422), (status = 401), (status = 403), (status = 404)))]
-async fn update_application(State(state): State<AppState>, Path((org_id, id)): AppPath, auth: Auth, patch: ApiJson<ApplicationPatch>) -> ApiResult<Json<ApplicationView>> {
+async fn update_application(
+    State(state): State<AppState>,
+    Path((org_id, id)): AppPath,
+    auth: Auth,
+    patch: ApiJson<ApplicationPatch>,
+) -> ApiResult<Json<ApplicationView>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let patch = patch.parse()?;
-    Ok(Json(view(state.hub.update_application(&org_id, p, &id, patch).await?, None)))
+    Ok(Json(view(
+        state.hub.update_application(&org_id, p, &id, patch).await?,
+        None,
+    )))
 }
 
 /// Deletes an application; its tokens stop working at once. Scope `admin:write`.
 #[utoipa::path(delete, path = "/v1/orgs/{org_id}/applications/{application_id}", tag = "applications", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("application_id" = String, Path)), responses((status = 204), (status = 401), (status = 403), (status = 404)))]
-async fn delete_application(State(state): State<AppState>, Path((org_id, id)): AppPath, auth: Auth) -> ApiResult<StatusCode> {
+async fn delete_application(
+    State(state): State<AppState>,
+    Path((org_id, id)): AppPath,
+    auth: Auth,
+) -> ApiResult<StatusCode> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     state.hub.delete_application(&org_id, p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -121,8 +164,15 @@ pub struct RotatedClientSecret {
 /// A new client secret; the old one keeps working for 24 h. Scope `admin:write`.
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/applications/{application_id}/rotate-secret", tag = "applications", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("application_id" = String, Path)), responses((status = 200, body = RotatedClientSecret), (status = 401), (status = 403), (status = 404)))]
-async fn rotate_secret(State(state): State<AppState>, Path((org_id, id)): AppPath, auth: Auth) -> ApiResult<Json<RotatedClientSecret>> {
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Path((org_id, id)): AppPath,
+    auth: Auth,
+) -> ApiResult<Json<RotatedClientSecret>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let (secret, expires) = state.hub.rotate_application_secret(&org_id, p, &id).await?;
-    Ok(Json(RotatedClientSecret { client_secret: secret, previous_secret_expires_at: rfc3339(expires) }))
+    Ok(Json(RotatedClientSecret {
+        client_secret: secret,
+        previous_secret_expires_at: rfc3339(expires),
+    }))
 }

@@ -17,22 +17,39 @@ pub struct Auth(pub Principal);
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
             .ok_or(ApiError::Unauthenticated("missing bearer token"))?;
-        let text = value.to_str().map_err(|_| ApiError::Unauthenticated("malformed authorization header"))?;
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::Unauthenticated("malformed authorization header"))?;
         let token = text
             .strip_prefix("Bearer ")
             .or_else(|| text.strip_prefix("bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthenticated("authorization must be a bearer token"))?;
+            .ok_or(ApiError::Unauthenticated(
+                "authorization must be a bearer token",
+            ))?;
         let principal = if crate::oauth::jwt::looks_like_jwt(token) {
-            state.hub.authenticate_access_token(token).await.map_err(ApiError::Unauthenticated)?
+            state
+                .hub
+                .authenticate_access_token(token)
+                .await
+                .map_err(ApiError::Unauthenticated)?
         } else {
-            state.hub.authenticate_key(token).await?.ok_or(ApiError::Unauthenticated("token is unknown, revoked or expired"))?
+            state
+                .hub
+                .authenticate_key(token)
+                .await?
+                .ok_or(ApiError::Unauthenticated(
+                    "token is unknown, revoked or expired",
+                ))?
         };
         Ok(Auth(principal))
     }
@@ -40,7 +57,12 @@ impl FromRequestParts<AppState> for Auth {
 
 impl Auth {
     /// Checks access to `org_id` and the scope, in that order.
-    pub async fn require(&self, state: &AppState, org_id: &str, scope: Scope) -> Result<&Principal, ApiError> {
+    pub async fn require(
+        &self,
+        state: &AppState,
+        org_id: &str,
+        scope: Scope,
+    ) -> Result<&Principal, ApiError> {
         if !state.hub.can_access_org(&self.0, org_id).await? {
             return Err(ApiError::NotFound("organisation"));
         }

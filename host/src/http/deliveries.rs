@@ -57,7 +57,10 @@ impl DeliveryView {
             event_id: d.event_id,
             status: d.status,
             attempt_count: d.attempt_count,
-            next_attempt_at: d.next_attempt_at.filter(|_| matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::Retrying)).map(rfc3339),
+            next_attempt_at: d
+                .next_attempt_at
+                .filter(|_| matches!(d.status, DeliveryStatus::Pending | DeliveryStatus::Retrying))
+                .map(rfc3339),
             last_status_code: d.last_status_code,
             created_at: rfc3339(d.created_at),
             attempts: attempts.map(|list| {
@@ -98,19 +101,45 @@ async fn list_deliveries(
     auth.require(&state, &org_id, Scope::AdminRead).await?;
     let status = parse_status(q.status.as_deref())?;
     let limit = page_limit(q.limit)?;
-    state.hub.store.get_webhook(&org_id, &webhook_id).await?.ok_or(ApiError::NotFound("webhook"))?;
-    let rows = state.hub.store.list_deliveries(&org_id, &webhook_id, status, q.cursor.as_deref(), limit).await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|d| d.id.clone())).flatten();
-    Ok(Json(Page { data: rows.into_iter().map(|d| DeliveryView::new(d, None)).collect(), next_cursor }))
+    state
+        .hub
+        .store
+        .get_webhook(&org_id, &webhook_id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
+    let rows = state
+        .hub
+        .store
+        .list_deliveries(&org_id, &webhook_id, status, q.cursor.as_deref(), limit)
+        .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|d| d.id.clone()))
+        .flatten();
+    Ok(Json(Page {
+        data: rows
+            .into_iter()
+            .map(|d| DeliveryView::new(d, None))
+            .collect(),
+        next_cursor,
+    }))
 }
 
 /// One delivery with every attempt. Scope `admin:read`.
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/deliveries/{delivery_id}", tag = "webhooks", security(("bearer" = ["admin:read"])),
     params(("org_id" = String, Path), ("delivery_id" = String, Path)),
     responses((status = 200, body = DeliveryView), (status = 401), (status = 403), (status = 404)))]
-async fn get_delivery(State(state): State<AppState>, Path((org_id, id)): Path<(String, String)>, auth: Auth) -> ApiResult<Json<DeliveryView>> {
+async fn get_delivery(
+    State(state): State<AppState>,
+    Path((org_id, id)): Path<(String, String)>,
+    auth: Auth,
+) -> ApiResult<Json<DeliveryView>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
-    let (d, attempts) = state.hub.store.get_delivery(&org_id, &id).await?.ok_or(ApiError::NotFound("delivery"))?;
+    let (d, attempts) = state
+        .hub
+        .store
+        .get_delivery(&org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("delivery"))?;
     Ok(Json(DeliveryView::new(d, Some(attempts))))
 }
 
@@ -118,7 +147,11 @@ async fn get_delivery(State(state): State<AppState>, Path((org_id, id)): Path<(S
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/deliveries/{delivery_id}/redeliver", tag = "webhooks", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("delivery_id" = String, Path)),
     responses((status = 202, body = DeliveryView), (status = 401), (status = 403), (status = 404)))]
-async fn redeliver(State(state): State<AppState>, Path((org_id, id)): Path<(String, String)>, auth: Auth) -> ApiResult<(StatusCode, Json<DeliveryView>)> {
+async fn redeliver(
+    State(state): State<AppState>,
+    Path((org_id, id)): Path<(String, String)>,
+    auth: Auth,
+) -> ApiResult<(StatusCode, Json<DeliveryView>)> {
     auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let d = state.hub.redeliver(&org_id, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(DeliveryView::new(d, None))))

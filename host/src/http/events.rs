@@ -22,7 +22,9 @@ use crate::storage::events::AuditQuery;
 pub const MAX_BATCH: usize = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(ingest)).routes(routes!(audit_events))
+    OpenApiRouter::new()
+        .routes(routes!(ingest))
+        .routes(routes!(audit_events))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -39,19 +41,36 @@ pub struct IngestView {
     params(("org_id" = String, Path)), request_body(content = Vec<Event>, description = "an event or an array of events"),
     responses((status = 202, body = IngestView), (status = 422, description = "a field is wrong; `field` names it"),
         (status = 413, description = "body too large"), (status = 401), (status = 403), (status = 404)))]
-async fn ingest(State(state): State<AppState>, Path(org_id): Path<String>, auth: Auth, req: Request) -> ApiResult<(StatusCode, Json<IngestView>)> {
-    let principal = auth.require(&state, &org_id, Scope::EventsWrite).await?.clone();
+async fn ingest(
+    State(state): State<AppState>,
+    Path(org_id): Path<String>,
+    auth: Auth,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<IngestView>)> {
+    let principal = auth
+        .require(&state, &org_id, Scope::EventsWrite)
+        .await?
+        .clone();
     let bytes = read_json_body(req, &state).await?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
     let events = match &value {
         Value::Array(items) => {
             if items.is_empty() {
                 return Err(FieldError::new("body", "must hold at least one event").into());
             }
             if items.len() > MAX_BATCH {
-                return Err(FieldError::new("body", format!("at most {MAX_BATCH} events per request")).into());
+                return Err(FieldError::new(
+                    "body",
+                    format!("at most {MAX_BATCH} events per request"),
+                )
+                .into());
             }
-            items.iter().enumerate().map(|(i, v)| Event::from_json(v, &format!("[{i}]"))).collect::<Result<Vec<_>, _>>()?
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Event::from_json(v, &format!("[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?
         }
         single => vec![Event::from_json(single, "")?],
     };
@@ -67,7 +86,13 @@ async fn ingest(State(state): State<AppState>, Path(org_id): Path<String>, auth:
         })
         .collect();
     let outcome = state.hub.ingest(&org_id, events).await?;
-    Ok((StatusCode::ACCEPTED, Json(IngestView { accepted: outcome.accepted, duplicates: outcome.duplicates })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(IngestView {
+            accepted: outcome.accepted,
+            duplicates: outcome.duplicates,
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -101,7 +126,9 @@ async fn audit_events(
     auth.require(&state, &org_id, Scope::AdminRead).await?;
     let q = audit_query(params)?;
     let rows = state.hub.store.audit_events(&org_id, &q).await?;
-    let next_cursor = (rows.len() as i64 == q.limit).then(|| rows.last().map(|r| format!("s{}", r.seq))).flatten();
+    let next_cursor = (rows.len() as i64 == q.limit)
+        .then(|| rows.last().map(|r| format!("s{}", r.seq)))
+        .flatten();
     let data = rows
         .into_iter()
         .map(|r| RawValue::from_string(r.body).map_err(|e| ApiError::Internal(e.into())))
@@ -113,7 +140,10 @@ fn audit_query(p: AuditParams) -> Result<AuditQuery, FieldError> {
     if let Some(c) = &p.category
         && Category::parse(c).is_none()
     {
-        return Err(FieldError::new("category", "must be one of the eight categories"));
+        return Err(FieldError::new(
+            "category",
+            "must be one of the eight categories",
+        ));
     }
     if let Some(u) = &p.user_id
         && !ids::is_valid(IdKind::User, u)
@@ -121,12 +151,21 @@ fn audit_query(p: AuditParams) -> Result<AuditQuery, FieldError> {
         return Err(FieldError::new("user_id", "must be a user id (usr_…)"));
     }
     let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, FieldError> {
-        v.as_deref().map(|t| parse_rfc3339(t).ok_or_else(|| FieldError::new(name, "must be an RFC 3339 date-time"))).transpose()
+        v.as_deref()
+            .map(|t| {
+                parse_rfc3339(t)
+                    .ok_or_else(|| FieldError::new(name, "must be an RFC 3339 date-time"))
+            })
+            .transpose()
     };
     let before_seq = p
         .cursor
         .as_deref()
-        .map(|c| c.strip_prefix('s').and_then(|n| n.parse::<i64>().ok()).ok_or_else(|| FieldError::new("cursor", "is not a cursor from this endpoint")))
+        .map(|c| {
+            c.strip_prefix('s')
+                .and_then(|n| n.parse::<i64>().ok())
+                .ok_or_else(|| FieldError::new("cursor", "is not a cursor from this endpoint"))
+        })
         .transpose()?;
     Ok(AuditQuery {
         since: time("since", &p.since)?,
@@ -138,4 +177,3 @@ fn audit_query(p: AuditParams) -> Result<AuditQuery, FieldError> {
         limit: page_limit(p.limit)?,
     })
 }
-

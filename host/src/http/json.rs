@@ -25,7 +25,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let is_json = is_json(&req);
         let bytes = read_body(req, state).await?;
-        Ok(ApiJson { bytes, is_json, _t: std::marker::PhantomData })
+        Ok(ApiJson {
+            bytes,
+            is_json,
+            _t: std::marker::PhantomData,
+        })
     }
 }
 
@@ -33,17 +37,27 @@ impl<T: DeserializeOwned> ApiJson<T> {
     /// The body as `T`, or an error naming the wrong field.
     pub fn parse(self) -> Result<T, ApiError> {
         if !self.is_json {
-            return Err(ApiError::BadRequest("Content-Type must be application/json".into()));
+            return Err(ApiError::BadRequest(
+                "Content-Type must be application/json".into(),
+            ));
         }
         parse(&self.bytes)
     }
 }
 
 fn is_json(req: &Request) -> bool {
-    req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
-        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        mime == "application/json" || mime.ends_with("+json")
-    })
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
 }
 
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
@@ -63,11 +77,18 @@ pub async fn read_json_body<S: Send + Sync>(req: Request, state: &S) -> Result<B
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| {
-            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             mime == "application/json" || mime.ends_with("+json")
         });
     if !is_json {
-        return Err(ApiError::BadRequest("Content-Type must be application/json".into()));
+        return Err(ApiError::BadRequest(
+            "Content-Type must be application/json".into(),
+        ));
     }
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -94,13 +115,21 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 && let Some(name) = rest.split('`').next()
                 && !field.ends_with(name)
             {
-                field = if field == "." || field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
+                field = if field == "." || field.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{field}.{name}")
+                };
             }
         }
         if field == "." {
             field = "body".into();
         }
-        let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(&message)
+            .to_string();
         ApiError::Invalid(FieldError::new(field, message))
     })
 }

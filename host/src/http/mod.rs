@@ -55,7 +55,10 @@ struct BearerAuth;
 impl utoipa::Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -84,7 +87,10 @@ pub fn app(hub: Arc<Hub>) -> Router {
     let max_body = hub.settings.max_body_bytes;
     let (router, mut doc) = api().split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    let openapi = Arc::new(doc.to_pretty_json().expect("the OpenAPI document serialises"));
+    let openapi = Arc::new(
+        doc.to_pretty_json()
+            .expect("the OpenAPI document serialises"),
+    );
     router
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
@@ -115,6 +121,9 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, crate::domain::FieldError> 
     match limit {
         None => Ok(50),
         Some(n) if (1..=500).contains(&n) => Ok(n),
-        Some(_) => Err(crate::domain::FieldError::new("limit", "must be between 1 and 500")),
+        Some(_) => Err(crate::domain::FieldError::new(
+            "limit",
+            "must be between 1 and 500",
+        )),
     }
 }

@@ -32,17 +32,25 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn parse(body: &[u8]) -> Result<Params, OAuthError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| OAuthError::invalid_request("body must be application/x-www-form-urlencoded"))?;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| {
+            OAuthError::invalid_request("body must be application/x-www-form-urlencoded")
+        })?;
         for (i, (k, _)) in pairs.iter().enumerate() {
             if pairs[..i].iter().any(|(other, _)| other == k) {
-                return Err(OAuthError::invalid_request(format!("parameter {k} is repeated")));
+                return Err(OAuthError::invalid_request(format!(
+                    "parameter {k} is repeated"
+                )));
             }
         }
         Ok(Params(pairs))
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
     }
 }
 
@@ -54,10 +62,17 @@ fn oauth_error(e: OAuthError) -> Response {
     } else {
         StatusCode::BAD_REQUEST
     };
-    let mut res = (status, Json(json!({"error": e.code, "error_description": e.description}))).into_response();
+    let mut res = (
+        status,
+        Json(json!({"error": e.code, "error_description": e.description})),
+    )
+        .into_response();
     no_store(res.headers_mut());
     if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"scaihub\""));
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"scaihub\""),
+        );
     }
     res
 }
@@ -68,22 +83,50 @@ fn no_store(h: &mut HeaderMap) {
 }
 
 /// Client authentication: `client_secret_basic` or `client_secret_post`, not both.
-async fn authenticate_client(state: &AppState, headers: &HeaderMap, params: &Params) -> Result<ApplicationRecord, OAuthError> {
+async fn authenticate_client(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<ApplicationRecord, OAuthError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
     let post = params.get("client_secret");
     let (id, secret) = match (basic, post) {
-        (Some(_), Some(_)) => return Err(OAuthError::invalid_request("use one client authentication method, not two")),
-        (Some(b64), None) => {
-            let decoded = base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|_| OAuthError::invalid_client())?;
-            let text = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
-            let (id, secret) = text.split_once(':').ok_or_else(OAuthError::invalid_client)?;
-            let decode = |s: &str| url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
-            (decode(id).ok_or_else(OAuthError::invalid_client)?, decode(secret).ok_or_else(OAuthError::invalid_client)?)
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
         }
-        (None, Some(secret)) => (params.get("client_id").ok_or_else(OAuthError::invalid_client)?.to_string(), secret.to_string()),
+        (Some(b64), None) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| OAuthError::invalid_client())?;
+            let text = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client())?;
+            let (id, secret) = text
+                .split_once(':')
+                .ok_or_else(OAuthError::invalid_client)?;
+            let decode = |s: &str| {
+                url::form_urlencoded::parse(format!("v={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+            };
+            (
+                decode(id).ok_or_else(OAuthError::invalid_client)?,
+                decode(secret).ok_or_else(OAuthError::invalid_client)?,
+            )
+        }
+        (None, Some(secret)) => (
+            params
+                .get("client_id")
+                .ok_or_else(OAuthError::invalid_client)?
+                .to_string(),
+            secret.to_string(),
+        ),
         (None, None) => return Err(OAuthError::invalid_client()),
     };
     if let Some(body_id) = params.get("client_id")
@@ -91,7 +134,11 @@ async fn authenticate_client(state: &AppState, headers: &HeaderMap, params: &Par
     {
         return Err(OAuthError::invalid_client());
     }
-    state.hub.authenticate_client(&id, &secret).await?.ok_or_else(OAuthError::invalid_client)
+    state
+        .hub
+        .authenticate_client(&id, &secret)
+        .await?
+        .ok_or_else(OAuthError::invalid_client)
 }
 
 /// Authorization server metadata (RFC 8414).
@@ -128,34 +175,66 @@ async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 /// `refresh_token`, and token exchange.
 #[utoipa::path(post, path = "/oauth/token", tag = "oauth", request_body(content = String, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TokenResponse), (status = 400, description = "RFC 6749 §5.2 error"), (status = 401, description = "invalid_client")))]
-async fn token(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let result = async {
         let params = Params::parse(&body)?;
-        let grant = params.get("grant_type").ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+        let grant = params
+            .get("grant_type")
+            .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
         let app = authenticate_client(&state, &headers, &params).await?;
         let hub = &state.hub;
         match grant {
-            "client_credentials" => hub.grant_client_credentials(&app, params.get("scope")).await,
+            "client_credentials" => {
+                hub.grant_client_credentials(&app, params.get("scope"))
+                    .await
+            }
             "authorization_code" => {
-                let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-                hub.grant_authorization_code(&app, code, params.get("redirect_uri"), params.get("code_verifier")).await
+                let code = params
+                    .get("code")
+                    .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+                hub.grant_authorization_code(
+                    &app,
+                    code,
+                    params.get("redirect_uri"),
+                    params.get("code_verifier"),
+                )
+                .await
             }
             "refresh_token" => {
-                let refresh = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+                let refresh = params
+                    .get("refresh_token")
+                    .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
                 hub.grant_refresh(&app, refresh, params.get("scope")).await
             }
             "urn:ietf:params:oauth:grant-type:token-exchange" => {
                 if params.get("actor_token").is_some() {
-                    return Err(OAuthError::invalid_request("actor_token is not supported: the authenticated client is the actor"));
+                    return Err(OAuthError::invalid_request(
+                        "actor_token is not supported: the authenticated client is the actor",
+                    ));
                 }
                 if let Some(t) = params.get("requested_token_type")
                     && t != crate::hub::oauth::ACCESS_TOKEN_TYPE
                 {
-                    return Err(OAuthError::invalid_request("only access tokens can be requested"));
+                    return Err(OAuthError::invalid_request(
+                        "only access tokens can be requested",
+                    ));
                 }
-                hub.grant_token_exchange(&app, params.get("subject_token"), params.get("subject_token_type"), params.get("scope")).await
+                hub.grant_token_exchange(
+                    &app,
+                    params.get("subject_token"),
+                    params.get("subject_token_type"),
+                    params.get("scope"),
+                )
+                .await
             }
-            _ => Err(OAuthError::new("unsupported_grant_type", format!("grant_type {grant} is not supported"))),
+            _ => Err(OAuthError::new(
+                "unsupported_grant_type",
+                format!("grant_type {grant} is not supported"),
+            )),
         }
     }
     .await;
@@ -172,11 +251,17 @@ async fn token(State(state): State<AppState>, headers: HeaderMap, body: axum::bo
 /// Token introspection (RFC 7662); the caller authenticates as a client.
 #[utoipa::path(post, path = "/oauth/introspect", tag = "oauth", request_body(content = String, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "`{\"active\": …}`"), (status = 401, description = "invalid_client")))]
-async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let result = async {
         let params = Params::parse(&body)?;
         authenticate_client(&state, &headers, &params).await?;
-        let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         Ok::<_, OAuthError>(state.hub.introspect(token).await)
     }
     .await;
@@ -193,11 +278,17 @@ async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: axu
 /// Token revocation (RFC 7009): always 200 for a valid client.
 #[utoipa::path(post, path = "/oauth/revoke", tag = "oauth", request_body(content = String, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "revoked, or nothing to revoke"), (status = 401, description = "invalid_client")))]
-async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let result = async {
         let params = Params::parse(&body)?;
         let app = authenticate_client(&state, &headers, &params).await?;
-        let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         state.hub.revoke_token(&app, token).await
     }
     .await;
@@ -253,56 +344,105 @@ fn redirect_with(uri: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 async fn check_request(state: &AppState, q: &AuthorizeQuery) -> Result<AuthRequest, Refusal> {
-    let client_id = q.client_id.as_deref().ok_or_else(|| Refusal::Page(StatusCode::BAD_REQUEST, "client_id is missing".into()))?;
+    let client_id = q
+        .client_id
+        .as_deref()
+        .ok_or_else(|| Refusal::Page(StatusCode::BAD_REQUEST, "client_id is missing".into()))?;
     let app = state
         .hub
         .store
         .get_application(None, client_id)
         .await
-        .map_err(|_| Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, "the server could not read the application".into()))?
+        .map_err(|_| {
+            Refusal::Page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the server could not read the application".into(),
+            )
+        })?
         .ok_or_else(|| Refusal::Page(StatusCode::BAD_REQUEST, "unknown client_id".into()))?;
     // Exact match against a registered URI; none given is fine only when exactly one is registered.
     let redirect_uri = match q.redirect_uri.as_deref() {
         Some(u) if app.redirect_uris.iter().any(|r| r == u) => u.to_string(),
         None if app.redirect_uris.len() == 1 => app.redirect_uris[0].clone(),
-        _ => return Err(Refusal::Page(StatusCode::BAD_REQUEST, "redirect_uri is not registered for this application".into())),
+        _ => {
+            return Err(Refusal::Page(
+                StatusCode::BAD_REQUEST,
+                "redirect_uri is not registered for this application".into(),
+            ));
+        }
     };
     let iss = state.hub.issuer();
     let fail = |code: &str, d: &str| {
-        let mut pairs = vec![("error", code), ("error_description", d), ("iss", iss.as_str())];
+        let mut pairs = vec![
+            ("error", code),
+            ("error_description", d),
+            ("iss", iss.as_str()),
+        ];
         if let Some(s) = q.state.as_deref() {
             pairs.push(("state", s));
         }
         Refusal::Redirect(redirect_with(&redirect_uri, &pairs))
     };
     if q.response_type.as_deref() != Some("code") {
-        return Err(fail("unsupported_response_type", "only response_type=code is supported"));
+        return Err(fail(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ));
     }
-    let challenge = q.code_challenge.as_deref().ok_or_else(|| fail("invalid_request", "code_challenge is required (PKCE)"))?;
+    let challenge = q
+        .code_challenge
+        .as_deref()
+        .ok_or_else(|| fail("invalid_request", "code_challenge is required (PKCE)"))?;
     if q.code_challenge_method.as_deref() != Some("S256") {
-        return Err(fail("invalid_request", "code_challenge_method must be S256"));
+        return Err(fail(
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ));
     }
     if !pkce::challenge_is_well_formed(challenge) {
-        return Err(fail("invalid_request", "code_challenge must be 43 base64url characters"));
+        return Err(fail(
+            "invalid_request",
+            "code_challenge must be 43 base64url characters",
+        ));
     }
     if parse_scope_param(q.scope.as_deref()).is_err() {
         return Err(fail("invalid_scope", "unknown scope"));
     }
-    Ok(AuthRequest { app, redirect_uri, scope: q.scope.clone(), state: q.state.clone(), challenge: challenge.to_string() })
+    Ok(AuthRequest {
+        app,
+        redirect_uri,
+        scope: q.scope.clone(),
+        state: q.state.clone(),
+        challenge: challenge.to_string(),
+    })
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 const CSRF_COOKIE: &str = "scaihub_oauth_csrf";
 
 fn page(req: &AuthRequest, csrf: &str, error: Option<&str>) -> String {
     let scopes: Vec<&str> = match parse_scope_param(req.scope.as_deref()) {
-        Ok(Some(list)) if !list.is_empty() => list.iter().filter(|s| req.app.scopes.contains(s)).map(|s| s.as_str()).collect(),
+        Ok(Some(list)) if !list.is_empty() => list
+            .iter()
+            .filter(|s| req.app.scopes.contains(s))
+            .map(|s| s.as_str())
+            .collect(),
         _ => req.app.scopes.iter().map(|s| s.as_str()).collect(),
     };
-    let hidden = |name: &str, value: &str| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value));
+    let hidden = |name: &str, value: &str| {
+        format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            escape(name),
+            escape(value)
+        )
+    };
     let fields = [
         hidden("response_type", "code"),
         hidden("client_id", &req.app.id),
@@ -314,8 +454,13 @@ fn page(req: &AuthRequest, csrf: &str, error: Option<&str>) -> String {
         hidden("csrf", csrf),
     ]
     .join("\n");
-    let error = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
-    let items: String = scopes.iter().map(|s| format!("<li><code>{}</code></li>", escape(s))).collect();
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    let items: String = scopes
+        .iter()
+        .map(|s| format!("<li><code>{}</code></li>", escape(s)))
+        .collect();
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -346,7 +491,9 @@ fn html_page(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"));
     if let Some(token) = csrf
-        && let Ok(v) = HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}; Path=/oauth; HttpOnly; SameSite=Strict"))
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "{CSRF_COOKIE}={token}; Path=/oauth; HttpOnly; SameSite=Strict"
+        ))
     {
         h.insert(header::SET_COOKIE, v);
     }
@@ -355,7 +502,14 @@ fn html_page(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
 
 fn refusal(r: Refusal) -> Response {
     match r {
-        Refusal::Page(status, message) => html_page(status, format!("<!doctype html><html lang=\"en\"><title>Authorization error</title><h1>Authorization error</h1><p>{}</p></html>", escape(&message)), None),
+        Refusal::Page(status, message) => html_page(
+            status,
+            format!(
+                "<!doctype html><html lang=\"en\"><title>Authorization error</title><h1>Authorization error</h1><p>{}</p></html>",
+                escape(&message)
+            ),
+            None,
+        ),
         Refusal::Redirect(to) => Redirect::to(&to).into_response(),
     }
 }
@@ -363,7 +517,10 @@ fn refusal(r: Refusal) -> Response {
 /// Starts the authorization-code flow: shows the sign-in and consent page.
 #[utoipa::path(get, path = "/oauth/authorize", tag = "oauth", params(AuthorizeQuery),
     responses((status = 200, description = "sign-in and consent page"), (status = 303, description = "error redirect"), (status = 400, description = "unknown client or redirect URI")))]
-async fn authorize_page(State(state): State<AppState>, Query(q): Query<AuthorizeQuery>) -> Response {
+async fn authorize_page(
+    State(state): State<AppState>,
+    Query(q): Query<AuthorizeQuery>,
+) -> Response {
     match check_request(&state, &q).await {
         Ok(req) => {
             let csrf = crate::crypto::new_secret("");
@@ -376,9 +533,19 @@ async fn authorize_page(State(state): State<AppState>, Query(q): Query<Authorize
 /// Signs in, records consent and redirects back with a code (or an error).
 #[utoipa::path(post, path = "/oauth/authorize", tag = "oauth", request_body(content = String, content_type = "application/x-www-form-urlencoded"),
     responses((status = 303, description = "back to the client with code, state and iss"), (status = 401, description = "sign-in failed, page shown again"), (status = 403, description = "CSRF check failed")))]
-async fn authorize_submit(State(state): State<AppState>, headers: HeaderMap, axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>, body: axum::body::Bytes) -> Response {
+async fn authorize_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
     let q = AuthorizeQuery {
         response_type: get("response_type"),
         client_id: get("client_id"),
@@ -398,10 +565,19 @@ async fn authorize_submit(State(state): State<AppState>, headers: HeaderMap, axu
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|c| c.trim().strip_prefix(&format!("{CSRF_COOKIE}=")).map(str::to_string));
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(&format!("{CSRF_COOKIE}="))
+                .map(str::to_string)
+        });
     let form_csrf = get("csrf").unwrap_or_default();
-    if cookie.is_none_or(|c| form_csrf.is_empty() || !crate::crypto::constant_time_eq(c.as_bytes(), form_csrf.as_bytes())) {
-        return refusal(Refusal::Page(StatusCode::FORBIDDEN, "the form expired or was not sent from this page; start again".into()));
+    if cookie.is_none_or(|c| {
+        form_csrf.is_empty() || !crate::crypto::constant_time_eq(c.as_bytes(), form_csrf.as_bytes())
+    }) {
+        return refusal(Refusal::Page(
+            StatusCode::FORBIDDEN,
+            "the form expired or was not sent from this page; start again".into(),
+        ));
     }
     let iss = state.hub.issuer();
     let back = |pairs: &mut Vec<(&str, String)>| {
@@ -413,27 +589,78 @@ async fn authorize_submit(State(state): State<AppState>, headers: HeaderMap, axu
         Redirect::to(&redirect_with(&req.redirect_uri, &borrowed)).into_response()
     };
     if get("decision").as_deref() != Some("allow") {
-        return back(&mut vec![("error", "access_denied".into()), ("error_description", "the user denied the request".into())]);
+        return back(&mut vec![
+            ("error", "access_denied".into()),
+            ("error_description", "the user denied the request".into()),
+        ]);
     }
     let login = get("login").unwrap_or_default();
     let password = get("password").unwrap_or_default();
     let ip = peer.ip().to_string();
     let user = match state.hub.sign_in(&login, &password, Some(&ip)).await {
         Ok(Ok(u)) => u,
-        Ok(Err(message)) => return html_page(StatusCode::UNAUTHORIZED, page(&req, &form_csrf, Some(message)), Some(&form_csrf)),
-        Err(_) => return refusal(Refusal::Page(StatusCode::INTERNAL_SERVER_ERROR, "sign-in failed on the server".into())),
+        Ok(Err(message)) => {
+            return html_page(
+                StatusCode::UNAUTHORIZED,
+                page(&req, &form_csrf, Some(message)),
+                Some(&form_csrf),
+            );
+        }
+        Err(_) => {
+            return refusal(Refusal::Page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "sign-in failed on the server".into(),
+            ));
+        }
     };
     let (user_id, user_org, perms) = user;
-    let same_tree = user_org == req.app.org_id || state.hub.store.org_ancestors(&user_org).await.unwrap_or_default().contains(&req.app.org_id);
+    let same_tree = user_org == req.app.org_id
+        || state
+            .hub
+            .store
+            .org_ancestors(&user_org)
+            .await
+            .unwrap_or_default()
+            .contains(&req.app.org_id);
     if !same_tree {
-        return back(&mut vec![("error", "access_denied".into()), ("error_description", "this application belongs to another organisation".into())]);
+        return back(&mut vec![
+            ("error", "access_denied".into()),
+            (
+                "error_description",
+                "this application belongs to another organisation".into(),
+            ),
+        ]);
     }
-    let requested = parse_scope_param(req.scope.as_deref()).ok().flatten().filter(|l| !l.is_empty()).unwrap_or_else(|| req.app.scopes.clone());
-    let scopes: Vec<Scope> = requested.into_iter().filter(|s| req.app.scopes.contains(s) && perms.contains(s)).collect();
+    let requested = parse_scope_param(req.scope.as_deref())
+        .ok()
+        .flatten()
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| req.app.scopes.clone());
+    let scopes: Vec<Scope> = requested
+        .into_iter()
+        .filter(|s| req.app.scopes.contains(s) && perms.contains(s))
+        .collect();
     if scopes.is_empty() {
-        return back(&mut vec![("error", "invalid_scope".into()), ("error_description", "none of the requested scopes can be granted to you".into())]);
+        return back(&mut vec![
+            ("error", "invalid_scope".into()),
+            (
+                "error_description",
+                "none of the requested scopes can be granted to you".into(),
+            ),
+        ]);
     }
-    match state.hub.issue_code(&req.app, &user_id, &user_org, &req.redirect_uri, scopes, &req.challenge).await {
+    match state
+        .hub
+        .issue_code(
+            &req.app,
+            &user_id,
+            &user_org,
+            &req.redirect_uri,
+            scopes,
+            &req.challenge,
+        )
+        .await
+    {
         Ok(code) => back(&mut vec![("code", code)]),
         Err(_) => back(&mut vec![("error", "server_error".into())]),
     }

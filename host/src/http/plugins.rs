@@ -9,9 +9,9 @@ use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::AppState;
 use super::auth::Auth;
 use super::json::ApiJson;
-use super::AppState;
 use crate::clock::rfc3339;
 use crate::domain::{FieldError, Scope};
 use crate::error::{ApiError, ApiResult};
@@ -41,7 +41,16 @@ pub struct PluginView {
 }
 
 fn view(p: PluginRecord) -> PluginView {
-    PluginView { id: p.id, org_id: p.org_id, name: p.name, version: p.version, kind: p.kind, sha256: p.sha256, size: p.size, created_at: rfc3339(p.created_at) }
+    PluginView {
+        id: p.id,
+        org_id: p.org_id,
+        name: p.name,
+        version: p.version,
+        kind: p.kind,
+        sha256: p.sha256,
+        size: p.size,
+        created_at: rfc3339(p.created_at),
+    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -68,28 +77,49 @@ async fn upload_plugin(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<PluginView>)> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
-    let name = params.name.ok_or_else(|| FieldError::new("name", "is required"))?;
-    let kind = params.kind.ok_or_else(|| FieldError::new("kind", "is required (filter or transform)"))?;
+    let name = params
+        .name
+        .ok_or_else(|| FieldError::new("name", "is required"))?;
+    let kind = params
+        .kind
+        .ok_or_else(|| FieldError::new("kind", "is required (filter or transform)"))?;
     let limit = state.hub.plugins.limits().max_module_bytes;
-    let bytes = axum::body::to_bytes(body, limit + 1).await.map_err(|_| ApiError::TooLarge(limit))?;
+    let bytes = axum::body::to_bytes(body, limit + 1)
+        .await
+        .map_err(|_| ApiError::TooLarge(limit))?;
     if bytes.len() > limit {
         return Err(ApiError::TooLarge(limit));
     }
     if bytes.is_empty() {
         return Err(FieldError::new("body", "must be the .wasm component").into());
     }
-    let record = state.hub.upload_plugin(&org_id, p, &name, &kind, bytes.to_vec()).await?;
+    let record = state
+        .hub
+        .upload_plugin(&org_id, p, &name, &kind, bytes.to_vec())
+        .await?;
     Ok((StatusCode::CREATED, Json(view(record))))
 }
 
 /// Plugin versions usable here: this organisation's and its MSP's. Scope `admin:read`.
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/plugins", tag = "plugins", security(("bearer" = ["admin:read"])),
     params(("org_id" = String, Path)), responses((status = 200, body = Vec<PluginView>), (status = 401), (status = 403), (status = 404)))]
-async fn list_plugins(State(state): State<AppState>, Path(org_id): Path<String>, auth: Auth) -> ApiResult<Json<Vec<PluginView>>> {
+async fn list_plugins(
+    State(state): State<AppState>,
+    Path(org_id): Path<String>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<PluginView>>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
     let mut out = Vec::new();
     for org in state.hub.plugin_scope(&org_id).await? {
-        out.extend(state.hub.store.list_plugins(&org).await?.into_iter().map(view));
+        out.extend(
+            state
+                .hub
+                .store
+                .list_plugins(&org)
+                .await?
+                .into_iter()
+                .map(view),
+        );
     }
     Ok(Json(out))
 }
@@ -97,10 +127,19 @@ async fn list_plugins(State(state): State<AppState>, Path(org_id): Path<String>,
 /// One plugin version. Scope `admin:read`.
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/plugins/{plugin_id}", tag = "plugins", security(("bearer" = ["admin:read"])),
     params(("org_id" = String, Path), ("plugin_id" = String, Path)), responses((status = 200, body = PluginView), (status = 401), (status = 403), (status = 404)))]
-async fn get_plugin(State(state): State<AppState>, Path((org_id, id)): Path<(String, String)>, auth: Auth) -> ApiResult<Json<PluginView>> {
+async fn get_plugin(
+    State(state): State<AppState>,
+    Path((org_id, id)): Path<(String, String)>,
+    auth: Auth,
+) -> ApiResult<Json<PluginView>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
     let scope = state.hub.plugin_scope(&org_id).await?;
-    let p = state.hub.store.get_plugin(&scope, &id).await?.ok_or(ApiError::NotFound("plugin"))?;
+    let p = state
+        .hub
+        .store
+        .get_plugin(&scope, &id)
+        .await?
+        .ok_or(ApiError::NotFound("plugin"))?;
     Ok(Json(view(p)))
 }
 
@@ -108,7 +147,11 @@ async fn get_plugin(State(state): State<AppState>, Path((org_id, id)): Path<(Str
 #[utoipa::path(delete, path = "/v1/orgs/{org_id}/plugins/{plugin_id}", tag = "plugins", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("plugin_id" = String, Path)),
     responses((status = 204), (status = 409, description = "still attached"), (status = 401), (status = 403), (status = 404)))]
-async fn delete_plugin(State(state): State<AppState>, Path((org_id, id)): Path<(String, String)>, auth: Auth) -> ApiResult<StatusCode> {
+async fn delete_plugin(
+    State(state): State<AppState>,
+    Path((org_id, id)): Path<(String, String)>,
+    auth: Auth,
+) -> ApiResult<StatusCode> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     state.hub.delete_plugin(&org_id, p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -162,7 +205,10 @@ async fn test_plugin(
 ) -> ApiResult<Json<TestResultView>> {
     auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let input = input.parse()?;
-    let (outcome, report) = state.hub.test_plugin(&org_id, &id, &input.event, &input.config).await?;
+    let (outcome, report) = state
+        .hub
+        .test_plugin(&org_id, &id, &input.event, &input.config)
+        .await?;
     let mut view = TestResultView {
         verdict: None,
         request: None,
@@ -171,9 +217,15 @@ async fn test_plugin(
         fuel_used: report.fuel_used,
     };
     match outcome {
-        TestOutcome::Verdict(deliver) => view.verdict = Some(if deliver { "deliver" } else { "skip" }),
+        TestOutcome::Verdict(deliver) => {
+            view.verdict = Some(if deliver { "deliver" } else { "skip" })
+        }
         TestOutcome::Request(r) => {
-            view.request = Some(TestRequestView { body: String::from_utf8_lossy(&r.body).into_owned(), headers: r.headers, content_type: r.content_type })
+            view.request = Some(TestRequestView {
+                body: String::from_utf8_lossy(&r.body).into_owned(),
+                headers: r.headers,
+                content_type: r.content_type,
+            })
         }
         TestOutcome::Error(e) => view.error = Some(e.to_string()),
     }

@@ -46,7 +46,14 @@ pub struct UserView {
 }
 
 fn view(u: UserRecord) -> UserView {
-    UserView { id: u.id, name: u.name, kind: u.kind, permissions: u.permissions, created_at: rfc3339(u.created_at), api_keys: None }
+    UserView {
+        id: u.id,
+        name: u.name,
+        kind: u.kind,
+        permissions: u.permissions,
+        created_at: rfc3339(u.created_at),
+        api_keys: None,
+    }
 }
 
 type UserPath = Path<(String, String)>;
@@ -55,7 +62,12 @@ type UserPath = Path<(String, String)>;
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/users", tag = "users", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path)), request_body = NewUser,
     responses((status = 201, body = UserView), (status = 422), (status = 401), (status = 403), (status = 404)))]
-async fn create_user(State(state): State<AppState>, Path(org_id): Path<String>, auth: Auth, input: ApiJson<NewUser>) -> ApiResult<(StatusCode, Json<UserView>)> {
+async fn create_user(
+    State(state): State<AppState>,
+    Path(org_id): Path<String>,
+    auth: Auth,
+    input: ApiJson<NewUser>,
+) -> ApiResult<(StatusCode, Json<UserView>)> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let input = input.parse()?;
     let user = state.hub.create_user(&org_id, p, input).await?;
@@ -65,25 +77,53 @@ async fn create_user(State(state): State<AppState>, Path(org_id): Path<String>, 
 /// Lists users. Scope `admin:read`.
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/users", tag = "users", security(("bearer" = ["admin:read"])),
     params(("org_id" = String, Path), PageQuery), responses((status = 200, body = Page<UserView>), (status = 401), (status = 403), (status = 404)))]
-async fn list_users(State(state): State<AppState>, Path(org_id): Path<String>, auth: Auth, Query(page): Query<PageQuery>) -> ApiResult<Json<Page<UserView>>> {
+async fn list_users(
+    State(state): State<AppState>,
+    Path(org_id): Path<String>,
+    auth: Auth,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<Page<UserView>>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
     let limit = page_limit(page.limit)?;
-    let rows = state.hub.store.list_users(&org_id, page.cursor.as_deref(), limit).await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|u| u.id.clone())).flatten();
-    Ok(Json(Page { data: rows.into_iter().map(view).collect(), next_cursor }))
+    let rows = state
+        .hub
+        .store
+        .list_users(&org_id, page.cursor.as_deref(), limit)
+        .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|u| u.id.clone()))
+        .flatten();
+    Ok(Json(Page {
+        data: rows.into_iter().map(view).collect(),
+        next_cursor,
+    }))
 }
 
 /// One user with their API keys (ids and scopes only). Scope `admin:read`.
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/users/{user_id}", tag = "users", security(("bearer" = ["admin:read"])),
     params(("org_id" = String, Path), ("user_id" = String, Path)), responses((status = 200, body = UserView), (status = 401), (status = 403), (status = 404)))]
-async fn get_user(State(state): State<AppState>, Path((org_id, id)): UserPath, auth: Auth) -> ApiResult<Json<UserView>> {
+async fn get_user(
+    State(state): State<AppState>,
+    Path((org_id, id)): UserPath,
+    auth: Auth,
+) -> ApiResult<Json<UserView>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
-    let user = state.hub.store.get_user(&org_id, &id).await?.ok_or(ApiError::NotFound("user"))?;
+    let user = state
+        .hub
+        .store
+        .get_user(&org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))?;
     let keys = state.hub.store.list_api_keys(&id).await?;
     let mut v = view(user);
     v.api_keys = Some(
         keys.into_iter()
-            .map(|k| ApiKeyView { id: k.id, scopes: k.scopes, expires_at: k.expires_at.map(rfc3339), created_at: rfc3339(k.created_at) })
+            .map(|k| ApiKeyView {
+                id: k.id,
+                scopes: k.scopes,
+                expires_at: k.expires_at.map(rfc3339),
+                created_at: rfc3339(k.created_at),
+            })
             .collect(),
     );
     Ok(Json(v))
@@ -93,16 +133,27 @@ async fn get_user(State(state): State<AppState>, Path((org_id, id)): UserPath, a
 #[utoipa::path(patch, path = "/v1/orgs/{org_id}/users/{user_id}", tag = "users", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = UserPatch,
     responses((status = 200, body = UserView), (status = 422), (status = 401), (status = 403), (status = 404)))]
-async fn update_user(State(state): State<AppState>, Path((org_id, id)): UserPath, auth: Auth, patch: ApiJson<UserPatch>) -> ApiResult<Json<UserView>> {
+async fn update_user(
+    State(state): State<AppState>,
+    Path((org_id, id)): UserPath,
+    auth: Auth,
+    patch: ApiJson<UserPatch>,
+) -> ApiResult<Json<UserView>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let patch = patch.parse()?;
-    Ok(Json(view(state.hub.update_user(&org_id, p, &id, patch).await?)))
+    Ok(Json(view(
+        state.hub.update_user(&org_id, p, &id, patch).await?,
+    )))
 }
 
 /// Deletes a user and revokes their keys. Scope `admin:write`.
 #[utoipa::path(delete, path = "/v1/orgs/{org_id}/users/{user_id}", tag = "users", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("user_id" = String, Path)), responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 409)))]
-async fn delete_user(State(state): State<AppState>, Path((org_id, id)): UserPath, auth: Auth) -> ApiResult<StatusCode> {
+async fn delete_user(
+    State(state): State<AppState>,
+    Path((org_id, id)): UserPath,
+    auth: Auth,
+) -> ApiResult<StatusCode> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     state.hub.delete_user(&org_id, p, &id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -119,7 +170,12 @@ pub struct NewKeyView {
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/users/{user_id}/api-keys", tag = "users", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("user_id" = String, Path)), request_body = NewApiKey,
     responses((status = 201, body = NewKeyView), (status = 422), (status = 401), (status = 403), (status = 404)))]
-async fn create_key(State(state): State<AppState>, Path((org_id, id)): UserPath, auth: Auth, input: ApiJson<NewApiKey>) -> ApiResult<(StatusCode, Json<NewKeyView>)> {
+async fn create_key(
+    State(state): State<AppState>,
+    Path((org_id, id)): UserPath,
+    auth: Auth,
+    input: ApiJson<NewApiKey>,
+) -> ApiResult<(StatusCode, Json<NewKeyView>)> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let input = input.parse()?;
     let (key_id, key) = state.hub.create_api_key(&org_id, p, &id, input).await?;
@@ -130,7 +186,11 @@ async fn create_key(State(state): State<AppState>, Path((org_id, id)): UserPath,
 #[utoipa::path(delete, path = "/v1/orgs/{org_id}/users/{user_id}/api-keys/{key_id}", tag = "users", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("user_id" = String, Path), ("key_id" = String, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
-async fn revoke_key(State(state): State<AppState>, Path((org_id, id, key_id)): Path<(String, String, String)>, auth: Auth) -> ApiResult<StatusCode> {
+async fn revoke_key(
+    State(state): State<AppState>,
+    Path((org_id, id, key_id)): Path<(String, String, String)>,
+    auth: Auth,
+) -> ApiResult<StatusCode> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     state.hub.revoke_api_key(&org_id, p, &id, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)

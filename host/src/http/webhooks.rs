@@ -93,7 +93,10 @@ async fn create_webhook(
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let input = input.parse()?;
     let (record, secret) = state.hub.create_webhook(&org_id, &p.actor(), input).await?;
-    Ok((StatusCode::CREATED, Json(WebhookView::new(record, Some(secret)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(WebhookView::new(record, Some(secret))),
+    ))
 }
 
 /// Lists webhooks, oldest first. Scope `admin:read`.
@@ -108,18 +111,39 @@ async fn list_webhooks(
 ) -> ApiResult<Json<Page<WebhookView>>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
     let limit = page_limit(page.limit)?;
-    let rows = state.hub.store.list_webhooks(&org_id, page.cursor.as_deref(), limit).await?;
-    let next_cursor = (rows.len() as i64 == limit).then(|| rows.last().map(|w| w.id.clone())).flatten();
-    Ok(Json(Page { data: rows.into_iter().map(|w| WebhookView::new(w, None)).collect(), next_cursor }))
+    let rows = state
+        .hub
+        .store
+        .list_webhooks(&org_id, page.cursor.as_deref(), limit)
+        .await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|w| w.id.clone()))
+        .flatten();
+    Ok(Json(Page {
+        data: rows
+            .into_iter()
+            .map(|w| WebhookView::new(w, None))
+            .collect(),
+        next_cursor,
+    }))
 }
 
 /// One webhook. Scope `admin:read`.
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}", tag = "webhooks", security(("bearer" = ["admin:read"])),
     params(("org_id" = String, Path), ("webhook_id" = String, Path)),
     responses((status = 200, body = WebhookView), (status = 401), (status = 403), (status = 404)))]
-async fn get_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<WebhookView>> {
+async fn get_webhook(
+    State(state): State<AppState>,
+    Path((org_id, id)): WebhookPath,
+    auth: Auth,
+) -> ApiResult<Json<WebhookView>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
-    let w = state.hub.store.get_webhook(&org_id, &id).await?.ok_or(ApiError::NotFound("webhook"))?;
+    let w = state
+        .hub
+        .store
+        .get_webhook(&org_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook"))?;
     Ok(Json(WebhookView::new(w, None)))
 }
 
@@ -135,7 +159,10 @@ async fn update_webhook(
 ) -> ApiResult<Json<WebhookView>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let patch = patch.parse()?;
-    let w = state.hub.update_webhook(&org_id, &id, &p.actor(), patch).await?;
+    let w = state
+        .hub
+        .update_webhook(&org_id, &id, &p.actor(), patch)
+        .await?;
     Ok(Json(WebhookView::new(w, None)))
 }
 
@@ -143,7 +170,11 @@ async fn update_webhook(
 #[utoipa::path(delete, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}", tag = "webhooks", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("webhook_id" = String, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404)))]
-async fn delete_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<StatusCode> {
+async fn delete_webhook(
+    State(state): State<AppState>,
+    Path((org_id, id)): WebhookPath,
+    auth: Auth,
+) -> ApiResult<StatusCode> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     state.hub.delete_webhook(&org_id, &id, &p.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -153,18 +184,32 @@ async fn delete_webhook(State(state): State<AppState>, Path((org_id, id)): Webho
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}/pause", tag = "webhooks", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("webhook_id" = String, Path)),
     responses((status = 200, body = WebhookView), (status = 401), (status = 403), (status = 404)))]
-async fn pause_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<WebhookView>> {
+async fn pause_webhook(
+    State(state): State<AppState>,
+    Path((org_id, id)): WebhookPath,
+    auth: Auth,
+) -> ApiResult<Json<WebhookView>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
-    Ok(Json(WebhookView::new(state.hub.pause_webhook(&org_id, &id, &p.actor()).await?, None)))
+    Ok(Json(WebhookView::new(
+        state.hub.pause_webhook(&org_id, &id, &p.actor()).await?,
+        None,
+    )))
 }
 
 /// Resumes sending; the queue is delivered oldest first. Scope `admin:write`.
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}/resume", tag = "webhooks", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("webhook_id" = String, Path)),
     responses((status = 200, body = WebhookView), (status = 401), (status = 403), (status = 404)))]
-async fn resume_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<WebhookView>> {
+async fn resume_webhook(
+    State(state): State<AppState>,
+    Path((org_id, id)): WebhookPath,
+    auth: Auth,
+) -> ApiResult<Json<WebhookView>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
-    Ok(Json(WebhookView::new(state.hub.resume_webhook(&org_id, &id, &p.actor()).await?, None)))
+    Ok(Json(WebhookView::new(
+        state.hub.resume_webhook(&org_id, &id, &p.actor()).await?,
+        None,
+    )))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -179,10 +224,20 @@ pub struct RotatedView {
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}/rotate-secret", tag = "webhooks", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("webhook_id" = String, Path)),
     responses((status = 200, body = RotatedView), (status = 401), (status = 403), (status = 404)))]
-async fn rotate_secret(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<RotatedView>> {
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Path((org_id, id)): WebhookPath,
+    auth: Auth,
+) -> ApiResult<Json<RotatedView>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
-    let (_, rotated) = state.hub.rotate_webhook_secret(&org_id, &id, &p.actor()).await?;
-    Ok(Json(RotatedView { secret: rotated.secret, previous_secret_expires_at: rfc3339(rotated.previous_secret_expires_at) }))
+    let (_, rotated) = state
+        .hub
+        .rotate_webhook_secret(&org_id, &id, &p.actor())
+        .await?;
+    Ok(Json(RotatedView {
+        secret: rotated.secret,
+        previous_secret_expires_at: rfc3339(rotated.previous_secret_expires_at),
+    }))
 }
 
 /// Sends a test event to this webhook now and answers the delivery after
@@ -190,15 +245,26 @@ async fn rotate_secret(State(state): State<AppState>, Path((org_id, id)): Webhoo
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}/test", tag = "webhooks", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("webhook_id" = String, Path)),
     responses((status = 200, body = DeliveryView), (status = 401), (status = 403), (status = 404)))]
-async fn test_webhook(State(state): State<AppState>, Path((org_id, id)): WebhookPath, auth: Auth) -> ApiResult<Json<DeliveryView>> {
+async fn test_webhook(
+    State(state): State<AppState>,
+    Path((org_id, id)): WebhookPath,
+    auth: Auth,
+) -> ApiResult<Json<DeliveryView>> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let d = state.hub.send_test_event(&org_id, &id, &p.actor()).await?;
-    let (record, attempts) = state.hub.store.get_delivery(&org_id, &d.id).await?.ok_or(ApiError::NotFound("delivery"))?;
+    let (record, attempts) = state
+        .hub
+        .store
+        .get_delivery(&org_id, &d.id)
+        .await?
+        .ok_or(ApiError::NotFound("delivery"))?;
     Ok(Json(DeliveryView::new(record, Some(attempts))))
 }
 
 // Used by the deliveries router for its per-webhook listing.
-pub(crate) fn parse_status(text: Option<&str>) -> Result<Option<crate::storage::deliveries::DeliveryStatus>, FieldError> {
+pub(crate) fn parse_status(
+    text: Option<&str>,
+) -> Result<Option<crate::storage::deliveries::DeliveryStatus>, FieldError> {
     text.map(|s| {
         crate::storage::deliveries::DeliveryStatus::parse(s).ok_or_else(|| {
             FieldError::new("status", "must be one of pending queued succeeded retrying dropped filtered plugin_failed overflowed")

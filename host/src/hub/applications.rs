@@ -55,7 +55,10 @@ fn validate_name(name: &str) -> Result<String, FieldError> {
 
 fn validate_description(text: &str) -> Result<String, FieldError> {
     if text.chars().count() > 2000 {
-        return Err(FieldError::new("description", "must be at most 2000 characters"));
+        return Err(FieldError::new(
+            "description",
+            "must be at most 2000 characters",
+        ));
     }
     Ok(text.to_string())
 }
@@ -70,7 +73,8 @@ fn validate_redirect_uris(uris: &[String]) -> Result<Vec<String>, FieldError> {
         .enumerate()
         .map(|(i, text)| {
             let field = format!("redirect_uris[{i}]");
-            let url = url::Url::parse(text).map_err(|e| FieldError::new(&field, format!("is not an absolute URL ({e})")))?;
+            let url = url::Url::parse(text)
+                .map_err(|e| FieldError::new(&field, format!("is not an absolute URL ({e})")))?;
             if url.fragment().is_some() {
                 return Err(FieldError::new(&field, "must not have a fragment"));
             }
@@ -78,7 +82,12 @@ fn validate_redirect_uris(uris: &[String]) -> Result<Vec<String>, FieldError> {
             match url.scheme() {
                 "https" => {}
                 "http" if loopback => {}
-                _ => return Err(FieldError::new(&field, "must use https (http only to localhost)")),
+                _ => {
+                    return Err(FieldError::new(
+                        &field,
+                        "must use https (http only to localhost)",
+                    ));
+                }
             }
             Ok(text.clone())
         })
@@ -89,19 +98,31 @@ fn validate_lifetime(secs: Option<i64>) -> Result<i64, FieldError> {
     match secs {
         None => Ok(MAX_TOKEN_LIFETIME_SECS),
         Some(s) if (MIN_TOKEN_LIFETIME_SECS..=MAX_TOKEN_LIFETIME_SECS).contains(&s) => Ok(s),
-        Some(_) => Err(FieldError::new("token_lifetime_secs", "must be 60-3600 (the default, 1 h, may only be shortened)")),
+        Some(_) => Err(FieldError::new(
+            "token_lifetime_secs",
+            "must be 60-3600 (the default, 1 h, may only be shortened)",
+        )),
     }
 }
 
 impl Hub {
     /// Creates an application and its service account; answers the client secret once.
-    pub async fn create_application(&self, org_id: &str, by: &Principal, input: NewApplication) -> HubResult<(ApplicationRecord, String)> {
+    pub async fn create_application(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        input: NewApplication,
+    ) -> HubResult<(ApplicationRecord, String)> {
         let name = validate_name(&input.name)?;
         let description = validate_description(&input.description)?;
         let redirect_uris = validate_redirect_uris(&input.redirect_uris)?;
         let scopes = parse_list("scopes", &input.scopes)?;
         if let Some(extra) = scopes.iter().find(|s| !by.has(**s)) {
-            return Err(FieldError::new("scopes", format!("you cannot grant {}, which you do not hold", extra.as_str())).into());
+            return Err(FieldError::new(
+                "scopes",
+                format!("you cannot grant {}, which you do not hold", extra.as_str()),
+            )
+            .into());
         }
         let token_lifetime_secs = validate_lifetime(input.token_lifetime_secs)?;
         let now = self.now();
@@ -131,12 +152,23 @@ impl Hub {
             updated_at: now,
         };
         self.store.insert_application(&app).await?;
-        self.audit_app(org_id, by, "application.created", &app, json!({})).await?;
+        self.audit_app(org_id, by, "application.created", &app, json!({}))
+            .await?;
         Ok((app, secret))
     }
 
-    pub async fn update_application(&self, org_id: &str, by: &Principal, id: &str, patch: ApplicationPatch) -> HubResult<ApplicationRecord> {
-        let mut app = self.store.get_application(Some(org_id), id).await?.ok_or(HubError::NotFound("application"))?;
+    pub async fn update_application(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        id: &str,
+        patch: ApplicationPatch,
+    ) -> HubResult<ApplicationRecord> {
+        let mut app = self
+            .store
+            .get_application(Some(org_id), id)
+            .await?
+            .ok_or(HubError::NotFound("application"))?;
         if let Some(n) = patch.name {
             app.name = validate_name(&n)?;
         }
@@ -149,7 +181,11 @@ impl Hub {
         if let Some(s) = patch.scopes {
             let scopes = parse_list("scopes", &s)?;
             if let Some(extra) = scopes.iter().find(|s| !by.has(**s)) {
-                return Err(FieldError::new("scopes", format!("you cannot grant {}, which you do not hold", extra.as_str())).into());
+                return Err(FieldError::new(
+                    "scopes",
+                    format!("you cannot grant {}, which you do not hold", extra.as_str()),
+                )
+                .into());
             }
             app.scopes = scopes;
         }
@@ -162,37 +198,82 @@ impl Hub {
             account.permissions = app.scopes.clone();
             self.store.update_user(&account, app.updated_at).await?;
         }
-        self.audit_app(org_id, by, "application.updated", &app, json!({"scopes": app.scopes})).await?;
+        self.audit_app(
+            org_id,
+            by,
+            "application.updated",
+            &app,
+            json!({"scopes": app.scopes}),
+        )
+        .await?;
         Ok(app)
     }
 
     /// Deletes an application: its tokens stop working at once.
-    pub async fn delete_application(&self, org_id: &str, by: &Principal, id: &str) -> HubResult<()> {
-        let app = self.store.get_application(Some(org_id), id).await?.ok_or(HubError::NotFound("application"))?;
-        self.store.delete_application(org_id, id, self.now()).await?;
-        self.store.delete_user(org_id, &app.service_account_id, self.now()).await?;
-        self.audit_app(org_id, by, "application.deleted", &app, json!({})).await
+    pub async fn delete_application(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        id: &str,
+    ) -> HubResult<()> {
+        let app = self
+            .store
+            .get_application(Some(org_id), id)
+            .await?
+            .ok_or(HubError::NotFound("application"))?;
+        self.store
+            .delete_application(org_id, id, self.now())
+            .await?;
+        self.store
+            .delete_user(org_id, &app.service_account_id, self.now())
+            .await?;
+        self.audit_app(org_id, by, "application.deleted", &app, json!({}))
+            .await
     }
 
     /// A new client secret; the old one keeps working for the grace period.
-    pub async fn rotate_application_secret(&self, org_id: &str, by: &Principal, id: &str) -> HubResult<(String, Millis)> {
-        let mut app = self.store.get_application(Some(org_id), id).await?.ok_or(HubError::NotFound("application"))?;
+    pub async fn rotate_application_secret(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        id: &str,
+    ) -> HubResult<(String, Millis)> {
+        let mut app = self
+            .store
+            .get_application(Some(org_id), id)
+            .await?
+            .ok_or(HubError::NotFound("application"))?;
         let secret = crypto::new_secret("scs_");
         let now = self.now();
         let expires = now + self.settings.secret_grace.as_millis() as Millis;
-        app.prev_secret_hash = Some(std::mem::replace(&mut app.secret_hash, crypto::hash_token(&secret)));
+        app.prev_secret_hash = Some(std::mem::replace(
+            &mut app.secret_hash,
+            crypto::hash_token(&secret),
+        ));
         app.prev_secret_expires_at = Some(expires);
         app.updated_at = now;
         self.store.update_application(&app).await?;
-        self.audit_app(org_id, by, "application.secret_rotated", &app, json!({"previous_secret_expires_at": crate::clock::rfc3339(expires)}))
-            .await?;
+        self.audit_app(
+            org_id,
+            by,
+            "application.secret_rotated",
+            &app,
+            json!({"previous_secret_expires_at": crate::clock::rfc3339(expires)}),
+        )
+        .await?;
         Ok((secret, expires))
     }
 
     /// The application whose id and secret these are (current secret, or the
     /// previous one within its grace period).
-    pub async fn authenticate_client(&self, client_id: &str, secret: &str) -> HubResult<Option<ApplicationRecord>> {
-        let Some(app) = self.store.get_application(None, client_id).await? else { return Ok(None) };
+    pub async fn authenticate_client(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> HubResult<Option<ApplicationRecord>> {
+        let Some(app) = self.store.get_application(None, client_id).await? else {
+            return Ok(None);
+        };
         let given = crypto::hash_token(secret);
         let current = constant_time_eq(&given, &app.secret_hash);
         let previous = match (&app.prev_secret_hash, app.prev_secret_expires_at) {
@@ -202,7 +283,14 @@ impl Hub {
         Ok((current || previous).then_some(app))
     }
 
-    async fn audit_app(&self, org_id: &str, by: &Principal, action: &str, app: &ApplicationRecord, extra: serde_json::Value) -> HubResult<()> {
+    async fn audit_app(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        action: &str,
+        app: &ApplicationRecord,
+        extra: serde_json::Value,
+    ) -> HubResult<()> {
         let mut payload = json!({"application_id": app.id, "name": app.name});
         if let (Some(p), Some(e)) = (payload.as_object_mut(), extra.as_object()) {
             p.extend(e.clone());

@@ -35,7 +35,10 @@ pub struct Incoming {
 
 impl Incoming {
     pub fn new(event: Event) -> Incoming {
-        Incoming { event, fan_out: true }
+        Incoming {
+            event,
+            fan_out: true,
+        }
     }
 }
 
@@ -43,19 +46,33 @@ impl Hub {
     /// Ingests producer events (deduplicated by id) and commits.
     pub async fn ingest(&self, org_id: &str, events: Vec<Event>) -> HubResult<IngestOutcome> {
         let mut tx = self.store.begin().await?;
-        let outcome = self.ingest_in_tx(&mut tx, org_id, events.into_iter().map(Incoming::new).collect()).await?;
+        let outcome = self
+            .ingest_in_tx(
+                &mut tx,
+                org_id,
+                events.into_iter().map(Incoming::new).collect(),
+            )
+            .await?;
         tx.commit().await?;
         self.after_commit(&outcome);
         Ok(outcome)
     }
 
     /// Logs one of ScaiHub's own events, fanning it out like any other.
-    pub async fn log_own_event(&self, tx: &mut Tx, org_id: &str, event: Event) -> HubResult<IngestOutcome> {
-        self.ingest_in_tx(tx, org_id, vec![Incoming::new(event)]).await
+    pub async fn log_own_event(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        event: Event,
+    ) -> HubResult<IngestOutcome> {
+        self.ingest_in_tx(tx, org_id, vec![Incoming::new(event)])
+            .await
     }
 
     pub(crate) fn after_commit(&self, outcome: &IngestOutcome) {
-        self.metrics.events_ingested.inc_by(outcome.accepted.len() as u64);
+        self.metrics
+            .events_ingested
+            .inc_by(outcome.accepted.len() as u64);
         if outcome.pending > 0 {
             self.wake.notify_one();
         }
@@ -63,7 +80,12 @@ impl Hub {
 
     /// The fan-out. Events ScaiHub raises while doing it (queue overflow)
     /// are processed in the same transaction.
-    pub(crate) async fn ingest_in_tx(&self, tx: &mut Tx, org_id: &str, events: Vec<Incoming>) -> HubResult<IngestOutcome> {
+    pub(crate) async fn ingest_in_tx(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        events: Vec<Incoming>,
+    ) -> HubResult<IngestOutcome> {
         let now = self.now();
         let webhooks = tx.webhooks_of_org(org_id).await?;
         let matchers: Vec<Matcher> = webhooks.iter().map(|w| Matcher::new(&w.settings)).collect();
@@ -109,7 +131,14 @@ impl Hub {
                     outcome.pending += 1;
                     DeliveryStatus::Pending
                 };
-                deliveries.push(new_delivery(org_id, &webhook.id, seq, &event.event_id, status, now));
+                deliveries.push(new_delivery(
+                    org_id,
+                    &webhook.id,
+                    seq,
+                    &event.event_id,
+                    status,
+                    now,
+                ));
             }
         }
         tx.insert_deliveries(&deliveries).await?;
@@ -120,7 +149,11 @@ impl Hub {
         Ok(outcome)
     }
 
-    fn overflow_event(&self, webhook: &crate::storage::webhooks::WebhookRecord, first: &Event) -> Event {
+    fn overflow_event(
+        &self,
+        webhook: &crate::storage::webhooks::WebhookRecord,
+        first: &Event,
+    ) -> Event {
         self.own_event(
             Category::Security,
             OVERFLOW,
@@ -138,10 +171,18 @@ impl Hub {
 
 /// ScaiHub's reports about a webhook's own trouble are not sent to it.
 fn is_about(event: &Event, webhook_id: &str) -> bool {
-    (event.action == DROPPED || event.action == OVERFLOW) && event.resource_id.as_deref() == Some(webhook_id)
+    (event.action == DROPPED || event.action == OVERFLOW)
+        && event.resource_id.as_deref() == Some(webhook_id)
 }
 
-pub(crate) fn new_delivery(org_id: &str, webhook_id: &str, seq: i64, event_id: &str, status: DeliveryStatus, now: Millis) -> NewDelivery {
+pub(crate) fn new_delivery(
+    org_id: &str,
+    webhook_id: &str,
+    seq: i64,
+    event_id: &str,
+    status: DeliveryStatus,
+    now: Millis,
+) -> NewDelivery {
     NewDelivery {
         id: new_id(IdKind::Delivery),
         org_id: org_id.to_string(),

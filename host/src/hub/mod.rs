@@ -43,7 +43,8 @@ pub struct HubSettings {
 impl Default for HubSettings {
     fn default() -> Self {
         HubSettings {
-            retry_schedule: crate::config::parse_schedule("30s,1m,5m,15m,1h,6h,24h").expect("default schedule parses"),
+            retry_schedule: crate::config::parse_schedule("30s,1m,5m,15m,1h,6h,24h")
+                .expect("default schedule parses"),
             secret_grace: Duration::from_secs(24 * 3600),
             delivery_timeout: Duration::from_secs(15),
             lease: Duration::from_secs(60),
@@ -131,10 +132,20 @@ impl Hub {
     pub async fn log_batched(&self, org_id: &str, event: Event) -> HubResult<()> {
         if let Some(queue) = &self.audit_queue {
             let (done, wait) = tokio::sync::oneshot::channel();
-            if queue.send(QueuedEvent { org_id: org_id.to_string(), event: event.clone(), done }).await.is_ok() {
+            if queue
+                .send(QueuedEvent {
+                    org_id: org_id.to_string(),
+                    event: event.clone(),
+                    done,
+                })
+                .await
+                .is_ok()
+            {
                 return match wait.await {
                     Ok(true) => Ok(()),
-                    _ => Err(HubError::Conflict("the audit log could not be written".into())),
+                    _ => Err(HubError::Conflict(
+                        "the audit log could not be written".into(),
+                    )),
                 };
             }
         }
@@ -147,7 +158,10 @@ impl Hub {
 
     /// The group-commit writer behind [`Hub::log_batched`]; ends when the
     /// hub is gone.
-    pub async fn run_audit_writer(hub: std::sync::Weak<Hub>, mut rx: tokio::sync::mpsc::Receiver<QueuedEvent>) {
+    pub async fn run_audit_writer(
+        hub: std::sync::Weak<Hub>,
+        mut rx: tokio::sync::mpsc::Receiver<QueuedEvent>,
+    ) {
         let mut batch = Vec::with_capacity(256);
         while rx.recv_many(&mut batch, 256).await > 0 {
             let Some(hub) = hub.upgrade() else { break };
@@ -155,7 +169,14 @@ impl Hub {
                 let mut tx = hub.store.begin().await?;
                 let mut outcomes = Vec::new();
                 for q in &batch {
-                    outcomes.push(hub.ingest_in_tx(&mut tx, &q.org_id, vec![ingest::Incoming::new(q.event.clone())]).await?);
+                    outcomes.push(
+                        hub.ingest_in_tx(
+                            &mut tx,
+                            &q.org_id,
+                            vec![ingest::Incoming::new(q.event.clone())],
+                        )
+                        .await?,
+                    );
                 }
                 tx.commit().await?;
                 for o in &outcomes {
@@ -178,7 +199,14 @@ impl Hub {
     }
 
     /// An audit event about something ScaiHub did.
-    pub fn own_event(&self, category: Category, action: &str, actor: &Actor, resource_id: &str, payload: Value) -> Event {
+    pub fn own_event(
+        &self,
+        category: Category,
+        action: &str,
+        actor: &Actor,
+        resource_id: &str,
+        payload: Value,
+    ) -> Event {
         Event {
             event_id: new_id(IdKind::Event),
             timestamp: rfc3339(self.now()),

@@ -32,7 +32,10 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: &'static str, description: impl Into<String>) -> Self {
-        OAuthError { code, description: description.into() }
+        OAuthError {
+            code,
+            description: description.into(),
+        }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new("invalid_request", d)
@@ -85,7 +88,8 @@ pub fn parse_scope_param(text: Option<&str>) -> Result<Option<Vec<Scope>>, OAuth
     let Some(text) = text else { return Ok(None) };
     let mut out = Vec::new();
     for name in text.split(' ').filter(|s| !s.is_empty()) {
-        let s = Scope::parse(name).ok_or_else(|| OAuthError::invalid_scope(format!("unknown scope {name}")))?;
+        let s = Scope::parse(name)
+            .ok_or_else(|| OAuthError::invalid_scope(format!("unknown scope {name}")))?;
         if !out.contains(&s) {
             out.push(s);
         }
@@ -111,7 +115,13 @@ fn narrow(requested: Option<Vec<Scope>>, granted: &[Scope]) -> Result<Vec<Scope>
         Some(r) if r.is_empty() => Ok(granted.to_vec()),
         Some(r) => {
             let out = intersect(&r, granted);
-            if out.is_empty() { Err(OAuthError::invalid_scope("none of the requested scopes may be granted")) } else { Ok(out) }
+            if out.is_empty() {
+                Err(OAuthError::invalid_scope(
+                    "none of the requested scopes may be granted",
+                ))
+            } else {
+                Ok(out)
+            }
         }
     }
 }
@@ -133,7 +143,17 @@ impl Hub {
     }
 
     /// Signs an access token.
-    fn mint(&self, app: &ApplicationRecord, sub: &str, org: &str, scopes: &[Scope], exp: Millis, act: Option<Act>, fam: Option<String>) -> Result<(String, i64), OAuthError> {
+    #[allow(clippy::too_many_arguments)]
+    fn mint(
+        &self,
+        app: &ApplicationRecord,
+        sub: &str,
+        org: &str,
+        scopes: &[Scope],
+        exp: Millis,
+        act: Option<Act>,
+        fam: Option<String>,
+    ) -> Result<(String, i64), OAuthError> {
         let (kid, key) = self.keys.active().ok_or_else(OAuthError::server_error)?;
         let now = self.now() / 1000;
         let exp = exp / 1000;
@@ -154,16 +174,44 @@ impl Hub {
     }
 
     /// `grant_type=client_credentials`.
-    pub async fn grant_client_credentials(&self, app: &ApplicationRecord, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    pub async fn grant_client_credentials(
+        &self,
+        app: &ApplicationRecord,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
         let scopes = narrow(parse_scope_param(scope)?, &app.scopes)?;
         let exp = self.now() + app.token_lifetime_secs * 1000;
-        let (token, expires_in) = self.mint(app, &app.service_account_id, &app.org_id, &scopes, exp, None, None)?;
-        self.audit_token(app, &app.service_account_id, "client_credentials", &scopes).await;
-        Ok(TokenResponse { access_token: token, token_type: "Bearer", expires_in, scope: scope_text(&scopes), refresh_token: None, issued_token_type: None })
+        let (token, expires_in) = self.mint(
+            app,
+            &app.service_account_id,
+            &app.org_id,
+            &scopes,
+            exp,
+            None,
+            None,
+        )?;
+        self.audit_token(app, &app.service_account_id, "client_credentials", &scopes)
+            .await;
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer",
+            expires_in,
+            scope: scope_text(&scopes),
+            refresh_token: None,
+            issued_token_type: None,
+        })
     }
 
     /// Issues an authorization code after sign-in and consent.
-    pub async fn issue_code(&self, app: &ApplicationRecord, user_id: &str, org_id: &str, redirect_uri: &str, scopes: Vec<Scope>, challenge: &str) -> HubResult<String> {
+    pub async fn issue_code(
+        &self,
+        app: &ApplicationRecord,
+        user_id: &str,
+        org_id: &str,
+        redirect_uri: &str,
+        scopes: Vec<Scope>,
+        challenge: &str,
+    ) -> HubResult<String> {
         let code = crypto::new_secret("ac_");
         let record = CodeRecord {
             app_id: app.id.clone(),
@@ -176,43 +224,94 @@ impl Hub {
             expires_at: self.now() + CODE_LIFETIME_MS,
             used_at: None,
         };
-        self.store.insert_code(&crypto::hash_token(&code), &record).await?;
+        self.store
+            .insert_code(&crypto::hash_token(&code), &record)
+            .await?;
         Ok(code)
     }
 
     /// `grant_type=authorization_code` with PKCE.
-    pub async fn grant_authorization_code(&self, app: &ApplicationRecord, code: &str, redirect_uri: Option<&str>, verifier: Option<&str>) -> Result<TokenResponse, OAuthError> {
-        let verifier = verifier.ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+    pub async fn grant_authorization_code(
+        &self,
+        app: &ApplicationRecord,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let verifier = verifier
+            .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
         let now = self.now();
-        let record = match self.store.take_code(&crypto::hash_token(code), &app.id, now).await? {
+        let record = match self
+            .store
+            .take_code(&crypto::hash_token(code), &app.id, now)
+            .await?
+        {
             Some(Spent::Fresh(r)) => r,
             Some(Spent::Replayed(r)) => {
                 // A replayed code: revoke everything it issued (RFC 6749 §4.1.2).
-                self.store.revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS).await?;
-                return Err(OAuthError::invalid_grant("authorization code already used; tokens issued from it are revoked"));
+                self.store
+                    .revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS)
+                    .await?;
+                return Err(OAuthError::invalid_grant(
+                    "authorization code already used; tokens issued from it are revoked",
+                ));
             }
-            Some(Spent::Foreign) => return Err(OAuthError::invalid_grant("authorization code was issued to another client")),
+            Some(Spent::Foreign) => {
+                return Err(OAuthError::invalid_grant(
+                    "authorization code was issued to another client",
+                ));
+            }
             None => return Err(OAuthError::invalid_grant("unknown authorization code")),
         };
         if record.expires_at <= now {
             return Err(OAuthError::invalid_grant("authorization code expired"));
         }
         if redirect_uri != Some(record.redirect_uri.as_str()) {
-            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri does not match the authorization request",
+            ));
         }
         if !pkce::verify(verifier, &record.code_challenge) {
-            return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
+            return Err(OAuthError::invalid_grant(
+                "code_verifier does not match the code_challenge",
+            ));
         }
-        self.issue_user_tokens(app, &record.user_id, &record.org_id, &record.scopes, &record.scopes, &record.family_id, "authorization_code").await
+        self.issue_user_tokens(
+            app,
+            &record.user_id,
+            &record.org_id,
+            &record.scopes,
+            &record.scopes,
+            &record.family_id,
+            "authorization_code",
+        )
+        .await
     }
 
     /// An access token with `scopes`, and a refresh token that keeps the
     /// family's full `grant_scopes` (narrowing a refresh narrows only the
     /// access token it returns, RFC 6749 §6).
     #[allow(clippy::too_many_arguments)]
-    async fn issue_user_tokens(&self, app: &ApplicationRecord, user_id: &str, org_id: &str, scopes: &[Scope], grant_scopes: &[Scope], family: &str, grant: &str) -> Result<TokenResponse, OAuthError> {
+    async fn issue_user_tokens(
+        &self,
+        app: &ApplicationRecord,
+        user_id: &str,
+        org_id: &str,
+        scopes: &[Scope],
+        grant_scopes: &[Scope],
+        family: &str,
+        grant: &str,
+    ) -> Result<TokenResponse, OAuthError> {
         let now = self.now();
-        let (token, expires_in) = self.mint(app, user_id, org_id, scopes, now + app.token_lifetime_secs * 1000, None, Some(family.to_string()))?;
+        let (token, expires_in) = self.mint(
+            app,
+            user_id,
+            org_id,
+            scopes,
+            now + app.token_lifetime_secs * 1000,
+            None,
+            Some(family.to_string()),
+        )?;
         let refresh = crypto::new_secret("rt_");
         let record = RefreshRecord {
             family_id: family.to_string(),
@@ -223,55 +322,129 @@ impl Hub {
             expires_at: now + REFRESH_LIFETIME_MS,
             used_at: None,
         };
-        self.store.insert_refresh(&crypto::hash_token(&refresh), &record, now).await?;
+        self.store
+            .insert_refresh(&crypto::hash_token(&refresh), &record, now)
+            .await?;
         self.audit_token(app, user_id, grant, scopes).await;
-        Ok(TokenResponse { access_token: token, token_type: "Bearer", expires_in, scope: scope_text(scopes), refresh_token: Some(refresh), issued_token_type: None })
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer",
+            expires_in,
+            scope: scope_text(scopes),
+            refresh_token: Some(refresh),
+            issued_token_type: None,
+        })
     }
 
     /// `grant_type=refresh_token`: rotates the refresh token; reusing an
     /// old one revokes its whole family.
-    pub async fn grant_refresh(&self, app: &ApplicationRecord, refresh: &str, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    pub async fn grant_refresh(
+        &self,
+        app: &ApplicationRecord,
+        refresh: &str,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
         let now = self.now();
-        let record = match self.store.take_refresh(&crypto::hash_token(refresh), &app.id, now).await? {
+        let record = match self
+            .store
+            .take_refresh(&crypto::hash_token(refresh), &app.id, now)
+            .await?
+        {
             Some(Spent::Fresh(r)) => r,
             Some(Spent::Replayed(r)) => {
-                self.store.revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS).await?;
-                return Err(OAuthError::invalid_grant("refresh token already used; its family is revoked"));
+                self.store
+                    .revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS)
+                    .await?;
+                return Err(OAuthError::invalid_grant(
+                    "refresh token already used; its family is revoked",
+                ));
             }
-            Some(Spent::Foreign) => return Err(OAuthError::invalid_grant("refresh token was issued to another client")),
+            Some(Spent::Foreign) => {
+                return Err(OAuthError::invalid_grant(
+                    "refresh token was issued to another client",
+                ));
+            }
             None => return Err(OAuthError::invalid_grant("unknown refresh token")),
         };
         if record.expires_at <= now || self.store.any_revoked(&[&record.family_id]).await? {
-            return Err(OAuthError::invalid_grant("refresh token expired or revoked"));
+            return Err(OAuthError::invalid_grant(
+                "refresh token expired or revoked",
+            ));
         }
         // The user's and the application's current rights still bound it.
-        let (_, perms) = self.store.user_permissions(&record.user_id).await?.ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
+        let (_, perms) = self
+            .store
+            .user_permissions(&record.user_id)
+            .await?
+            .ok_or_else(|| OAuthError::invalid_grant("the user no longer exists"))?;
         let allowed = intersect(&intersect(&record.scopes, &perms), &app.scopes);
         let scopes = narrow(parse_scope_param(scope)?, &allowed)?;
-        self.issue_user_tokens(app, &record.user_id, &record.org_id, &scopes, &record.scopes, &record.family_id, "refresh_token").await
+        self.issue_user_tokens(
+            app,
+            &record.user_id,
+            &record.org_id,
+            &scopes,
+            &record.scopes,
+            &record.family_id,
+            "refresh_token",
+        )
+        .await
     }
 
     /// Token exchange (RFC 8693): the application acts for the subject.
-    pub async fn grant_token_exchange(&self, app: &ApplicationRecord, subject_token: Option<&str>, subject_type: Option<&str>, scope: Option<&str>) -> Result<TokenResponse, OAuthError> {
-        let subject_token = subject_token.ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
+    pub async fn grant_token_exchange(
+        &self,
+        app: &ApplicationRecord,
+        subject_token: Option<&str>,
+        subject_type: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let subject_token = subject_token
+            .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
         if subject_type != Some(ACCESS_TOKEN_TYPE) {
-            return Err(OAuthError::invalid_request(format!("subject_token_type must be {ACCESS_TOKEN_TYPE}")));
+            return Err(OAuthError::invalid_request(format!(
+                "subject_token_type must be {ACCESS_TOKEN_TYPE}"
+            )));
         }
         // RFC 8693 §2.2.2: an unacceptable subject token is invalid_request.
-        let subject = self.verify_access_token(subject_token).await.map_err(|_| OAuthError::invalid_request("subject_token is not a valid, unexpired, unrevoked token of this server"))?;
+        let subject = self.verify_access_token(subject_token).await.map_err(|_| {
+            OAuthError::invalid_request(
+                "subject_token is not a valid, unexpired, unrevoked token of this server",
+            )
+        })?;
         let c = &subject.claims;
         // The application must belong to the subject's organisation or its MSP.
-        if app.org_id != c.org && !self.store.org_ancestors(&c.org).await?.contains(&app.org_id) {
-            return Err(OAuthError::invalid_grant("the subject belongs to an organisation this application cannot act in"));
+        if app.org_id != c.org
+            && !self
+                .store
+                .org_ancestors(&c.org)
+                .await?
+                .contains(&app.org_id)
+        {
+            return Err(OAuthError::invalid_grant(
+                "the subject belongs to an organisation this application cannot act in",
+            ));
         }
         let subject_scopes: Vec<Scope> = c.scope.split(' ').filter_map(Scope::parse).collect();
         let allowed = intersect(&subject_scopes, &app.scopes);
         let scopes = narrow(parse_scope_param(scope)?, &allowed)?;
         let exp = (self.now() + app.token_lifetime_secs * 1000).min(c.exp * 1000);
-        let act = Act { sub: app.service_account_id.clone(), act: c.act.clone().map(Box::new) };
-        let (token, expires_in) = self.mint(app, &c.sub, &c.org, &scopes, exp, Some(act), c.fam.clone())?;
-        self.audit_token(app, &c.sub, "token_exchange", &scopes).await;
-        Ok(TokenResponse { access_token: token, token_type: "Bearer", expires_in, scope: scope_text(&scopes), refresh_token: None, issued_token_type: Some(ACCESS_TOKEN_TYPE) })
+        let act = Act {
+            sub: app.service_account_id.clone(),
+            act: c.act.clone().map(Box::new),
+        };
+        let (token, expires_in) =
+            self.mint(app, &c.sub, &c.org, &scopes, exp, Some(act), c.fam.clone())?;
+        self.audit_token(app, &c.sub, "token_exchange", &scopes)
+            .await;
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "Bearer",
+            expires_in,
+            scope: scope_text(&scopes),
+            refresh_token: None,
+            issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        })
     }
 
     /// Checks an access token: signature by one of our keys, issuer,
@@ -282,8 +455,13 @@ impl Hub {
             Some(k) => k,
             None => {
                 // Another process may have rotated the key.
-                let _ = self.keys.load(&self.store, &self.master_key, self.now()).await;
-                self.keys.verifying(&kid).ok_or("token signed by an unknown key")?
+                let _ = self
+                    .keys
+                    .load(&self.store, &self.master_key, self.now())
+                    .await;
+                self.keys
+                    .verifying(&kid)
+                    .ok_or("token signed by an unknown key")?
             }
         };
         let claims = jwt::decode(token, &key).map_err(|_| "bad token signature")?;
@@ -297,10 +475,20 @@ impl Hub {
         if let Some(f) = &claims.fam {
             ids.push(f);
         }
-        if self.store.any_revoked(&ids).await.map_err(|_| "token check failed")? {
+        if self
+            .store
+            .any_revoked(&ids)
+            .await
+            .map_err(|_| "token check failed")?
+        {
             return Err("token revoked");
         }
-        let app = self.store.get_application(None, &claims.client_id).await.map_err(|_| "token check failed")?.ok_or("the token's application was deleted")?;
+        let app = self
+            .store
+            .get_application(None, &claims.client_id)
+            .await
+            .map_err(|_| "token check failed")?
+            .ok_or("the token's application was deleted")?;
         Ok(VerifiedToken { claims, app })
     }
 
@@ -308,7 +496,11 @@ impl Hub {
     pub async fn authenticate_access_token(&self, token: &str) -> Result<Principal, &'static str> {
         let v = self.verify_access_token(token).await?;
         let c = v.claims;
-        let kind = if c.sub == v.app.service_account_id { "service" } else { "human" };
+        let kind = if c.sub == v.app.service_account_id {
+            "service"
+        } else {
+            "human"
+        };
         Ok(Principal {
             scopes: c.scope.split(' ').filter_map(Scope::parse).collect(),
             service_account: c.act.as_ref().map(|a| a.sub.clone()),
@@ -339,29 +531,53 @@ impl Hub {
 
     /// RFC 7009: revokes an access token of this client, or a refresh
     /// token's family. Unknown tokens are not an error.
-    pub async fn revoke_token(&self, app: &ApplicationRecord, token: &str) -> Result<(), OAuthError> {
+    pub async fn revoke_token(
+        &self,
+        app: &ApplicationRecord,
+        token: &str,
+    ) -> Result<(), OAuthError> {
         if jwt::looks_like_jwt(token) {
             if let Ok(v) = self.verify_access_token(token).await
                 && v.claims.client_id == app.id
             {
-                self.store.revoke(&v.claims.jti, "access_token", v.claims.exp * 1000).await?;
+                self.store
+                    .revoke(&v.claims.jti, "access_token", v.claims.exp * 1000)
+                    .await?;
             }
             return Ok(());
         }
         let now = self.now();
         // A refresh token presented for revocation is spent, with its family;
         // another client's token is left alone.
-        match self.store.take_refresh(&crypto::hash_token(token), &app.id, now).await? {
-            Some(Spent::Fresh(r) | Spent::Replayed(r)) => self.store.revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS).await?,
+        match self
+            .store
+            .take_refresh(&crypto::hash_token(token), &app.id, now)
+            .await?
+        {
+            Some(Spent::Fresh(r) | Spent::Replayed(r)) => {
+                self.store
+                    .revoke(&r.family_id, "family", now + REFRESH_LIFETIME_MS)
+                    .await?
+            }
             Some(Spent::Foreign) | None => {}
         }
         Ok(())
     }
 
     /// Checks a human's password, with rate limiting; failures are audited.
-    pub async fn sign_in(&self, login: &str, password: &str, ip: Option<&str>) -> HubResult<Result<(String, String, Vec<Scope>), &'static str>> {
+    pub async fn sign_in(
+        &self,
+        login: &str,
+        password: &str,
+        ip: Option<&str>,
+    ) -> HubResult<Result<(String, String, Vec<Scope>), &'static str>> {
         let now = self.now();
-        if self.store.login_failures_since(login, now - LOGIN_WINDOW_MS).await? >= MAX_LOGIN_FAILURES {
+        if self
+            .store
+            .login_failures_since(login, now - LOGIN_WINDOW_MS)
+            .await?
+            >= MAX_LOGIN_FAILURES
+        {
             self.audit_login_failure(login, ip, "rate limited").await?;
             return Ok(Err("too many failed sign-ins; try again in 15 minutes"));
         }
@@ -378,17 +594,40 @@ impl Hub {
             (true, Some((id, org, perms, _))) => Ok(Ok((id, org, perms))),
             _ => {
                 self.store.record_login_failure(login, ip, now).await?;
-                self.audit_login_failure(login, ip, "wrong login or password").await?;
+                self.audit_login_failure(login, ip, "wrong login or password")
+                    .await?;
                 Ok(Err("wrong login or password"))
             }
         }
     }
 
-    async fn audit_login_failure(&self, login: &str, ip: Option<&str>, reason: &str) -> HubResult<()> {
+    async fn audit_login_failure(
+        &self,
+        login: &str,
+        ip: Option<&str>,
+        reason: &str,
+    ) -> HubResult<()> {
         // The event goes to the user's organisation when the login names one.
-        let Some((_, org_id)) = self.store.user_permissions(login).await?.map(|(o, p)| (p, o)) else { return Ok(()) };
-        let actor = Actor { user_id: None, service_account: None, ip_address: ip.map(str::to_string) };
-        let event = self.own_event(Category::Authentication, "auth.login_failed", &actor, login, json!({"login": login, "reason": reason}));
+        let Some((_, org_id)) = self
+            .store
+            .user_permissions(login)
+            .await?
+            .map(|(o, p)| (p, o))
+        else {
+            return Ok(());
+        };
+        let actor = Actor {
+            user_id: None,
+            service_account: None,
+            ip_address: ip.map(str::to_string),
+        };
+        let event = self.own_event(
+            Category::Authentication,
+            "auth.login_failed",
+            &actor,
+            login,
+            json!({"login": login, "reason": reason}),
+        );
         let mut tx = self.store.begin().await?;
         let outcome = self.log_own_event(&mut tx, &org_id, event).await?;
         tx.commit().await?;
@@ -397,7 +636,11 @@ impl Hub {
     }
 
     async fn audit_token(&self, app: &ApplicationRecord, sub: &str, grant: &str, scopes: &[Scope]) {
-        let actor = Actor { user_id: Some(app.service_account_id.clone()), service_account: None, ip_address: None };
+        let actor = Actor {
+            user_id: Some(app.service_account_id.clone()),
+            service_account: None,
+            ip_address: None,
+        };
         let event = self.own_event(
             Category::Authentication,
             "oauth.token_issued",
@@ -419,14 +662,19 @@ fn dummy_hash() -> &'static str {
         use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
         let salt = SaltString::generate(&mut OsRng);
         let password = hex::encode(crypto::random_bytes::<16>());
-        argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
     })
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::PasswordVerifier;
     match argon2::password_hash::PasswordHash::new(hash) {
-        Ok(parsed) => argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }

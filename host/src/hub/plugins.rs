@@ -29,8 +29,14 @@ pub enum TestOutcome {
 fn validate_name(name: &str) -> Result<(), FieldError> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.');
-    if ok { Ok(()) } else { Err(FieldError::new("name", "must be 1-64 of [a-z0-9._-]")) }
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || b == b'.'
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new("name", "must be 1-64 of [a-z0-9._-]"))
+    }
 }
 
 impl Hub {
@@ -41,9 +47,17 @@ impl Hub {
         Ok(orgs)
     }
 
-    pub async fn upload_plugin(&self, org_id: &str, by: &Principal, name: &str, kind: &str, wasm: Vec<u8>) -> HubResult<PluginRecord> {
+    pub async fn upload_plugin(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        name: &str,
+        kind: &str,
+        wasm: Vec<u8>,
+    ) -> HubResult<PluginRecord> {
         validate_name(name)?;
-        let kind = PluginKind::parse(kind).ok_or_else(|| FieldError::new("kind", "must be filter or transform"))?;
+        let kind = PluginKind::parse(kind)
+            .ok_or_else(|| FieldError::new("kind", "must be filter or transform"))?;
         let runtime = self.plugins.clone();
         let wasm = Arc::new(wasm);
         let to_compile = wasm.clone();
@@ -87,10 +101,18 @@ impl Hub {
     }
 
     pub async fn delete_plugin(&self, org_id: &str, by: &Principal, id: &str) -> HubResult<()> {
-        let record = self.store.get_plugin(&[org_id.to_string()], id).await?.ok_or(HubError::NotFound("plugin"))?;
+        let record = self
+            .store
+            .get_plugin(&[org_id.to_string()], id)
+            .await?
+            .ok_or(HubError::NotFound("plugin"))?;
         let users = self.store.webhooks_using_plugin(id).await?;
         if !users.is_empty() {
-            return Err(HubError::Conflict(format!("plugin is attached to {} webhook(s): {}; detach it first", users.len(), users.join(", "))));
+            return Err(HubError::Conflict(format!(
+                "plugin is attached to {} webhook(s): {}; detach it first",
+                users.len(),
+                users.join(", ")
+            )));
         }
         self.store.delete_plugin(org_id, id).await?;
         let event = self.own_event(
@@ -118,14 +140,24 @@ impl Hub {
             .await
             .map_err(|e| CallError::Unavailable(e.to_string()))?
             .ok_or_else(|| CallError::Unavailable(format!("plugin {id} no longer exists")))?;
-        let kind = PluginKind::parse(&kind).ok_or_else(|| CallError::Unavailable("unknown plugin kind".into()))?;
+        let kind = PluginKind::parse(&kind)
+            .ok_or_else(|| CallError::Unavailable("unknown plugin kind".into()))?;
         self.plugins.load(id, kind, &artifact)
     }
 
     /// Runs a plugin version on a sample event.
-    pub async fn test_plugin(&self, org_id: &str, id: &str, event: &Value, config: &Value) -> HubResult<(TestOutcome, CallReport)> {
+    pub async fn test_plugin(
+        &self,
+        org_id: &str,
+        id: &str,
+        event: &Value,
+        config: &Value,
+    ) -> HubResult<(TestOutcome, CallReport)> {
         let scope = self.plugin_scope(org_id).await?;
-        self.store.get_plugin(&scope, id).await?.ok_or(HubError::NotFound("plugin"))?;
+        self.store
+            .get_plugin(&scope, id)
+            .await?
+            .ok_or(HubError::NotFound("plugin"))?;
         let event = Event::from_json(event, "event")?;
         let loaded = match self.loaded_plugin(id).await {
             Ok(l) => l,
@@ -135,21 +167,46 @@ impl Hub {
         Ok(match loaded.kind() {
             PluginKind::Filter => {
                 let (result, report) = self.plugins.filter(loaded, &event, &config).await;
-                (result.map(TestOutcome::Verdict).unwrap_or_else(TestOutcome::Error), report)
+                (
+                    result
+                        .map(TestOutcome::Verdict)
+                        .unwrap_or_else(TestOutcome::Error),
+                    report,
+                )
             }
             PluginKind::Transform => {
-                let request = OutgoingRequest { body: event.to_body().into_bytes(), headers: Vec::new(), content_type: "application/json".into() };
-                let (result, report) = self.plugins.transform(loaded, &event, request, &config).await;
-                (result.map(TestOutcome::Request).unwrap_or_else(TestOutcome::Error), report)
+                let request = OutgoingRequest {
+                    body: event.to_body().into_bytes(),
+                    headers: Vec::new(),
+                    content_type: "application/json".into(),
+                };
+                let (result, report) = self
+                    .plugins
+                    .transform(loaded, &event, request, &config)
+                    .await;
+                (
+                    result
+                        .map(TestOutcome::Request)
+                        .unwrap_or_else(TestOutcome::Error),
+                    report,
+                )
             }
         })
     }
 
     /// Checks that every attached plugin exists in the webhook's organisation
     /// or an ancestor (its MSP), and has the right kind.
-    pub(crate) async fn check_attached_plugins(&self, org_id: &str, s: &WebhookSettings) -> HubResult<()> {
+    pub(crate) async fn check_attached_plugins(
+        &self,
+        org_id: &str,
+        s: &WebhookSettings,
+    ) -> HubResult<()> {
         if s.filter_plugins.len() > MAX_FILTER_PLUGINS {
-            return Err(FieldError::new("filter_plugins", format!("at most {MAX_FILTER_PLUGINS} filters")).into());
+            return Err(FieldError::new(
+                "filter_plugins",
+                format!("at most {MAX_FILTER_PLUGINS} filters"),
+            )
+            .into());
         }
         let scope = self.plugin_scope(org_id).await?;
         let check = |field: String, r: &PluginRef, want: PluginKind| {
@@ -158,19 +215,34 @@ impl Hub {
             async move {
                 let found = self.store.get_plugin(&scope, &id).await?;
                 match found {
-                    None => Err(HubError::from(FieldError::new(field, format!("no plugin {id} in this organisation or its MSP")))),
-                    Some(p) if p.kind != want.as_str() => {
-                        Err(FieldError::new(field, format!("{id} is a {} plugin, not a {}", p.kind, want.as_str())).into())
-                    }
+                    None => Err(HubError::from(FieldError::new(
+                        field,
+                        format!("no plugin {id} in this organisation or its MSP"),
+                    ))),
+                    Some(p) if p.kind != want.as_str() => Err(FieldError::new(
+                        field,
+                        format!("{id} is a {} plugin, not a {}", p.kind, want.as_str()),
+                    )
+                    .into()),
                     Some(_) => Ok(()),
                 }
             }
         };
         for (i, r) in s.filter_plugins.iter().enumerate() {
-            check(format!("filter_plugins[{i}].plugin_id"), r, PluginKind::Filter).await?;
+            check(
+                format!("filter_plugins[{i}].plugin_id"),
+                r,
+                PluginKind::Filter,
+            )
+            .await?;
         }
         if let Some(t) = &s.transform_plugin {
-            check("transform_plugin.plugin_id".into(), t, PluginKind::Transform).await?;
+            check(
+                "transform_plugin.plugin_id".into(),
+                t,
+                PluginKind::Transform,
+            )
+            .await?;
         }
         Ok(())
     }

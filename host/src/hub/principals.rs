@@ -28,7 +28,11 @@ impl Principal {
     }
 
     pub fn actor(&self) -> Actor {
-        Actor { user_id: Some(self.user_id.clone()), service_account: self.service_account.clone(), ip_address: None }
+        Actor {
+            user_id: Some(self.user_id.clone()),
+            service_account: self.service_account.clone(),
+            ip_address: None,
+        }
     }
 }
 
@@ -50,10 +54,17 @@ impl Hub {
         if let Some(key) = admin_key
             && key.len() < 24
         {
-            return Err(FieldError::new("SCAIHUB_ADMIN_KEY", "must be at least 24 characters").into());
+            return Err(
+                FieldError::new("SCAIHUB_ADMIN_KEY", "must be at least 24 characters").into(),
+            );
         }
         let now = self.now();
-        let org = OrgRecord { id: new_id(IdKind::Org), name: "Default organisation".into(), parent_id: None, created_at: now };
+        let org = OrgRecord {
+            id: new_id(IdKind::Org),
+            name: "Default organisation".into(),
+            parent_id: None,
+            created_at: now,
+        };
         self.store.insert_org(&org).await?;
         let user = UserRecord {
             id: new_id(IdKind::User),
@@ -65,22 +76,38 @@ impl Hub {
         };
         self.store.insert_user(&user, None).await?;
         let generated = admin_key.is_none().then(|| crypto::new_secret("shk_"));
-        let key = admin_key.map(str::to_string).or(generated.clone()).expect("one of them is set");
+        let key = admin_key
+            .map(str::to_string)
+            .or(generated.clone())
+            .expect("one of them is set");
         let hash = crypto::hash_token(&key);
         let key_id = new_id(IdKind::Key);
         self.store
             .insert_api_key(
-                &NewKey { id: &key_id, user_id: &user.id, org_id: &org.id, key_hash: &hash, scopes: &Scope::ALL, expires_at: None },
+                &NewKey {
+                    id: &key_id,
+                    user_id: &user.id,
+                    org_id: &org.id,
+                    key_hash: &hash,
+                    scopes: &Scope::ALL,
+                    expires_at: None,
+                },
                 now,
             )
             .await?;
-        Ok(Some(Bootstrap { org_id: org.id, user_id: user.id, generated_key: generated }))
+        Ok(Some(Bootstrap {
+            org_id: org.id,
+            user_id: user.id,
+            generated_key: generated,
+        }))
     }
 
     /// The principal behind an API key, if it is valid now.
     pub async fn authenticate_key(&self, key: &str) -> HubResult<Option<Principal>> {
         let hash = crypto::hash_token(key);
-        let Some(found) = self.store.find_api_key(&hash).await? else { return Ok(None) };
+        let Some(found) = self.store.find_api_key(&hash).await? else {
+            return Ok(None);
+        };
         if found.expires_at.is_some_and(|t| t <= self.now()) {
             return Ok(None);
         }
@@ -100,11 +127,19 @@ impl Hub {
         if principal.org_id == org_id {
             return Ok(true);
         }
-        Ok(self.store.org_ancestors(org_id).await?.contains(&principal.org_id))
+        Ok(self
+            .store
+            .org_ancestors(org_id)
+            .await?
+            .contains(&principal.org_id))
     }
 
     /// Creates a child organisation of the caller's.
-    pub async fn create_child_org(&self, principal: &Principal, name: &str) -> HubResult<OrgRecord> {
+    pub async fn create_child_org(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> HubResult<OrgRecord> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(FieldError::new("name", "must be 1-200 characters").into());
@@ -124,7 +159,9 @@ impl Hub {
             json!({"org_id": org.id, "name": org.name, "parent_id": principal.org_id}),
         );
         let mut tx = self.store.begin().await?;
-        let outcome = self.log_own_event(&mut tx, &principal.org_id, event).await?;
+        let outcome = self
+            .log_own_event(&mut tx, &principal.org_id, event)
+            .await?;
         tx.commit().await?;
         self.after_commit(&outcome);
         Ok(org)

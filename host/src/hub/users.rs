@@ -56,7 +56,12 @@ fn hash_password(password: &str) -> HubResult<String> {
 }
 
 impl Hub {
-    pub async fn create_user(&self, org_id: &str, by: &Principal, input: NewUser) -> HubResult<UserRecord> {
+    pub async fn create_user(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        input: NewUser,
+    ) -> HubResult<UserRecord> {
         let name = input.name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(FieldError::new("name", "must be 1-200 characters").into());
@@ -67,13 +72,29 @@ impl Hub {
         let permissions = parse_list("permissions", &input.permissions)?;
         // Nobody grants what they do not hold.
         if let Some(extra) = permissions.iter().find(|s| !by.has(**s)) {
-            return Err(FieldError::new("permissions", format!("you cannot grant {}, which you do not hold", extra.as_str())).into());
+            return Err(FieldError::new(
+                "permissions",
+                format!("you cannot grant {}, which you do not hold", extra.as_str()),
+            )
+            .into());
         }
         let password_hash = match (input.kind.as_str(), input.password.as_deref()) {
-            ("human", Some(p)) if p.chars().count() >= 12 && p.len() <= 1024 => Some(hash_password(p)?),
-            ("human", Some(_)) => return Err(FieldError::new("password", "must be 12-1024 characters").into()),
-            ("human", None) => return Err(FieldError::new("password", "is required for a human user").into()),
-            (_, Some(_)) => return Err(FieldError::new("password", "service accounts use API keys, not passwords").into()),
+            ("human", Some(p)) if p.chars().count() >= 12 && p.len() <= 1024 => {
+                Some(hash_password(p)?)
+            }
+            ("human", Some(_)) => {
+                return Err(FieldError::new("password", "must be 12-1024 characters").into());
+            }
+            ("human", None) => {
+                return Err(FieldError::new("password", "is required for a human user").into());
+            }
+            (_, Some(_)) => {
+                return Err(FieldError::new(
+                    "password",
+                    "service accounts use API keys, not passwords",
+                )
+                .into());
+            }
             _ => None,
         };
         let user = UserRecord {
@@ -84,13 +105,32 @@ impl Hub {
             permissions,
             created_at: self.now(),
         };
-        self.store.insert_user(&user, password_hash.as_deref()).await?;
-        self.audit_admin(org_id, by, "user.created", &user.id, json!({"user_id": user.id, "kind": user.kind, "permissions": user.permissions})).await?;
+        self.store
+            .insert_user(&user, password_hash.as_deref())
+            .await?;
+        self.audit_admin(
+            org_id,
+            by,
+            "user.created",
+            &user.id,
+            json!({"user_id": user.id, "kind": user.kind, "permissions": user.permissions}),
+        )
+        .await?;
         Ok(user)
     }
 
-    pub async fn update_user(&self, org_id: &str, by: &Principal, id: &str, patch: UserPatch) -> HubResult<UserRecord> {
-        let mut user = self.store.get_user(org_id, id).await?.ok_or(HubError::NotFound("user"))?;
+    pub async fn update_user(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        id: &str,
+        patch: UserPatch,
+    ) -> HubResult<UserRecord> {
+        let mut user = self
+            .store
+            .get_user(org_id, id)
+            .await?
+            .ok_or(HubError::NotFound("user"))?;
         if let Some(name) = patch.name {
             let name = name.trim();
             if name.is_empty() || name.chars().count() > 200 {
@@ -101,12 +141,23 @@ impl Hub {
         if let Some(perms) = patch.permissions {
             let permissions = parse_list("permissions", &perms)?;
             if let Some(extra) = permissions.iter().find(|s| !by.has(**s)) {
-                return Err(FieldError::new("permissions", format!("you cannot grant {}, which you do not hold", extra.as_str())).into());
+                return Err(FieldError::new(
+                    "permissions",
+                    format!("you cannot grant {}, which you do not hold", extra.as_str()),
+                )
+                .into());
             }
             user.permissions = permissions;
         }
         self.store.update_user(&user, self.now()).await?;
-        self.audit_admin(org_id, by, "user.updated", &user.id, json!({"user_id": user.id, "permissions": user.permissions})).await?;
+        self.audit_admin(
+            org_id,
+            by,
+            "user.updated",
+            &user.id,
+            json!({"user_id": user.id, "permissions": user.permissions}),
+        )
+        .await?;
         Ok(user)
     }
 
@@ -117,25 +168,46 @@ impl Hub {
         if !self.store.delete_user(org_id, id, self.now()).await? {
             return Err(HubError::NotFound("user"));
         }
-        self.audit_admin(org_id, by, "user.deleted", id, json!({"user_id": id})).await
+        self.audit_admin(org_id, by, "user.deleted", id, json!({"user_id": id}))
+            .await
     }
 
     /// A new personal API key for a service account; the key is returned once.
-    pub async fn create_api_key(&self, org_id: &str, by: &Principal, user_id: &str, input: NewApiKey) -> HubResult<(String, String)> {
-        let user = self.store.get_user(org_id, user_id).await?.ok_or(HubError::NotFound("user"))?;
+    pub async fn create_api_key(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        user_id: &str,
+        input: NewApiKey,
+    ) -> HubResult<(String, String)> {
+        let user = self
+            .store
+            .get_user(org_id, user_id)
+            .await?
+            .ok_or(HubError::NotFound("user"))?;
         if user.kind != "service" {
-            return Err(FieldError::new("user", "API keys are for service accounts; humans sign in").into());
+            return Err(FieldError::new(
+                "user",
+                "API keys are for service accounts; humans sign in",
+            )
+            .into());
         }
         let scopes = match input.scopes {
             Some(list) => parse_list("scopes", &list)?,
             None => user.permissions.clone(),
         };
         if let Some(extra) = scopes.iter().find(|s| !user.permissions.contains(s)) {
-            return Err(FieldError::new("scopes", format!("{} is not among the user's permissions", extra.as_str())).into());
+            return Err(FieldError::new(
+                "scopes",
+                format!("{} is not among the user's permissions", extra.as_str()),
+            )
+            .into());
         }
         let expires_at: Option<Millis> = match input.expires_at.as_deref() {
             Some(text) => {
-                let t = parse_rfc3339(text).ok_or_else(|| FieldError::new("expires_at", "must be an RFC 3339 date-time"))?;
+                let t = parse_rfc3339(text).ok_or_else(|| {
+                    FieldError::new("expires_at", "must be an RFC 3339 date-time")
+                })?;
                 if t <= self.now() {
                     return Err(FieldError::new("expires_at", "must be in the future").into());
                 }
@@ -146,20 +218,58 @@ impl Hub {
         let key = crypto::new_secret("shk_");
         let id = new_id(IdKind::Key);
         let hash = crypto::hash_token(&key);
-        let new = NewKey { id: &id, user_id, org_id, key_hash: &hash, scopes: &scopes, expires_at };
+        let new = NewKey {
+            id: &id,
+            user_id,
+            org_id,
+            key_hash: &hash,
+            scopes: &scopes,
+            expires_at,
+        };
         self.store.insert_api_key(&new, self.now()).await?;
-        self.audit_admin(org_id, by, "api_key.created", user_id, json!({"user_id": user_id, "key_id": id, "scopes": scopes})).await?;
+        self.audit_admin(
+            org_id,
+            by,
+            "api_key.created",
+            user_id,
+            json!({"user_id": user_id, "key_id": id, "scopes": scopes}),
+        )
+        .await?;
         Ok((id, key))
     }
 
-    pub async fn revoke_api_key(&self, org_id: &str, by: &Principal, user_id: &str, key_id: &str) -> HubResult<()> {
-        if !self.store.revoke_api_key(org_id, user_id, key_id, self.now()).await? {
+    pub async fn revoke_api_key(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        user_id: &str,
+        key_id: &str,
+    ) -> HubResult<()> {
+        if !self
+            .store
+            .revoke_api_key(org_id, user_id, key_id, self.now())
+            .await?
+        {
             return Err(HubError::NotFound("api key"));
         }
-        self.audit_admin(org_id, by, "api_key.revoked", user_id, json!({"user_id": user_id, "key_id": key_id})).await
+        self.audit_admin(
+            org_id,
+            by,
+            "api_key.revoked",
+            user_id,
+            json!({"user_id": user_id, "key_id": key_id}),
+        )
+        .await
     }
 
-    async fn audit_admin(&self, org_id: &str, by: &Principal, action: &str, resource: &str, payload: serde_json::Value) -> HubResult<()> {
+    async fn audit_admin(
+        &self,
+        org_id: &str,
+        by: &Principal,
+        action: &str,
+        resource: &str,
+        payload: serde_json::Value,
+    ) -> HubResult<()> {
         let event = self.own_event(Category::Admin, action, &by.actor(), resource, payload);
         let mut tx = self.store.begin().await?;
         let outcome = self.log_own_event(&mut tx, org_id, event).await?;

@@ -29,8 +29,12 @@ impl Hub {
     pub fn webhook_previous_secret(&self, w: &WebhookRecord) -> HubResult<Option<String>> {
         match (&w.prev_secret_enc, w.prev_secret_expires_at) {
             (Some(sealed), Some(until)) if until > self.now() => {
-                let plain = self.master_key.open(sealed, &format!("{}:previous", w.id))?;
-                Ok(Some(String::from_utf8(plain).map_err(|_| HubError::Crypto(crypto::CryptoError::Unseal))?))
+                let plain = self
+                    .master_key
+                    .open(sealed, &format!("{}:previous", w.id))?;
+                Ok(Some(String::from_utf8(plain).map_err(|_| {
+                    HubError::Crypto(crypto::CryptoError::Unseal)
+                })?))
             }
             _ => Ok(None),
         }
@@ -38,11 +42,19 @@ impl Hub {
 
     async fn check_destination(&self, url: &str) -> HubResult<()> {
         let parsed = url::Url::parse(url).map_err(|e| FieldError::new("url", e.to_string()))?;
-        self.destinations.check_url(&parsed).await.map_err(|e| HubError::Invalid(FieldError::new("url", e.to_string())))
+        self.destinations
+            .check_url(&parsed)
+            .await
+            .map_err(|e| HubError::Invalid(FieldError::new("url", e.to_string())))
     }
 
     /// Creates a webhook; returns it with its secret in clear (shown once).
-    pub async fn create_webhook(&self, org_id: &str, actor: &Actor, input: WebhookInput) -> HubResult<(WebhookRecord, String)> {
+    pub async fn create_webhook(
+        &self,
+        org_id: &str,
+        actor: &Actor,
+        input: WebhookInput,
+    ) -> HubResult<(WebhookRecord, String)> {
         let (settings, secret, paused) = input.validate()?;
         self.check_destination(&settings.url).await?;
         self.check_attached_plugins(org_id, &settings).await?;
@@ -72,15 +84,25 @@ impl Hub {
         Ok((record, secret))
     }
 
-    pub async fn update_webhook(&self, org_id: &str, id: &str, actor: &Actor, patch: WebhookPatch) -> HubResult<WebhookRecord> {
+    pub async fn update_webhook(
+        &self,
+        org_id: &str,
+        id: &str,
+        actor: &Actor,
+        patch: WebhookPatch,
+    ) -> HubResult<WebhookRecord> {
         let url_changed = patch.url.is_some();
         let mut tx = self.store.begin().await?;
-        let mut record = tx.get_webhook(org_id, id).await?.ok_or(HubError::NotFound("webhook"))?;
+        let mut record = tx
+            .get_webhook(org_id, id)
+            .await?
+            .ok_or(HubError::NotFound("webhook"))?;
         record.settings = patch.apply(&record.settings)?;
         if url_changed {
             self.check_destination(&record.settings.url).await?;
         }
-        self.check_attached_plugins(org_id, &record.settings).await?;
+        self.check_attached_plugins(org_id, &record.settings)
+            .await?;
         record.updated_at = self.now();
         tx.update_webhook(&record).await?;
         let event = self.webhook_event("webhook.updated", actor, &record);
@@ -93,7 +115,10 @@ impl Hub {
 
     pub async fn delete_webhook(&self, org_id: &str, id: &str, actor: &Actor) -> HubResult<()> {
         let mut tx = self.store.begin().await?;
-        let record = tx.get_webhook(org_id, id).await?.ok_or(HubError::NotFound("webhook"))?;
+        let record = tx
+            .get_webhook(org_id, id)
+            .await?
+            .ok_or(HubError::NotFound("webhook"))?;
         tx.delete_webhook(org_id, id).await?;
         let event = self.webhook_event("webhook.deleted", actor, &record);
         let outcome = self.log_own_event(&mut tx, org_id, event).await?;
@@ -103,18 +128,37 @@ impl Hub {
     }
 
     /// Pauses: nothing more is sent; new matching events queue up.
-    pub async fn pause_webhook(&self, org_id: &str, id: &str, actor: &Actor) -> HubResult<WebhookRecord> {
+    pub async fn pause_webhook(
+        &self,
+        org_id: &str,
+        id: &str,
+        actor: &Actor,
+    ) -> HubResult<WebhookRecord> {
         self.set_paused(org_id, id, actor, true).await
     }
 
     /// Resumes: the queue is released oldest first.
-    pub async fn resume_webhook(&self, org_id: &str, id: &str, actor: &Actor) -> HubResult<WebhookRecord> {
+    pub async fn resume_webhook(
+        &self,
+        org_id: &str,
+        id: &str,
+        actor: &Actor,
+    ) -> HubResult<WebhookRecord> {
         self.set_paused(org_id, id, actor, false).await
     }
 
-    async fn set_paused(&self, org_id: &str, id: &str, actor: &Actor, paused: bool) -> HubResult<WebhookRecord> {
+    async fn set_paused(
+        &self,
+        org_id: &str,
+        id: &str,
+        actor: &Actor,
+        paused: bool,
+    ) -> HubResult<WebhookRecord> {
         let mut tx = self.store.begin().await?;
-        let mut record = tx.get_webhook(org_id, id).await?.ok_or(HubError::NotFound("webhook"))?;
+        let mut record = tx
+            .get_webhook(org_id, id)
+            .await?
+            .ok_or(HubError::NotFound("webhook"))?;
         let changed = record.paused != paused;
         let released = if changed && !paused {
             record.overflow_reported = false;
@@ -128,7 +172,11 @@ impl Hub {
         if changed {
             tx.update_webhook(&record).await?;
             record.version += 1;
-            let action = if paused { "webhook.paused" } else { "webhook.resumed" };
+            let action = if paused {
+                "webhook.paused"
+            } else {
+                "webhook.resumed"
+            };
             let mut event = self.webhook_event(action, actor, &record);
             if !paused {
                 event.payload["released"] = json!(released);
@@ -145,14 +193,25 @@ impl Hub {
 
     /// A new secret that signs at once; the old one keeps signing beside it
     /// for the grace period.
-    pub async fn rotate_webhook_secret(&self, org_id: &str, id: &str, actor: &Actor) -> HubResult<(WebhookRecord, RotatedSecret)> {
+    pub async fn rotate_webhook_secret(
+        &self,
+        org_id: &str,
+        id: &str,
+        actor: &Actor,
+    ) -> HubResult<(WebhookRecord, RotatedSecret)> {
         let mut tx = self.store.begin().await?;
-        let mut record = tx.get_webhook(org_id, id).await?.ok_or(HubError::NotFound("webhook"))?;
+        let mut record = tx
+            .get_webhook(org_id, id)
+            .await?
+            .ok_or(HubError::NotFound("webhook"))?;
         let old = self.webhook_secret(&record)?;
         let secret = crypto::new_secret("whsec_");
         let now = self.now();
         let expires = now + self.settings.secret_grace.as_millis() as i64;
-        record.prev_secret_enc = Some(self.master_key.seal(old.as_bytes(), &format!("{id}:previous")));
+        record.prev_secret_enc = Some(
+            self.master_key
+                .seal(old.as_bytes(), &format!("{id}:previous")),
+        );
         record.prev_secret_expires_at = Some(expires);
         record.secret_enc = self.master_key.seal(secret.as_bytes(), id);
         record.updated_at = now;
@@ -163,12 +222,27 @@ impl Hub {
         let outcome = self.log_own_event(&mut tx, org_id, event).await?;
         tx.commit().await?;
         self.after_commit(&outcome);
-        Ok((record, RotatedSecret { secret, previous_secret_expires_at: expires }))
+        Ok((
+            record,
+            RotatedSecret {
+                secret,
+                previous_secret_expires_at: expires,
+            },
+        ))
     }
 
     /// Sends a test event to this webhook alone.
-    pub async fn send_test_event(&self, org_id: &str, id: &str, actor: &Actor) -> HubResult<DeliveryRecord> {
-        let record = self.store.get_webhook(org_id, id).await?.ok_or(HubError::NotFound("webhook"))?;
+    pub async fn send_test_event(
+        &self,
+        org_id: &str,
+        id: &str,
+        actor: &Actor,
+    ) -> HubResult<DeliveryRecord> {
+        let record = self
+            .store
+            .get_webhook(org_id, id)
+            .await?
+            .ok_or(HubError::NotFound("webhook"))?;
         let event = self.own_event(
             Category::Admin,
             "webhook.test",
@@ -179,10 +253,18 @@ impl Hub {
         let now = self.now();
         let mut tx = self.store.begin().await?;
         let body = event.to_body();
-        let seq = tx.insert_event(org_id, &event, &body, now).await?.expect("fresh event id");
-        let status = if record.paused { DeliveryStatus::Queued } else { DeliveryStatus::Pending };
+        let seq = tx
+            .insert_event(org_id, &event, &body, now)
+            .await?
+            .expect("fresh event id");
+        let status = if record.paused {
+            DeliveryStatus::Queued
+        } else {
+            DeliveryStatus::Pending
+        };
         let delivery = new_delivery(org_id, id, seq, &event.event_id, status, now);
-        tx.insert_deliveries(std::slice::from_ref(&delivery)).await?;
+        tx.insert_deliveries(std::slice::from_ref(&delivery))
+            .await?;
         tx.commit().await?;
         self.wake.notify_one();
         self.wait_for_first_attempt(org_id, &delivery.id).await
@@ -190,25 +272,62 @@ impl Hub {
 
     /// Sends an existing delivery's event again, as a new delivery.
     pub async fn redeliver(&self, org_id: &str, delivery_id: &str) -> HubResult<DeliveryRecord> {
-        let (old, _) = self.store.get_delivery(org_id, delivery_id).await?.ok_or(HubError::NotFound("delivery"))?;
-        let webhook = self.store.get_webhook(org_id, &old.webhook_id).await?.ok_or(HubError::NotFound("webhook"))?;
-        let status = if webhook.paused { DeliveryStatus::Queued } else { DeliveryStatus::Pending };
-        let delivery = new_delivery(org_id, &old.webhook_id, old.event_seq, &old.event_id, status, self.now());
+        let (old, _) = self
+            .store
+            .get_delivery(org_id, delivery_id)
+            .await?
+            .ok_or(HubError::NotFound("delivery"))?;
+        let webhook = self
+            .store
+            .get_webhook(org_id, &old.webhook_id)
+            .await?
+            .ok_or(HubError::NotFound("webhook"))?;
+        let status = if webhook.paused {
+            DeliveryStatus::Queued
+        } else {
+            DeliveryStatus::Pending
+        };
+        let delivery = new_delivery(
+            org_id,
+            &old.webhook_id,
+            old.event_seq,
+            &old.event_id,
+            status,
+            self.now(),
+        );
         let mut tx = self.store.begin().await?;
-        tx.insert_deliveries(std::slice::from_ref(&delivery)).await?;
+        tx.insert_deliveries(std::slice::from_ref(&delivery))
+            .await?;
         tx.commit().await?;
         self.wake.notify_one();
-        let (record, _) = self.store.get_delivery(org_id, &delivery.id).await?.ok_or(HubError::NotFound("delivery"))?;
+        let (record, _) = self
+            .store
+            .get_delivery(org_id, &delivery.id)
+            .await?
+            .ok_or(HubError::NotFound("delivery"))?;
         Ok(record)
     }
 
     /// Polls (in real time) until the delivery's first attempt is recorded
     /// or the delivery timeout passes, then answers its current state.
-    async fn wait_for_first_attempt(&self, org_id: &str, delivery_id: &str) -> HubResult<DeliveryRecord> {
-        let deadline = tokio::time::Instant::now() + self.settings.delivery_timeout + std::time::Duration::from_secs(2);
+    async fn wait_for_first_attempt(
+        &self,
+        org_id: &str,
+        delivery_id: &str,
+    ) -> HubResult<DeliveryRecord> {
+        let deadline = tokio::time::Instant::now()
+            + self.settings.delivery_timeout
+            + std::time::Duration::from_secs(2);
         loop {
-            let (record, _) = self.store.get_delivery(org_id, delivery_id).await?.ok_or(HubError::NotFound("delivery"))?;
-            if record.attempt_count > 0 || record.status == DeliveryStatus::Queued || tokio::time::Instant::now() >= deadline {
+            let (record, _) = self
+                .store
+                .get_delivery(org_id, delivery_id)
+                .await?
+                .ok_or(HubError::NotFound("delivery"))?;
+            if record.attempt_count > 0
+                || record.status == DeliveryStatus::Queued
+                || tokio::time::Instant::now() >= deadline
+            {
                 return Ok(record);
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -225,4 +344,3 @@ impl Hub {
         )
     }
 }
-

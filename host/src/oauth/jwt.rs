@@ -46,7 +46,11 @@ struct Header {
 
 /// Signs the claims into a compact JWT.
 pub fn encode(claims: &Claims, kid: &str, key: &SigningKey) -> String {
-    let header = Header { alg: "EdDSA".into(), typ: "at+jwt".into(), kid: kid.into() };
+    let header = Header {
+        alg: "EdDSA".into(),
+        typ: "at+jwt".into(),
+        kid: kid.into(),
+    };
     let mut out = B64.encode(serde_json::to_vec(&header).expect("header serialises"));
     out.push('.');
     out.push_str(&B64.encode(serde_json::to_vec(claims).expect("claims serialise")));
@@ -75,7 +79,9 @@ pub enum JwtError {
 /// The key id of a token, read before verifying (to pick the key).
 pub fn kid(token: &str) -> Result<String, JwtError> {
     let header = token.split('.').next().ok_or(JwtError::Malformed)?;
-    let header: Header = serde_json::from_slice(&B64.decode(header).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+    let header: Header =
+        serde_json::from_slice(&B64.decode(header).map_err(|_| JwtError::Malformed)?)
+            .map_err(|_| JwtError::Malformed)?;
     if header.alg != "EdDSA" || header.typ != "at+jwt" {
         return Err(JwtError::Malformed);
     }
@@ -86,10 +92,13 @@ pub fn kid(token: &str) -> Result<String, JwtError> {
 pub fn decode(token: &str, key: &VerifyingKey) -> Result<Claims, JwtError> {
     let (signed, signature) = token.rsplit_once('.').ok_or(JwtError::Malformed)?;
     let signature = B64.decode(signature).map_err(|_| JwtError::Malformed)?;
-    let signature = ed25519_dalek::Signature::from_slice(&signature).map_err(|_| JwtError::Malformed)?;
-    key.verify(signed.as_bytes(), &signature).map_err(|_| JwtError::Signature)?;
+    let signature =
+        ed25519_dalek::Signature::from_slice(&signature).map_err(|_| JwtError::Malformed)?;
+    key.verify(signed.as_bytes(), &signature)
+        .map_err(|_| JwtError::Signature)?;
     let payload = signed.split_once('.').ok_or(JwtError::Malformed)?.1;
-    serde_json::from_slice(&B64.decode(payload).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)
+    serde_json::from_slice(&B64.decode(payload).map_err(|_| JwtError::Malformed)?)
+        .map_err(|_| JwtError::Malformed)
 }
 
 #[cfg(test)]
@@ -107,7 +116,10 @@ mod tests {
             client_id: "app_1".into(),
             scope: "files:read".into(),
             org: "org_1".into(),
-            act: Some(Act { sub: "usr_svc".into(), act: None }),
+            act: Some(Act {
+                sub: "usr_svc".into(),
+                act: None,
+            }),
             fam: None,
         }
     }
@@ -123,8 +135,14 @@ mod tests {
         let mut other = claims();
         other.scope = "admin:write".into();
         parts[1] = B64.encode(serde_json::to_vec(&other).unwrap());
-        assert_eq!(decode(&parts.join("."), &key.verifying_key()), Err(JwtError::Signature));
+        assert_eq!(
+            decode(&parts.join("."), &key.verifying_key()),
+            Err(JwtError::Signature)
+        );
         let stranger = SigningKey::from_bytes(&[8; 32]);
-        assert_eq!(decode(&token, &stranger.verifying_key()), Err(JwtError::Signature));
+        assert_eq!(
+            decode(&token, &stranger.verifying_key()),
+            Err(JwtError::Signature)
+        );
     }
 }

@@ -27,25 +27,48 @@ pub const RETIRED_KEY_GRACE_MS: Millis = 2 * 3600 * 1000;
 
 impl Default for KeyRing {
     fn default() -> Self {
-        KeyRing { inner: RwLock::new(Keys { active: None, verifying: HashMap::new() }) }
+        KeyRing {
+            inner: RwLock::new(Keys {
+                active: None,
+                verifying: HashMap::new(),
+            }),
+        }
     }
 }
 
 impl KeyRing {
     /// Loads the keys from the store, creating the first one if there is none.
-    pub async fn load(&self, store: &Store, master: &MasterKey, now: Millis) -> Result<(), StoreError> {
+    pub async fn load(
+        &self,
+        store: &Store,
+        master: &MasterKey,
+        now: Millis,
+    ) -> Result<(), StoreError> {
         let mut records = store.signing_keys().await?;
         if records.iter().all(|r| r.retired_at.is_some()) {
             records.push(Self::create(store, master, now).await?);
         }
-        let mut keys = Keys { active: None, verifying: HashMap::new() };
+        let mut keys = Keys {
+            active: None,
+            verifying: HashMap::new(),
+        };
         for r in records {
-            let public: [u8; 32] = r.public_key.as_slice().try_into().map_err(|_| StoreError::Corrupt("signing key".into()))?;
-            let verifying = VerifyingKey::from_bytes(&public).map_err(|_| StoreError::Corrupt("signing key".into()))?;
+            let public: [u8; 32] = r
+                .public_key
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("signing key".into()))?;
+            let verifying = VerifyingKey::from_bytes(&public)
+                .map_err(|_| StoreError::Corrupt("signing key".into()))?;
             match r.retired_at {
                 None => {
-                    let private = master.open(&r.private_enc, &r.kid).map_err(|_| StoreError::Corrupt("sealed signing key".into()))?;
-                    let private: [u8; 32] = private.as_slice().try_into().map_err(|_| StoreError::Corrupt("signing key".into()))?;
+                    let private = master
+                        .open(&r.private_enc, &r.kid)
+                        .map_err(|_| StoreError::Corrupt("sealed signing key".into()))?;
+                    let private: [u8; 32] = private
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt("signing key".into()))?;
                     keys.active = Some((r.kid.clone(), SigningKey::from_bytes(&private)));
                     keys.verifying.insert(r.kid, verifying);
                 }
@@ -60,16 +83,28 @@ impl KeyRing {
     }
 
     /// Makes a new key the active one; the previous keeps verifying.
-    pub async fn rotate(&self, store: &Store, master: &MasterKey, now: Millis) -> Result<String, StoreError> {
+    pub async fn rotate(
+        &self,
+        store: &Store,
+        master: &MasterKey,
+        now: Millis,
+    ) -> Result<String, StoreError> {
         let record = Self::create(store, master, now).await?;
         self.load(store, master, now).await?;
         Ok(record.kid)
     }
 
-    async fn create(store: &Store, master: &MasterKey, now: Millis) -> Result<SigningKeyRecord, StoreError> {
+    async fn create(
+        store: &Store,
+        master: &MasterKey,
+        now: Millis,
+    ) -> Result<SigningKeyRecord, StoreError> {
         let secret = crypto::random_bytes::<32>();
         let key = SigningKey::from_bytes(&secret);
-        let kid = format!("k{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes::<9>()));
+        let kid = format!(
+            "k{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(crypto::random_bytes::<9>())
+        );
         let record = SigningKeyRecord {
             private_enc: master.seal(&secret, &kid),
             public_key: key.verifying_key().to_bytes().to_vec(),
@@ -86,7 +121,12 @@ impl KeyRing {
     }
 
     pub fn verifying(&self, kid: &str) -> Option<VerifyingKey> {
-        self.inner.read().expect("key ring lock").verifying.get(kid).copied()
+        self.inner
+            .read()
+            .expect("key ring lock")
+            .verifying
+            .get(kid)
+            .copied()
     }
 
     /// The public keys as a JWKS document.

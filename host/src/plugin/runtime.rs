@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::filter::{Filter, FilterPre};
@@ -48,7 +51,9 @@ impl Default for PluginLimits {
 }
 
 /// Which world a plugin targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PluginKind {
     Filter,
@@ -81,7 +86,10 @@ pub enum UploadError {
     #[error("the component exports neither `filter` nor `transform` from scaidrive:hooks")]
     NoWorld,
     #[error("the component is a {found} plugin, not a {declared} one")]
-    WrongKind { declared: &'static str, found: &'static str },
+    WrongKind {
+        declared: &'static str,
+        found: &'static str,
+    },
     #[error("the component imports something the sandbox does not provide: {0}")]
     Imports(String),
 }
@@ -119,7 +127,10 @@ pub struct CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -185,12 +196,14 @@ impl PluginRuntime {
         {
             let engine = engine.clone();
             let stop = stop.clone();
-            std::thread::Builder::new().name("plugin-epoch".into()).spawn(move || {
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })?;
+            std::thread::Builder::new()
+                .name("plugin-epoch".into())
+                .spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?;
         }
         Ok(PluginRuntime {
             engine,
@@ -211,18 +224,30 @@ impl PluginRuntime {
     /// what the sandbox provides. Returns the serialised artifact to store.
     pub fn compile(&self, wasm: &[u8], declared: PluginKind) -> Result<Vec<u8>, UploadError> {
         if wasm.len() > self.limits.max_module_bytes {
-            return Err(UploadError::TooLarge(wasm.len(), self.limits.max_module_bytes));
+            return Err(UploadError::TooLarge(
+                wasm.len(),
+                self.limits.max_module_bytes,
+            ));
         }
         if !wasm.starts_with(b"\0asm") {
-            return Err(UploadError::NotAComponent("missing the \\0asm header".into()));
+            return Err(UploadError::NotAComponent(
+                "missing the \\0asm header".into(),
+            ));
         }
-        let component = Component::new(&self.engine, wasm).map_err(|e| UploadError::NotAComponent(root_cause(&e)))?;
+        let component = Component::new(&self.engine, wasm)
+            .map_err(|e| UploadError::NotAComponent(root_cause(&e)))?;
         let found = self.world_of(&component)?;
         if found != declared {
-            return Err(UploadError::WrongKind { declared: declared.as_str(), found: found.as_str() });
+            return Err(UploadError::WrongKind {
+                declared: declared.as_str(),
+                found: found.as_str(),
+            });
         }
-        self.prepare(&component, found).map_err(|e| UploadError::Imports(root_cause(&e)))?;
-        component.serialize().map_err(|e| UploadError::NotAComponent(root_cause(&e)))
+        self.prepare(&component, found)
+            .map_err(|e| UploadError::Imports(root_cause(&e)))?;
+        component
+            .serialize()
+            .map_err(|e| UploadError::NotAComponent(root_cause(&e)))
     }
 
     fn world_of(&self, component: &Component) -> Result<PluginKind, UploadError> {
@@ -247,27 +272,55 @@ impl PluginRuntime {
     }
 
     /// The plugin, from the cache or from its stored artifact.
-    pub fn load(&self, plugin_id: &str, kind: PluginKind, artifact: &[u8]) -> Result<Arc<Loaded>, CallError> {
+    pub fn load(
+        &self,
+        plugin_id: &str,
+        kind: PluginKind,
+        artifact: &[u8],
+    ) -> Result<Arc<Loaded>, CallError> {
         if let Some(l) = self.cached(plugin_id) {
             return Ok(l);
         }
         // SAFETY: artifacts are only ever produced by `compile` above with
         // this engine's configuration and read back from our own store.
-        let component = unsafe { Component::deserialize(&self.engine, artifact) }.map_err(|e| CallError::Unavailable(root_cause(&e)))?;
-        let loaded = Arc::new(self.prepare(&component, kind).map_err(|e| CallError::Unavailable(root_cause(&e)))?);
-        self.loaded.lock().expect("plugin cache lock").insert(plugin_id.to_string(), loaded.clone());
+        let component = unsafe { Component::deserialize(&self.engine, artifact) }
+            .map_err(|e| CallError::Unavailable(root_cause(&e)))?;
+        let loaded = Arc::new(
+            self.prepare(&component, kind)
+                .map_err(|e| CallError::Unavailable(root_cause(&e)))?,
+        );
+        self.loaded
+            .lock()
+            .expect("plugin cache lock")
+            .insert(plugin_id.to_string(), loaded.clone());
         Ok(loaded)
     }
 
     pub fn cached(&self, plugin_id: &str) -> Option<Arc<Loaded>> {
-        self.loaded.lock().expect("plugin cache lock").get(plugin_id).cloned()
+        self.loaded
+            .lock()
+            .expect("plugin cache lock")
+            .get(plugin_id)
+            .cloned()
     }
 
     fn store(&self) -> Store<CallState> {
-        let limits = StoreLimitsBuilder::new().memory_size(self.limits.max_memory_bytes).instances(64).tables(64).memories(8).build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.max_memory_bytes)
+            .instances(64)
+            .tables(64)
+            .memories(8)
+            .build();
         // An empty context: no preopened dirs, no env, no args, no network, no stdin.
         let wasi = wasmtime_wasi::WasiCtxBuilder::new().build();
-        let mut store = Store::new(&self.engine, CallState { wasi, table: ResourceTable::new(), limits });
+        let mut store = Store::new(
+            &self.engine,
+            CallState {
+                wasi,
+                table: ResourceTable::new(),
+                limits,
+            },
+        );
         store.limiter(|s| &mut s.limits);
         let _ = store.set_fuel(self.limits.fuel);
         let ticks = (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
@@ -276,9 +329,17 @@ impl PluginRuntime {
     }
 
     /// Runs a filter on a blocking thread.
-    pub async fn filter(&self, loaded: Arc<Loaded>, event: &Event, config: &str) -> (Result<bool, CallError>, CallReport) {
+    pub async fn filter(
+        &self,
+        loaded: Arc<Loaded>,
+        event: &Event,
+        config: &str,
+    ) -> (Result<bool, CallError>, CallReport) {
         let Loaded::Filter(pre) = &*loaded else {
-            return (Err(CallError::Unavailable("not a filter plugin".into())), CallReport::default());
+            return (
+                Err(CallError::Unavailable("not a filter plugin".into())),
+                CallReport::default(),
+            );
         };
         let pre = pre.clone();
         let event = wit_event(event);
@@ -287,8 +348,13 @@ impl PluginRuntime {
         let mut store = self.store();
         self.blocking(move || {
             let started = Instant::now();
-            let outcome = pre.instantiate(&mut store).and_then(|f: Filter| f.call_filter(&mut store, &event, &config));
-            let report = CallReport { duration: started.elapsed(), fuel_used: fuel.saturating_sub(store.get_fuel().unwrap_or(0)) };
+            let outcome = pre
+                .instantiate(&mut store)
+                .and_then(|f: Filter| f.call_filter(&mut store, &event, &config));
+            let report = CallReport {
+                duration: started.elapsed(),
+                fuel_used: fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            };
             let result = match outcome {
                 Ok(Ok(Verdict::Deliver)) => Ok(true),
                 Ok(Ok(Verdict::Skip)) => Ok(false),
@@ -309,7 +375,10 @@ impl PluginRuntime {
         config: &str,
     ) -> (Result<OutgoingRequest, CallError>, CallReport) {
         let Loaded::Transform(pre) = &*loaded else {
-            return (Err(CallError::Unavailable("not a transform plugin".into())), CallReport::default());
+            return (
+                Err(CallError::Unavailable("not a transform plugin".into())),
+                CallReport::default(),
+            );
         };
         let pre = pre.clone();
         let event = wit_event(event);
@@ -319,8 +388,13 @@ impl PluginRuntime {
         let mut store = self.store();
         self.blocking(move || {
             let started = Instant::now();
-            let outcome = pre.instantiate(&mut store).and_then(|t: Transform| t.call_transform(&mut store, &event, &request, &config));
-            let report = CallReport { duration: started.elapsed(), fuel_used: fuel.saturating_sub(store.get_fuel().unwrap_or(0)) };
+            let outcome = pre
+                .instantiate(&mut store)
+                .and_then(|t: Transform| t.call_transform(&mut store, &event, &request, &config));
+            let report = CallReport {
+                duration: started.elapsed(),
+                fuel_used: fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            };
             let result = match outcome {
                 Ok(Ok(out)) => check_output(out, max_output),
                 Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
@@ -331,9 +405,17 @@ impl PluginRuntime {
         .await
     }
 
-    async fn blocking<R: Send + 'static>(&self, work: impl FnOnce() -> (Result<R, CallError>, CallReport) + Send + 'static) -> (Result<R, CallError>, CallReport) {
+    async fn blocking<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> (Result<R, CallError>, CallReport) + Send + 'static,
+    ) -> (Result<R, CallError>, CallReport) {
         let Ok(_permit) = self.slots.clone().acquire_owned().await else {
-            return (Err(CallError::Unavailable("plugin runtime is shutting down".into())), CallReport::default());
+            return (
+                Err(CallError::Unavailable(
+                    "plugin runtime is shutting down".into(),
+                )),
+                CallReport::default(),
+            );
         };
         // On the multi-threaded runtime the call runs in place and the
         // worker's other tasks move to another thread (no hop, no queue);
@@ -342,14 +424,22 @@ impl PluginRuntime {
         let in_place = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if in_place {
-            return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tokio::task::block_in_place(work))) {
+            return match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tokio::task::block_in_place(work)
+            })) {
                 Ok(out) => out,
-                Err(_) => (Err(CallError::Trap("plugin call panicked in the host".into())), CallReport::default()),
+                Err(_) => (
+                    Err(CallError::Trap("plugin call panicked in the host".into())),
+                    CallReport::default(),
+                ),
             };
         }
         match tokio::task::spawn_blocking(work).await {
             Ok(out) => out,
-            Err(e) => (Err(CallError::Trap(format!("plugin call panicked: {e}"))), CallReport::default()),
+            Err(e) => (
+                Err(CallError::Trap(format!("plugin call panicked: {e}"))),
+                CallReport::default(),
+            ),
         }
     }
 }
@@ -360,29 +450,51 @@ fn reserved_header(name: &str) -> bool {
     lower.starts_with("x-scaidrive-")
         || matches!(
             lower.as_str(),
-            "host" | "content-length" | "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization"
-                | "proxy-connection" | "te" | "trailer" | "transfer-encoding" | "upgrade" | "content-type"
+            "host"
+                | "content-length"
+                | "connection"
+                | "keep-alive"
+                | "proxy-authenticate"
+                | "proxy-authorization"
+                | "proxy-connection"
+                | "te"
+                | "trailer"
+                | "transfer-encoding"
+                | "upgrade"
+                | "content-type"
         )
 }
 
 fn check_output(out: OutgoingRequest, max: usize) -> Result<OutgoingRequest, CallError> {
     let header_bytes: usize = out.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
     if out.body.len() + header_bytes > max {
-        return Err(CallError::Output(format!("{} bytes returned; the limit is {max}", out.body.len() + header_bytes)));
+        return Err(CallError::Output(format!(
+            "{} bytes returned; the limit is {max}",
+            out.body.len() + header_bytes
+        )));
     }
     if out.headers.len() > 50 {
         return Err(CallError::Output("more than 50 headers".into()));
     }
     for (name, value) in &out.headers {
         if reserved_header(name) {
-            return Err(CallError::Output(format!("header {name} is set by ScaiHub (use content-type for Content-Type)")));
+            return Err(CallError::Output(format!(
+                "header {name} is set by ScaiHub (use content-type for Content-Type)"
+            )));
         }
-        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() || axum::http::HeaderValue::from_str(value).is_err() {
-            return Err(CallError::Output(format!("header {name:?} is not a valid HTTP header")));
+        if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || axum::http::HeaderValue::from_str(value).is_err()
+        {
+            return Err(CallError::Output(format!(
+                "header {name:?} is not a valid HTTP header"
+            )));
         }
     }
-    if axum::http::HeaderValue::from_str(&out.content_type).is_err() || out.content_type.is_empty() {
-        return Err(CallError::Output("content-type is not a valid header value".into()));
+    if axum::http::HeaderValue::from_str(&out.content_type).is_err() || out.content_type.is_empty()
+    {
+        return Err(CallError::Output(
+            "content-type is not a valid header value".into(),
+        ));
     }
     Ok(out)
 }
@@ -438,5 +550,9 @@ fn trap_text(e: &wasmtime::Error) -> String {
 }
 
 fn root_cause(e: &wasmtime::Error) -> String {
-    format!("{:#}", e).lines().next().unwrap_or_default().to_string()
+    format!("{:#}", e)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }

@@ -36,7 +36,10 @@ macro_rules! decode_app {
                 org_id: r.try_get("org_id")?,
                 name: r.try_get("name")?,
                 description: r.try_get("description")?,
-                redirect_uris: from_json_text(&r.try_get::<String, _>("redirect_uris")?, "redirect uris")?,
+                redirect_uris: from_json_text(
+                    &r.try_get::<String, _>("redirect_uris")?,
+                    "redirect uris",
+                )?,
                 scopes: from_json_text(&r.try_get::<String, _>("scopes")?, "application scopes")?,
                 token_lifetime_secs: r.try_get("token_lifetime_secs")?,
                 service_account_id: r.try_get("service_account_id")?,
@@ -148,8 +151,14 @@ impl Store {
     }
 
     /// A live application by id, optionally within an organisation.
-    pub async fn get_application(&self, org_id: Option<&str>, id: &str) -> StoreResult<Option<ApplicationRecord>> {
-        let sql = format!("SELECT {APP_COLUMNS} FROM applications WHERE id = $1 AND deleted_at IS NULL AND ($2 = '' OR org_id = $2)");
+    pub async fn get_application(
+        &self,
+        org_id: Option<&str>,
+        id: &str,
+    ) -> StoreResult<Option<ApplicationRecord>> {
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE id = $1 AND deleted_at IS NULL AND ($2 = '' OR org_id = $2)"
+        );
         on_read!(self, p => {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(org_id.unwrap_or("")).fetch_optional(p).await?;
             match row.as_ref() {
@@ -160,7 +169,9 @@ impl Store {
     }
 
     pub async fn list_applications(&self, org_id: &str) -> StoreResult<Vec<ApplicationRecord>> {
-        let sql = format!("SELECT {APP_COLUMNS} FROM applications WHERE org_id = $1 AND deleted_at IS NULL ORDER BY id");
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE org_id = $1 AND deleted_at IS NULL ORDER BY id"
+        );
         on_read!(self, p => {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).fetch_all(p).await?;
             rows.iter().map(|r| decode_app!(r)).collect()
@@ -168,7 +179,12 @@ impl Store {
     }
 
     /// Marks an application deleted; its tokens stop verifying with it.
-    pub async fn delete_application(&self, org_id: &str, id: &str, now: Millis) -> StoreResult<bool> {
+    pub async fn delete_application(
+        &self,
+        org_id: &str,
+        id: &str,
+        now: Millis,
+    ) -> StoreResult<bool> {
         on_write!(self, p => {
             let mut tx = p.begin().await?;
             let done = sqlx::query("UPDATE applications SET deleted_at = $3 WHERE id = $1 AND org_id = $2 AND deleted_at IS NULL")
@@ -257,7 +273,12 @@ impl Store {
     /// atomic update, safe under concurrent redemption), `Replayed` when it
     /// was spent before, `Foreign` when another client holds it, `None`
     /// when it does not exist. A foreign client cannot spend it.
-    pub async fn take_code(&self, hash: &[u8], app_id: &str, now: Millis) -> StoreResult<Option<Spent<CodeRecord>>> {
+    pub async fn take_code(
+        &self,
+        hash: &[u8],
+        app_id: &str,
+        now: Millis,
+    ) -> StoreResult<Option<Spent<CodeRecord>>> {
         const COLS: &str = "app_id, user_id, org_id, redirect_uri, scopes, code_challenge, family_id, expires_at, used_at";
         macro_rules! decode_code {
             ($r:expr) => {{
@@ -300,7 +321,12 @@ impl Store {
         })
     }
 
-    pub async fn insert_refresh(&self, hash: &[u8], r: &RefreshRecord, now: Millis) -> StoreResult<()> {
+    pub async fn insert_refresh(
+        &self,
+        hash: &[u8],
+        r: &RefreshRecord,
+        now: Millis,
+    ) -> StoreResult<()> {
         on_write!(self, p => {
             sqlx::query(
                 "INSERT INTO refresh_tokens (token_hash, family_id, app_id, user_id, org_id, scopes, expires_at, created_at) \
@@ -321,7 +347,12 @@ impl Store {
     }
 
     /// Spends a refresh token of `app_id`, like [`Store::take_code`].
-    pub async fn take_refresh(&self, hash: &[u8], app_id: &str, now: Millis) -> StoreResult<Option<Spent<RefreshRecord>>> {
+    pub async fn take_refresh(
+        &self,
+        hash: &[u8],
+        app_id: &str,
+        now: Millis,
+    ) -> StoreResult<Option<Spent<RefreshRecord>>> {
         const COLS: &str = "family_id, app_id, user_id, org_id, scopes, expires_at, used_at";
         macro_rules! decode_refresh {
             ($r:expr) => {{
@@ -387,7 +418,10 @@ impl Store {
         if ids.is_empty() {
             return Ok(false);
         }
-        let sql = format!("SELECT 1 AS one FROM revocations WHERE id IN ({}) LIMIT 1", super::placeholders(1, ids.len()));
+        let sql = format!(
+            "SELECT 1 AS one FROM revocations WHERE id IN ({}) LIMIT 1",
+            super::placeholders(1, ids.len())
+        );
         on_read!(self, p => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in ids {
@@ -397,7 +431,12 @@ impl Store {
         })
     }
 
-    pub async fn record_login_failure(&self, login: &str, ip: Option<&str>, now: Millis) -> StoreResult<()> {
+    pub async fn record_login_failure(
+        &self,
+        login: &str,
+        ip: Option<&str>,
+        now: Millis,
+    ) -> StoreResult<()> {
         on_write!(self, p => {
             sqlx::query("INSERT INTO login_failures (login, ip_address, failed_at) VALUES ($1, $2, $3)")
                 .bind(login)
@@ -421,7 +460,10 @@ impl Store {
     }
 
     /// A user for signing in: (id, org, kind, permissions, password hash), by id or exact name.
-    pub async fn user_for_login(&self, login: &str) -> StoreResult<Option<(String, String, Vec<Scope>, String)>> {
+    pub async fn user_for_login(
+        &self,
+        login: &str,
+    ) -> StoreResult<Option<(String, String, Vec<Scope>, String)>> {
         on_read!(self, p => {
             let row = sqlx::query(
                 "SELECT id, org_id, permissions, password_hash FROM users \
@@ -443,7 +485,10 @@ impl Store {
     }
 
     /// A user's current permissions (for narrowing tokens).
-    pub async fn user_permissions(&self, user_id: &str) -> StoreResult<Option<(String, Vec<Scope>)>> {
+    pub async fn user_permissions(
+        &self,
+        user_id: &str,
+    ) -> StoreResult<Option<(String, Vec<Scope>)>> {
         on_read!(self, p => {
             let row = sqlx::query("SELECT org_id, permissions FROM users WHERE id = $1 AND kind <> 'deleted'")
                 .bind(user_id)

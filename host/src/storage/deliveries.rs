@@ -7,7 +7,9 @@ use super::{Backend, Store, StoreResult, Tx, on_read, on_tx, on_write, placehold
 use crate::clock::Millis;
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     Pending,
@@ -124,8 +126,9 @@ macro_rules! decode {
                 webhook_id: r.try_get("webhook_id")?,
                 event_seq: r.try_get("event_seq")?,
                 event_id: r.try_get("event_id")?,
-                status: DeliveryStatus::parse(&status)
-                    .ok_or_else(|| super::StoreError::Corrupt(format!("delivery status {status:?}")))?,
+                status: DeliveryStatus::parse(&status).ok_or_else(|| {
+                    super::StoreError::Corrupt(format!("delivery status {status:?}"))
+                })?,
                 attempt_count: r.try_get("attempt_count")?,
                 next_attempt_at: r.try_get("next_attempt_at")?,
                 last_status_code: r.try_get("last_status_code")?,
@@ -182,7 +185,12 @@ impl Tx {
     /// Records an attempt and the delivery's new state. The state changes
     /// only while `owner` still holds the lease, so a worker whose lease ran
     /// out cannot overwrite the work of the one that took over.
-    pub async fn complete(&mut self, done: &Completion, owner: &str, now: Millis) -> StoreResult<bool> {
+    pub async fn complete(
+        &mut self,
+        done: &Completion,
+        owner: &str,
+        now: Millis,
+    ) -> StoreResult<bool> {
         on_tx!(self, c => {
             let counted: i64 = if done.attempt.is_some() { 1 } else { 0 };
             let updated = sqlx::query(
@@ -244,11 +252,18 @@ impl Store {
         limit: i64,
         skip_webhooks: &[String],
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let lock = if self.backend() == Backend::Postgres { " FOR UPDATE OF d SKIP LOCKED" } else { "" };
+        let lock = if self.backend() == Backend::Postgres {
+            " FOR UPDATE OF d SKIP LOCKED"
+        } else {
+            ""
+        };
         let skip = if skip_webhooks.is_empty() {
             String::new()
         } else {
-            format!(" AND d.webhook_id NOT IN ({})", placeholders(5, skip_webhooks.len()))
+            format!(
+                " AND d.webhook_id NOT IN ({})",
+                placeholders(5, skip_webhooks.len())
+            )
         };
         let sql = format!(
             "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
@@ -312,7 +327,11 @@ impl Store {
         })
     }
 
-    pub async fn get_delivery(&self, org_id: &str, id: &str) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
+    pub async fn get_delivery(
+        &self,
+        org_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
         let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1 AND org_id = $2");
         on_read!(self, p => {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(org_id).fetch_optional(p).await?;

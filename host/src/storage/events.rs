@@ -29,7 +29,13 @@ pub struct StoredEvent {
 impl Tx {
     /// Stores an event unless its id is already known in the organisation;
     /// returns its sequence number when it is new.
-    pub async fn insert_event(&mut self, org_id: &str, event: &Event, body: &str, now: Millis) -> StoreResult<Option<i64>> {
+    pub async fn insert_event(
+        &mut self,
+        org_id: &str,
+        event: &Event,
+        body: &str,
+        now: Millis,
+    ) -> StoreResult<Option<i64>> {
         on_tx!(self, c => {
             let row = sqlx::query(
                 "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at) \
@@ -55,7 +61,11 @@ impl Tx {
 
 impl Store {
     /// Newest first, filtered, one page.
-    pub async fn audit_events(&self, org_id: &str, q: &AuditQuery) -> StoreResult<Vec<StoredEvent>> {
+    pub async fn audit_events(
+        &self,
+        org_id: &str,
+        q: &AuditQuery,
+    ) -> StoreResult<Vec<StoredEvent>> {
         on_read!(self, p => {
             let mut b = sqlx::QueryBuilder::new("SELECT seq, body FROM events WHERE org_id = ");
             b.push_bind(org_id);
@@ -86,7 +96,11 @@ impl Store {
     }
 
     /// One event by its id within an organisation.
-    pub async fn get_event(&self, org_id: &str, event_id: &str) -> StoreResult<Option<StoredEvent>> {
+    pub async fn get_event(
+        &self,
+        org_id: &str,
+        event_id: &str,
+    ) -> StoreResult<Option<StoredEvent>> {
         on_read!(self, p => {
             let row = sqlx::query("SELECT seq, body FROM events WHERE org_id = $1 AND event_id = $2")
                 .bind(org_id)

@@ -99,7 +99,11 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn insert_user(&self, user: &UserRecord, password_hash: Option<&str>) -> StoreResult<()> {
+    pub async fn insert_user(
+        &self,
+        user: &UserRecord,
+        password_hash: Option<&str>,
+    ) -> StoreResult<()> {
         on_write!(self, p => {
             sqlx::query(
                 "INSERT INTO users (id, org_id, name, kind, permissions, password_hash, created_at, updated_at) \
@@ -173,7 +177,10 @@ macro_rules! decode_user {
                 org_id: r.try_get("org_id")?,
                 name: r.try_get("name")?,
                 kind: r.try_get("kind")?,
-                permissions: from_json_text(&r.try_get::<String, _>("permissions")?, "user permissions")?,
+                permissions: from_json_text(
+                    &r.try_get::<String, _>("permissions")?,
+                    "user permissions",
+                )?,
                 created_at: r.try_get("created_at")?,
             })
         })()
@@ -204,7 +211,12 @@ impl Store {
         })
     }
 
-    pub async fn list_users(&self, org_id: &str, after_id: Option<&str>, limit: i64) -> StoreResult<Vec<UserRecord>> {
+    pub async fn list_users(
+        &self,
+        org_id: &str,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<UserRecord>> {
         on_read!(self, p => {
             let rows = sqlx::query(
                 "SELECT id, org_id, name, kind, permissions, created_at FROM users WHERE org_id = $1 AND id > $2 AND kind <> 'deleted' ORDER BY id LIMIT $3",
@@ -286,7 +298,13 @@ impl Store {
         })
     }
 
-    pub async fn revoke_api_key(&self, org_id: &str, user_id: &str, key_id: &str, now: Millis) -> StoreResult<bool> {
+    pub async fn revoke_api_key(
+        &self,
+        org_id: &str,
+        user_id: &str,
+        key_id: &str,
+        now: Millis,
+    ) -> StoreResult<bool> {
         on_write!(self, p => {
             let done = sqlx::query(
                 "UPDATE api_keys SET revoked_at = $4 WHERE id = $1 AND user_id = $2 AND org_id = $3 AND revoked_at IS NULL",

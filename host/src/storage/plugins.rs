@@ -94,11 +94,18 @@ impl Store {
     }
 
     /// A plugin version of one of `org_ids`.
-    pub async fn get_plugin(&self, org_ids: &[String], id: &str) -> StoreResult<Option<PluginRecord>> {
+    pub async fn get_plugin(
+        &self,
+        org_ids: &[String],
+        id: &str,
+    ) -> StoreResult<Option<PluginRecord>> {
         if org_ids.is_empty() {
             return Ok(None);
         }
-        let sql = format!("SELECT {COLUMNS} FROM plugins WHERE id = $1 AND org_id IN ({})", super::placeholders(2, org_ids.len()));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM plugins WHERE id = $1 AND org_id IN ({})",
+            super::placeholders(2, org_ids.len())
+        );
         on_read!(self, p => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
             for o in org_ids {

@@ -61,32 +61,33 @@ macro_rules! decode {
     ($r:expr) => {{
         let r = $r;
         (|| -> StoreResult<WebhookRecord> {
-            let stored: StoredSettings = from_json_text(&r.try_get::<String, _>("settings")?, "webhook settings")?;
-    Ok(WebhookRecord {
-        id: r.try_get("id")?,
-        org_id: r.try_get("org_id")?,
-        settings: WebhookSettings {
-            name: r.try_get("name")?,
-            url: r.try_get("url")?,
-            events: stored.events,
-            actions: stored.actions,
-            filters: stored.filters,
-            headers: stored.headers,
-            queue_limit: r.try_get("queue_limit")?,
-            filter_plugins: stored.filter_plugins,
-            transform_plugin: stored.transform_plugin,
-            on_plugin_error: stored.on_plugin_error,
-        },
-        secret_enc: r.try_get("secret_enc")?,
-        prev_secret_enc: r.try_get("prev_secret_enc")?,
-        prev_secret_expires_at: r.try_get("prev_secret_expires_at")?,
-        paused: r.try_get("paused")?,
-        overflow_count: r.try_get("overflow_count")?,
-        overflow_reported: r.try_get("overflow_reported")?,
-        version: r.try_get("version")?,
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+            let stored: StoredSettings =
+                from_json_text(&r.try_get::<String, _>("settings")?, "webhook settings")?;
+            Ok(WebhookRecord {
+                id: r.try_get("id")?,
+                org_id: r.try_get("org_id")?,
+                settings: WebhookSettings {
+                    name: r.try_get("name")?,
+                    url: r.try_get("url")?,
+                    events: stored.events,
+                    actions: stored.actions,
+                    filters: stored.filters,
+                    headers: stored.headers,
+                    queue_limit: r.try_get("queue_limit")?,
+                    filter_plugins: stored.filter_plugins,
+                    transform_plugin: stored.transform_plugin,
+                    on_plugin_error: stored.on_plugin_error,
+                },
+                secret_enc: r.try_get("secret_enc")?,
+                prev_secret_enc: r.try_get("prev_secret_enc")?,
+                prev_secret_expires_at: r.try_get("prev_secret_expires_at")?,
+                paused: r.try_get("paused")?,
+                overflow_count: r.try_get("overflow_count")?,
+                overflow_reported: r.try_get("overflow_reported")?,
+                version: r.try_get("version")?,
+                created_at: r.try_get("created_at")?,
+                updated_at: r.try_get("updated_at")?,
+            })
         })()
     }};
 }
@@ -121,8 +122,16 @@ impl Tx {
     }
 
     /// The webhook, locked for update where the backend supports it.
-    pub async fn get_webhook(&mut self, org_id: &str, id: &str) -> StoreResult<Option<WebhookRecord>> {
-        let lock = if matches!(self, Tx::Postgres(_)) { " FOR UPDATE" } else { "" };
+    pub async fn get_webhook(
+        &mut self,
+        org_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        let lock = if matches!(self, Tx::Postgres(_)) {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
         let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1 AND org_id = $2{lock}");
         on_tx!(self, c => {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(org_id).fetch_optional(c).await?;
@@ -176,7 +185,8 @@ impl Tx {
 
     /// Every webhook of an organisation (for matching inside a transaction).
     pub async fn webhooks_of_org(&mut self, org_id: &str) -> StoreResult<Vec<WebhookRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE org_id = $1 ORDER BY created_at, id");
+        let sql =
+            format!("SELECT {COLUMNS} FROM webhooks WHERE org_id = $1 ORDER BY created_at, id");
         on_tx!(self, c => {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).fetch_all(c).await?;
             rows.iter().map(|r| decode!(r)).collect()
@@ -185,7 +195,12 @@ impl Tx {
 
     /// Records that a paused webhook refused `count` more events, and marks
     /// the overflow as reported.
-    pub async fn add_overflow(&mut self, webhook_id: &str, count: i64, now: Millis) -> StoreResult<()> {
+    pub async fn add_overflow(
+        &mut self,
+        webhook_id: &str,
+        count: i64,
+        now: Millis,
+    ) -> StoreResult<()> {
         on_tx!(self, c => {
             sqlx::query(
                 "UPDATE webhooks SET overflow_count = overflow_count + $2, overflow_reported = TRUE, updated_at = $3 WHERE id = $1",
@@ -220,8 +235,15 @@ impl Store {
     }
 
     /// A page of an organisation's webhooks, oldest first, after `after_id`.
-    pub async fn list_webhooks(&self, org_id: &str, after_id: Option<&str>, limit: i64) -> StoreResult<Vec<WebhookRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3");
+    pub async fn list_webhooks(
+        &self,
+        org_id: &str,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookRecord>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE org_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
         on_read!(self, p => {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(org_id)
@@ -244,4 +266,3 @@ impl Store {
         })
     }
 }
-

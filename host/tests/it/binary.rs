@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::support::{Backend, Receiver, TestDb, event};
 
-both!(sigkill_mid_run_loses_no_accepted_event, sigterm_finishes_in_flight_work_and_loses_nothing);
+both!(
+    sigkill_mid_run_loses_no_accepted_event,
+    sigterm_finishes_in_flight_work_and_loses_nothing
+);
 
 /// A `scaihub serve` process with captured output.
 struct Proc {
@@ -23,7 +26,11 @@ struct Proc {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn capture(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
@@ -49,7 +56,10 @@ impl Proc {
             .env("SCAIHUB_LISTEN", format!("127.0.0.1:{port}"))
             .env("SCAIHUB_ALLOW_DESTINATIONS", "127.0.0.0/8")
             .env("SCAIHUB_LOG_FORMAT", "json")
-            .env("SCAIHUB_LOG", "debug,sqlx=warn,hyper=info,h2=info,rustls=info")
+            .env(
+                "SCAIHUB_LOG",
+                "debug,sqlx=warn,hyper=info,h2=info,rustls=info",
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -60,7 +70,12 @@ impl Proc {
         let stderr = capture(child.stderr.take().unwrap());
         let base = format!("http://127.0.0.1:{port}");
         // Owned at once, so a failing wait below still kills the process.
-        let mut proc = Proc { child, base, stdout, stderr };
+        let mut proc = Proc {
+            child,
+            base,
+            stdout,
+            stderr,
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(r) = reqwest::get(format!("{}/readyz", proc.base)).await
@@ -69,9 +84,16 @@ impl Proc {
                 break;
             }
             if let Some(status) = proc.child.try_wait().unwrap() {
-                panic!("scaihub exited with {status}: {}", proc.stderr.lock().unwrap());
+                panic!(
+                    "scaihub exited with {status}: {}",
+                    proc.stderr.lock().unwrap()
+                );
             }
-            assert!(Instant::now() < deadline, "scaihub did not become ready: {}", proc.stderr.lock().unwrap());
+            assert!(
+                Instant::now() < deadline,
+                "scaihub did not become ready: {}",
+                proc.stderr.lock().unwrap()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         proc
@@ -87,13 +109,18 @@ impl Proc {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "scaihub did not exit in {within:?}");
+            assert!(
+                Instant::now() < deadline,
+                "scaihub did not exit in {within:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     async fn call(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = reqwest::Client::new().request(method.parse().unwrap(), format!("{}{path}", self.base)).bearer_auth(key);
+        let mut req = reqwest::Client::new()
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(key);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -110,11 +137,19 @@ impl Drop for Proc {
     }
 }
 
-fn settings(backend: Backend, db: &TestDb, dir: &std::path::Path, key: &str) -> Vec<(&'static str, String)> {
+fn settings(
+    backend: Backend,
+    db: &TestDb,
+    dir: &std::path::Path,
+    key: &str,
+) -> Vec<(&'static str, String)> {
     let mut env = vec![
         ("SCAIHUB_DATA_DIR", dir.display().to_string()),
         ("SCAIHUB_ADMIN_KEY", key.to_string()),
-        ("SCAIHUB_RETRY_SCHEDULE", "200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s".to_string()),
+        (
+            "SCAIHUB_RETRY_SCHEDULE",
+            "200ms,500ms,1s,1s,1s,1s,1s,1s,1s,1s".to_string(),
+        ),
         // A dead process's claims are taken over once its lease runs out.
         ("SCAIHUB_DELIVERY_TIMEOUT_SECS", "2".to_string()),
         ("SCAIHUB_LEASE_SECS", "4".to_string()),
@@ -131,7 +166,9 @@ fn settings(backend: Backend, db: &TestDb, dir: &std::path::Path, key: &str) -> 
 fn event_ids(rx: &Receiver) -> HashMap<String, usize> {
     let mut seen = HashMap::new();
     for r in rx.received() {
-        *seen.entry(r.json()["event_id"].as_str().unwrap().to_string()).or_default() += 1;
+        *seen
+            .entry(r.json()["event_id"].as_str().unwrap().to_string())
+            .or_default() += 1;
     }
     seen
 }
@@ -144,7 +181,10 @@ async fn wait_all(rx: &Receiver, ids: &[String], within: Duration) -> HashMap<St
             return seen;
         }
         let missing = ids.iter().filter(|id| !seen.contains_key(*id)).count();
-        assert!(Instant::now() < deadline, "{missing} accepted events never arrived");
+        assert!(
+            Instant::now() < deadline,
+            "{missing} accepted events never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -154,21 +194,47 @@ async fn sigkill_mid_run_loses_no_accepted_event(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let key = "shk_crash_test_admin_key_0123456789";
     // A slow receiver that also fails every fifth request.
-    let rx = Receiver::start(|n| (if n % 5 == 4 { 503 } else { 200 }, Duration::from_millis(40))).await;
+    let rx = Receiver::start(|n| {
+        (
+            if n % 5 == 4 { 503 } else { 200 },
+            Duration::from_millis(40),
+        )
+    })
+    .await;
     let first = Proc::start(&settings(backend, &db, dir.path(), key)).await;
     let (_, me) = first.call(key, "GET", "/v1/me", None).await;
     let org = me["org_id"].as_str().unwrap().to_string();
     let (s, hook) = first
-        .call(key, "POST", &format!("/v1/orgs/{org}/webhooks"), Some(json!({"name": "crash", "url": rx.url("/"), "events": ["SHARING"]})))
+        .call(
+            key,
+            "POST",
+            &format!("/v1/orgs/{org}/webhooks"),
+            Some(json!({"name": "crash", "url": rx.url("/"), "events": ["SHARING"]})),
+        )
         .await;
     assert_eq!(s, 201, "{hook}");
     let secret = hook["secret"].as_str().unwrap().to_string();
     let mut accepted = Vec::new();
     for b in 0..3 {
-        let batch: Vec<Value> = (0..100).map(|i| event(&format!("evt_c{b}_{i:03}"), "SHARING", "share.a")).collect();
-        let (s, body) = first.call(key, "POST", &format!("/v1/orgs/{org}/events"), Some(json!(batch))).await;
+        let batch: Vec<Value> = (0..100)
+            .map(|i| event(&format!("evt_c{b}_{i:03}"), "SHARING", "share.a"))
+            .collect();
+        let (s, body) = first
+            .call(
+                key,
+                "POST",
+                &format!("/v1/orgs/{org}/events"),
+                Some(json!(batch)),
+            )
+            .await;
         assert_eq!(s, 202, "{body}");
-        accepted.extend(body["accepted"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()));
+        accepted.extend(
+            body["accepted"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string()),
+        );
     }
     assert_eq!(accepted.len(), 300);
     // Kill it while the receiver is still working through the backlog.
@@ -177,15 +243,23 @@ async fn sigkill_mid_run_loses_no_accepted_event(backend: Backend) {
     let mut first = first;
     first.wait_exit(Duration::from_secs(10));
     let before = event_ids(&rx).len();
-    assert!(before < accepted.len(), "everything arrived before the kill; the test proves nothing");
+    assert!(
+        before < accepted.len(),
+        "everything arrived before the kill; the test proves nothing"
+    );
 
     let second = Proc::start(&settings(backend, &db, dir.path(), key)).await;
     let seen = wait_all(&rx, &accepted, Duration::from_secs(90)).await;
     let duplicates: usize = seen.values().map(|n| n - 1).sum();
-    eprintln!("crash test ({backend:?}): {before} of 300 distinct events before SIGKILL; all 300 after restart; {duplicates} duplicate deliveries (retries of failures and attempts in flight at the kill)");
+    eprintln!(
+        "crash test ({backend:?}): {before} of 300 distinct events before SIGKILL; all 300 after restart; {duplicates} duplicate deliveries (retries of failures and attempts in flight at the kill)"
+    );
     // Every request was signed with the webhook's secret.
     for r in rx.received() {
-        assert_eq!(r.header("x-scaidrive-signature"), crate::support::independent_signature(&secret, &r.body));
+        assert_eq!(
+            r.header("x-scaidrive-signature"),
+            crate::support::independent_signature(&secret, &r.body)
+        );
     }
     // No secret reached either process's logs.
     for p in [&first, &second] {
@@ -206,12 +280,31 @@ async fn sigterm_finishes_in_flight_work_and_loses_nothing(backend: Backend) {
     let (_, me) = first.call(key, "GET", "/v1/me", None).await;
     let org = me["org_id"].as_str().unwrap().to_string();
     first
-        .call(key, "POST", &format!("/v1/orgs/{org}/webhooks"), Some(json!({"name": "term", "url": rx.url("/"), "events": ["SHARING"]})))
+        .call(
+            key,
+            "POST",
+            &format!("/v1/orgs/{org}/webhooks"),
+            Some(json!({"name": "term", "url": rx.url("/"), "events": ["SHARING"]})),
+        )
         .await;
-    let batch: Vec<Value> = (0..40).map(|i| event(&format!("evt_t{i:02}"), "SHARING", "share.a")).collect();
-    let (s, body) = first.call(key, "POST", &format!("/v1/orgs/{org}/events"), Some(json!(batch))).await;
+    let batch: Vec<Value> = (0..40)
+        .map(|i| event(&format!("evt_t{i:02}"), "SHARING", "share.a"))
+        .collect();
+    let (s, body) = first
+        .call(
+            key,
+            "POST",
+            &format!("/v1/orgs/{org}/events"),
+            Some(json!(batch)),
+        )
+        .await;
     assert_eq!(s, 202);
-    let accepted: Vec<String> = body["accepted"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let accepted: Vec<String> = body["accepted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     rx.wait_for(1).await;
     first.signal(libc::SIGTERM);
     let status = first.wait_exit(Duration::from_secs(30));
@@ -224,7 +317,10 @@ async fn sigterm_finishes_in_flight_work_and_loses_nothing(backend: Backend) {
     let seen = wait_all(&rx, &accepted, Duration::from_secs(60)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let twice: Vec<_> = event_ids(&rx).into_iter().filter(|(_, n)| *n > 1).collect();
-    assert!(twice.is_empty(), "sent twice after a graceful stop: {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "sent twice after a graceful stop: {twice:?}"
+    );
     assert_eq!(seen.len(), 40);
     drop(second);
     db.drop_db().await;
@@ -245,13 +341,19 @@ async fn first_start_prints_the_admin_key_once_and_it_works() {
     let (s, me) = first.call(&key, "GET", "/v1/me", None).await;
     assert_eq!(s, 200);
     assert_eq!(me["kind"], "service");
-    assert!(!first.stderr.lock().unwrap().contains(&key), "the key is in the log");
+    assert!(
+        !first.stderr.lock().unwrap().contains(&key),
+        "the key is in the log"
+    );
     drop(first);
     // The master key was generated into the data dir, private to its owner.
     let meta = std::fs::metadata(dir.path().join("master.key")).unwrap();
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let second = Proc::start(&env).await;
-    assert!(!second.stdout.lock().unwrap().contains("store it now"), "the key was printed twice");
+    assert!(
+        !second.stdout.lock().unwrap().contains("store it now"),
+        "the key was printed twice"
+    );
     assert_eq!(second.call(&key, "GET", "/v1/me", None).await.0, 200);
 }

@@ -17,7 +17,13 @@ async fn bad_events_are_refused_naming_the_field_and_nothing_is_stored(backend: 
     let good = event("evt_ok", "SHARING", "share.a");
     let mut bad_ts = event("evt_bad", "SHARING", "share.a");
     bad_ts["timestamp"] = json!("12 May 2026");
-    let (s, err) = env.call("POST", "/v1/orgs/{org}/events", Some(json!([good.clone(), bad_ts]))).await;
+    let (s, err) = env
+        .call(
+            "POST",
+            "/v1/orgs/{org}/events",
+            Some(json!([good.clone(), bad_ts])),
+        )
+        .await;
     assert_eq!(s, 422, "{err}");
     assert_eq!(err["error"], "invalid_field");
     assert_eq!(err["field"], "[1].timestamp");
@@ -41,21 +47,49 @@ async fn bad_events_are_refused_naming_the_field_and_nothing_is_stored(backend: 
         assert_eq!(s, 422, "{field}: {err}");
         assert_eq!(err["field"], field);
     }
-    let (s, err) = env.call("POST", "/v1/orgs/{org}/events", Some(json!([]))).await;
+    let (s, err) = env
+        .call("POST", "/v1/orgs/{org}/events", Some(json!([])))
+        .await;
     assert_eq!((s, err["field"].as_str()), (422, Some("body")));
-    let too_many: Vec<_> = (0..1001).map(|i| event(&format!("evt_{i}"), "SHARING", "share.a")).collect();
-    let (s, _) = env.call("POST", "/v1/orgs/{org}/events", Some(json!(too_many))).await;
+    let too_many: Vec<_> = (0..1001)
+        .map(|i| event(&format!("evt_{i}"), "SHARING", "share.a"))
+        .collect();
+    let (s, _) = env
+        .call("POST", "/v1/orgs/{org}/events", Some(json!(too_many)))
+        .await;
     assert_eq!(s, 422);
     // Not JSON, wrong content type, too large.
-    let res = env.http.post(env.url("/v1/orgs/{org}/events")).bearer_auth(&env.admin_key).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let res = env
+        .http
+        .post(env.url("/v1/orgs/{org}/events"))
+        .bearer_auth(&env.admin_key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
-    let res = env.http.post(env.url("/v1/orgs/{org}/events")).bearer_auth(&env.admin_key).header("content-type", "text/plain").body(good.to_string()).send().await.unwrap();
+    let res = env
+        .http
+        .post(env.url("/v1/orgs/{org}/events"))
+        .bearer_auth(&env.admin_key)
+        .header("content-type", "text/plain")
+        .body(good.to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     let mut huge = good.clone();
     huge["payload"] = json!({"blob": "x".repeat(2 * 1024 * 1024)});
     // Its own connection: the server answers before reading the whole body
     // and closes it, which a pooled connection would trip over next.
-    let res = reqwest::Client::new().post(env.url("/v1/orgs/{org}/events")).bearer_auth(&env.admin_key).json(&huge).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .post(env.url("/v1/orgs/{org}/events"))
+        .bearer_auth(&env.admin_key)
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 413);
     assert!(env.audit("action=share.a").await.is_empty());
     env.finish().await;
@@ -65,13 +99,25 @@ async fn audit_log_filters_by_category_action_user_and_time_with_cursor_pages(ba
     let env = TestEnv::start(backend).await;
     let mut batch = Vec::new();
     for i in 0..25 {
-        let mut e = event(&format!("evt_a{i:02}"), if i % 2 == 0 { "SHARING" } else { "FILE_ACCESS" }, if i % 3 == 0 { "file.read" } else { "share.member_added" });
+        let mut e = event(
+            &format!("evt_a{i:02}"),
+            if i % 2 == 0 { "SHARING" } else { "FILE_ACCESS" },
+            if i % 3 == 0 {
+                "file.read"
+            } else {
+                "share.member_added"
+            },
+        );
         e["timestamp"] = json!(format!("2026-05-12T10:{i:02}:00Z"));
         e["user_id"] = json!(if i < 10 { "usr_alice" } else { "usr_bob" });
         batch.push(e);
     }
     env.ingest(json!(batch)).await;
-    let ids = |list: &[serde_json::Value]| list.iter().map(|e| e["event_id"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let ids = |list: &[serde_json::Value]| {
+        list.iter()
+            .map(|e| e["event_id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
 
     let sharing = env.audit("category=SHARING&limit=500").await;
     assert_eq!(sharing.len(), 13);
@@ -80,9 +126,13 @@ async fn audit_log_filters_by_category_action_user_and_time_with_cursor_pages(ba
     assert_eq!(reads.len(), 9);
     let alice = env.audit("user_id=usr_alice&limit=500").await;
     assert_eq!(alice.len(), 10);
-    let window = env.audit("since=2026-05-12T10:05:00Z&until=2026-05-12T10:08:00Z").await;
+    let window = env
+        .audit("since=2026-05-12T10:05:00Z&until=2026-05-12T10:08:00Z")
+        .await;
     assert_eq!(ids(&window), ["evt_a07", "evt_a06", "evt_a05"]);
-    let both = env.audit("category=FILE_ACCESS&user_id=usr_bob&action=file.read").await;
+    let both = env
+        .audit("category=FILE_ACCESS&user_id=usr_bob&action=file.read")
+        .await;
     assert_eq!(ids(&both), ["evt_a21", "evt_a15"]);
 
     // Pages of 10, newest first, cover everything exactly once.
@@ -104,8 +154,16 @@ async fn audit_log_filters_by_category_action_user_and_time_with_cursor_pages(ba
     let expected: Vec<String> = (10..25).rev().map(|i| format!("evt_a{i:02}")).collect();
     assert_eq!(seen, expected);
 
-    for (q, field) in [("category=NOPE", "category"), ("since=yesterday", "since"), ("limit=0", "limit"), ("cursor=zz", "cursor"), ("user_id=bob", "user_id")] {
-        let (s, err) = env.call("GET", &format!("/v1/orgs/{{org}}/audit-events?{q}"), None).await;
+    for (q, field) in [
+        ("category=NOPE", "category"),
+        ("since=yesterday", "since"),
+        ("limit=0", "limit"),
+        ("cursor=zz", "cursor"),
+        ("user_id=bob", "user_id"),
+    ] {
+        let (s, err) = env
+            .call("GET", &format!("/v1/orgs/{{org}}/audit-events?{q}"), None)
+            .await;
         assert_eq!(s, 422, "{q}");
         assert_eq!(err["field"], field, "{q}");
     }
@@ -118,13 +176,42 @@ async fn own_actions_are_audited_and_fire_webhooks(backend: Backend) {
     env.webhook_with(json!({"name": "admin feed", "url": admin_rx.url("/admin"), "events": ["ADMIN"], "actions": ["webhook.*"]})).await;
     let rx = Receiver::ok().await;
     let (id, _) = env.webhook(&rx.url("/"), &["SHARING"]).await;
-    env.call("PATCH", &format!("/v1/orgs/{{org}}/webhooks/{id}"), Some(json!({"name": "renamed"}))).await;
-    env.call("POST", &format!("/v1/orgs/{{org}}/webhooks/{id}/pause"), None).await;
-    env.call("POST", &format!("/v1/orgs/{{org}}/webhooks/{id}/resume"), None).await;
-    env.call("POST", &format!("/v1/orgs/{{org}}/webhooks/{id}/rotate-secret"), None).await;
-    let (s, _) = env.call("DELETE", &format!("/v1/orgs/{{org}}/webhooks/{id}"), None).await;
+    env.call(
+        "PATCH",
+        &format!("/v1/orgs/{{org}}/webhooks/{id}"),
+        Some(json!({"name": "renamed"})),
+    )
+    .await;
+    env.call(
+        "POST",
+        &format!("/v1/orgs/{{org}}/webhooks/{id}/pause"),
+        None,
+    )
+    .await;
+    env.call(
+        "POST",
+        &format!("/v1/orgs/{{org}}/webhooks/{id}/resume"),
+        None,
+    )
+    .await;
+    env.call(
+        "POST",
+        &format!("/v1/orgs/{{org}}/webhooks/{id}/rotate-secret"),
+        None,
+    )
+    .await;
+    let (s, _) = env
+        .call("DELETE", &format!("/v1/orgs/{{org}}/webhooks/{id}"), None)
+        .await;
     assert_eq!(s, 204);
-    let expected = ["webhook.created", "webhook.updated", "webhook.paused", "webhook.resumed", "webhook.secret_rotated", "webhook.deleted"];
+    let expected = [
+        "webhook.created",
+        "webhook.updated",
+        "webhook.paused",
+        "webhook.resumed",
+        "webhook.secret_rotated",
+        "webhook.deleted",
+    ];
     // Its own creation reaches the feed too, hence one more.
     let got = admin_rx.wait_for(expected.len() + 1).await;
     let mut actions: Vec<String> = got
@@ -140,10 +227,15 @@ async fn own_actions_are_audited_and_fire_webhooks(backend: Backend) {
     let (_, me) = env.call("GET", "/v1/me", None).await;
     let audit = env.audit("category=ADMIN&limit=500").await;
     for action in expected {
-        let e = audit.iter().find(|e| e["action"] == action && e["resource_id"] == id.as_str()).unwrap_or_else(|| panic!("{action} not audited"));
+        let e = audit
+            .iter()
+            .find(|e| e["action"] == action && e["resource_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{action} not audited"));
         assert_eq!(e["user_id"], me["principal_id"]);
     }
-    let (s, _) = env.call("GET", &format!("/v1/orgs/{{org}}/webhooks/{id}"), None).await;
+    let (s, _) = env
+        .call("GET", &format!("/v1/orgs/{{org}}/webhooks/{id}"), None)
+        .await;
     assert_eq!(s, 404);
     env.finish().await;
 }

@@ -12,7 +12,10 @@ async fn health_readiness_metrics_and_openapi_are_served(backend: Backend) {
     let rx = Receiver::start(|n| (if n == 0 { 500 } else { 200 }, Default::default())).await;
     let (id, _) = env.webhook(&rx.url("/"), &["SHARING"]).await;
     env.ingest(event("evt_m", "SHARING", "share.a")).await;
-    env.wait_deliveries(&id, "a failure", |l| l.first().is_some_and(|d| d["status"] == "retrying")).await;
+    env.wait_deliveries(&id, "a failure", |l| {
+        l.first().is_some_and(|d| d["status"] == "retrying")
+    })
+    .await;
 
     let get = |p: &str| env.http.get(env.url(p)).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
@@ -39,7 +42,10 @@ async fn health_readiness_metrics_and_openapi_are_served(backend: Backend) {
         "/v1/me",
         "/healthz",
     ] {
-        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
     }
     assert!(doc["components"]["schemas"]["WebhookView"].is_object());
     env.finish().await;
@@ -53,5 +59,8 @@ fn checked_in_openapi_document_matches_the_code() {
         std::fs::write(path, &generated).unwrap();
     }
     let stored = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(stored == generated, "openapi.json is stale: run SCAIHUB_UPDATE_OPENAPI=1 cargo test -p scaihub --test it openapi");
+    assert!(
+        stored == generated,
+        "openapi.json is stale: run SCAIHUB_UPDATE_OPENAPI=1 cargo test -p scaihub --test it openapi"
+    );
 }

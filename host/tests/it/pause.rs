@@ -10,7 +10,10 @@ use scaihub::hub::Actor;
 
 use crate::support::{Backend, Receiver, TestDb, TestEnv, event};
 
-both!(paused_webhook_queues_until_limit_then_overflows_and_resume_catches_up, resume_releases_the_queue_oldest_first);
+both!(
+    paused_webhook_queues_until_limit_then_overflows_and_resume_catches_up,
+    resume_releases_the_queue_oldest_first
+);
 
 async fn paused_webhook_queues_until_limit_then_overflows_and_resume_catches_up(backend: Backend) {
     let env = TestEnv::start(backend).await;
@@ -18,10 +21,18 @@ async fn paused_webhook_queues_until_limit_then_overflows_and_resume_catches_up(
     let security = Receiver::ok().await;
     let (id, _) = env.webhook_with(json!({"name": "q", "url": rx.url("/"), "events": ["SHARING", "SECURITY"], "queue_limit": 3})).await;
     env.webhook(&security.url("/sec"), &["SECURITY"]).await;
-    let (s, w) = env.call("POST", &format!("/v1/orgs/{{org}}/webhooks/{id}/pause"), None).await;
+    let (s, w) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{{org}}/webhooks/{id}/pause"),
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     assert_eq!(w["paused"], true);
-    let events: Vec<_> = (1..=5).map(|i| event(&format!("evt_q{i}"), "SHARING", "share.a")).collect();
+    let events: Vec<_> = (1..=5)
+        .map(|i| event(&format!("evt_q{i}"), "SHARING", "share.a"))
+        .collect();
     env.ingest(json!(events)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(rx.received().is_empty(), "a paused webhook sent something");
@@ -29,30 +40,47 @@ async fn paused_webhook_queues_until_limit_then_overflows_and_resume_catches_up(
     let count = |status: &str| list.iter().filter(|d| d["status"] == status).count();
     assert_eq!(count("queued"), 3);
     assert_eq!(count("overflowed"), 2);
-    let (_, w) = env.call("GET", &format!("/v1/orgs/{{org}}/webhooks/{id}"), None).await;
+    let (_, w) = env
+        .call("GET", &format!("/v1/orgs/{{org}}/webhooks/{id}"), None)
+        .await;
     assert_eq!(w["overflow_count"], 2);
     // One SECURITY report for the episode, sent elsewhere, not to the paused webhook.
     let audit = env.audit("action=webhook.queue_overflow").await;
     assert_eq!(audit.len(), 1);
     assert_eq!(audit[0]["category"], "SECURITY");
     assert_eq!(audit[0]["resource_id"], id);
-    assert_eq!(security.wait_for(1).await[0].json()["action"], "webhook.queue_overflow");
+    assert_eq!(
+        security.wait_for(1).await[0].json()["action"],
+        "webhook.queue_overflow"
+    );
 
     // Time passing while paused sends nothing.
     env.clock.advance(Duration::from_secs(3600));
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(rx.received().is_empty());
 
-    let (s, w) = env.call("POST", &format!("/v1/orgs/{{org}}/webhooks/{id}/resume"), None).await;
+    let (s, w) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{{org}}/webhooks/{id}/resume"),
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     assert_eq!(w["paused"], false);
     let got = rx.wait_for(3).await;
-    let mut ids: Vec<String> = got.iter().map(|r| r.json()["event_id"].as_str().unwrap().to_string()).collect();
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|r| r.json()["event_id"].as_str().unwrap().to_string())
+        .collect();
     ids.sort();
     assert_eq!(ids, ["evt_q1", "evt_q2", "evt_q3"]);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(rx.received().len(), 3, "overflowed events must not be sent");
-    assert_eq!(env.audit("action=webhook.resumed").await[0]["payload"]["released"], 3);
+    assert_eq!(
+        env.audit("action=webhook.resumed").await[0]["payload"]["released"],
+        3
+    );
     env.finish().await;
 }
 
@@ -67,25 +95,62 @@ async fn resume_releases_the_queue_oldest_first(backend: Backend) {
         std::sync::Arc::new(scaihub::destinations::SystemResolver),
     );
     let (key, _) = scaihub::crypto::MasterKey::generate();
-    let hub = scaihub::server::hub(store, std::sync::Arc::new(clock.clone()), key, policy, Default::default(), crate::support::plugin_runtime(Default::default()));
+    let hub = scaihub::server::hub(
+        store,
+        std::sync::Arc::new(clock.clone()),
+        key,
+        policy,
+        Default::default(),
+        crate::support::plugin_runtime(Default::default()),
+    );
     let boot = hub.bootstrap(None).await.unwrap().unwrap();
     let actor = Actor::system();
-    let input = serde_json::from_value(json!({"name": "o", "url": "http://127.0.0.1:9/", "events": ["SHARING"]})).unwrap();
-    let (w, _) = hub.create_webhook(&boot.org_id, &actor, input).await.unwrap();
-    hub.pause_webhook(&boot.org_id, &w.id, &actor).await.unwrap();
+    let input = serde_json::from_value(
+        json!({"name": "o", "url": "http://127.0.0.1:9/", "events": ["SHARING"]}),
+    )
+    .unwrap();
+    let (w, _) = hub
+        .create_webhook(&boot.org_id, &actor, input)
+        .await
+        .unwrap();
+    hub.pause_webhook(&boot.org_id, &w.id, &actor)
+        .await
+        .unwrap();
     for i in 0..20 {
-        let e = scaihub::domain::Event::from_json(&event(&format!("evt_o{i:02}"), "SHARING", "share.a"), "").unwrap();
+        let e = scaihub::domain::Event::from_json(
+            &event(&format!("evt_o{i:02}"), "SHARING", "share.a"),
+            "",
+        )
+        .unwrap();
         hub.ingest(&boot.org_id, vec![e]).await.unwrap();
         clock.advance(Duration::from_millis(if i % 2 == 0 { 0 } else { 5 }));
     }
-    assert!(hub.store.claim_due("w1", hub.now(), hub.now() + 60_000, 100, &[]).await.unwrap().is_empty());
-    hub.resume_webhook(&boot.org_id, &w.id, &actor).await.unwrap();
-    let claimed = hub.store.claim_due("w1", hub.now(), hub.now() + 60_000, 100, &[]).await.unwrap();
+    assert!(
+        hub.store
+            .claim_due("w1", hub.now(), hub.now() + 60_000, 100, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    hub.resume_webhook(&boot.org_id, &w.id, &actor)
+        .await
+        .unwrap();
+    let claimed = hub
+        .store
+        .claim_due("w1", hub.now(), hub.now() + 60_000, 100, &[])
+        .await
+        .unwrap();
     let order: Vec<String> = claimed.iter().map(|c| c.event_id.clone()).collect();
     let expected: Vec<String> = (0..20).map(|i| format!("evt_o{i:02}")).collect();
     assert_eq!(order, expected);
     // A second claimer gets nothing while the lease holds.
-    assert!(hub.store.claim_due("w2", hub.now(), hub.now() + 60_000, 100, &[]).await.unwrap().is_empty());
+    assert!(
+        hub.store
+            .claim_due("w2", hub.now(), hub.now() + 60_000, 100, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     hub.store.close().await;
     db.drop_db().await;
 }

@@ -37,13 +37,26 @@ async fn upload(env: &TestEnv, org: &str, file: &str, name: &str, kind: &str) ->
 }
 
 async fn raw_upload(env: &TestEnv, query: &str, body: Vec<u8>) -> (u16, Value) {
-    let res = env.http.post(env.url(&format!("/v1/orgs/{{org}}/plugins?{query}"))).bearer_auth(&env.admin_key).body(body).send().await.unwrap();
+    let res = env
+        .http
+        .post(env.url(&format!("/v1/orgs/{{org}}/plugins?{query}")))
+        .bearer_auth(&env.admin_key)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     let s = res.status().as_u16();
     (s, res.json().await.unwrap_or(Value::Null))
 }
 
 async fn test_call(env: &TestEnv, id: &str, ev: Value, config: Value) -> Value {
-    let (s, out) = env.call("POST", &format!("/v1/orgs/{{org}}/plugins/{id}/test"), Some(json!({"event": ev, "config": config}))).await;
+    let (s, out) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{{org}}/plugins/{id}/test"),
+            Some(json!({"event": ev, "config": config})),
+        )
+        .await;
     assert_eq!(s, 200, "{out}");
     out
 }
@@ -57,7 +70,10 @@ async fn uploads_are_validated_versioned_listed_and_audited(backend: Backend) {
     let core_module = b"\0asm\x01\0\0\0".to_vec();
     let (s, err) = raw_upload(&env, "name=x&kind=filter", core_module).await;
     assert_eq!((s, err["field"].as_str()), (422, Some("body")), "{err}");
-    assert!(err["message"].as_str().unwrap().contains("component"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("component"),
+        "{err}"
+    );
     let (s, err) = raw_upload(&env, "name=x&kind=transform", filter.clone()).await;
     assert_eq!((s, err["field"].as_str()), (422, Some("kind")), "{err}");
     let (s, err) = raw_upload(&env, "kind=filter", filter.clone()).await;
@@ -80,7 +96,13 @@ async fn uploads_are_validated_versioned_listed_and_audited(backend: Backend) {
     let (s, list) = env.call("GET", "/v1/orgs/{org}/plugins", None).await;
     assert_eq!(s, 200);
     assert_eq!(list.as_array().unwrap().len(), 2);
-    let (s, one) = env.call("GET", &format!("/v1/orgs/{{org}}/plugins/{}", v1["id"].as_str().unwrap()), None).await;
+    let (s, one) = env
+        .call(
+            "GET",
+            &format!("/v1/orgs/{{org}}/plugins/{}", v1["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
     assert_eq!((s, one["version"].as_i64()), (200, Some(1)));
     let audit = env.audit("action=plugin.uploaded").await;
     assert_eq!(audit.len(), 2);
@@ -95,7 +117,8 @@ async fn example_plugins_run_in_the_real_runtime(backend: Backend) {
     let chat = upload(&env, &org, "chat_message", "chat", "transform").await;
     let brand = upload(&env, &org, "msp_branding", "brand", "transform").await;
     let mut ev = event("evt_p", "SHARING", "share.member_added");
-    ev["payload"] = json!({"role": "contributor", "email": "bob@example.com", "phone": "+31 20 555 0100"});
+    ev["payload"] =
+        json!({"role": "contributor", "email": "bob@example.com", "phone": "+31 20 555 0100"});
 
     let rule = json!({"pointer": "/role", "allowed": ["contributor", "owner"]});
     let out = test_call(&env, &filter, ev.clone(), rule.clone()).await;
@@ -103,11 +126,23 @@ async fn example_plugins_run_in_the_real_runtime(backend: Backend) {
     assert!(out["fuel_used"].as_u64().unwrap() > 0);
     let mut viewer = ev.clone();
     viewer["payload"]["role"] = json!("viewer");
-    assert_eq!(test_call(&env, &filter, viewer, rule).await["verdict"], "skip");
+    assert_eq!(
+        test_call(&env, &filter, viewer, rule).await["verdict"],
+        "skip"
+    );
     let bad = test_call(&env, &filter, ev.clone(), json!({"allowed": []})).await;
-    assert!(bad["error"].as_str().unwrap().contains("invalid config"), "{bad}");
+    assert!(
+        bad["error"].as_str().unwrap().contains("invalid config"),
+        "{bad}"
+    );
 
-    let out = test_call(&env, &redact, ev.clone(), json!({"remove": ["/payload/email"], "mask": ["/payload/phone"]})).await;
+    let out = test_call(
+        &env,
+        &redact,
+        ev.clone(),
+        json!({"remove": ["/payload/email"], "mask": ["/payload/phone"]}),
+    )
+    .await;
     let body: Value = serde_json::from_str(out["request"]["body"].as_str().unwrap()).unwrap();
     assert!(body["payload"].get("email").is_none(), "{body}");
     assert_eq!(body["payload"]["phone"], "***0100");
@@ -115,10 +150,19 @@ async fn example_plugins_run_in_the_real_runtime(backend: Backend) {
 
     let out = test_call(&env, &chat, ev.clone(), Value::Null).await;
     let body: Value = serde_json::from_str(out["request"]["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["text"], "[SHARING] share.member_added by usr_alice on shr_reports");
+    assert_eq!(
+        body["text"],
+        "[SHARING] share.member_added by usr_alice on shr_reports"
+    );
     assert_eq!(out["request"]["content_type"], "application/json");
 
-    let out = test_call(&env, &brand, ev.clone(), json!({"msp_name": "Acme IT", "headers": {"X-MSP": "acme"}})).await;
+    let out = test_call(
+        &env,
+        &brand,
+        ev.clone(),
+        json!({"msp_name": "Acme IT", "headers": {"X-MSP": "acme"}}),
+    )
+    .await;
     let body: Value = serde_json::from_str(out["request"]["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["msp"], "Acme IT");
     assert_eq!(body["event"]["event_id"], "evt_p");
@@ -126,13 +170,23 @@ async fn example_plugins_run_in_the_real_runtime(backend: Backend) {
 
     // A bad sample event is named like an ingested one.
     let (s, err) = env
-        .call("POST", &format!("/v1/orgs/{{org}}/plugins/{filter}/test"), Some(json!({"event": {"event_id": "nope"}, "config": {}})))
+        .call(
+            "POST",
+            &format!("/v1/orgs/{{org}}/plugins/{filter}/test"),
+            Some(json!({"event": {"event_id": "nope"}, "config": {}})),
+        )
         .await;
-    assert_eq!((s, err["field"].as_str()), (422, Some("event.event_id")), "{err}");
+    assert_eq!(
+        (s, err["field"].as_str()),
+        (422, Some("event.event_id")),
+        "{err}"
+    );
     env.finish().await;
 }
 
-async fn filters_and_transform_run_in_the_delivery_path_and_the_transformed_body_is_signed(backend: Backend) {
+async fn filters_and_transform_run_in_the_delivery_path_and_the_transformed_body_is_signed(
+    backend: Backend,
+) {
     let env = TestEnv::start(backend).await;
     let org = env.org_id.clone();
     let filter = upload(&env, &org, "payload_field_filter", "role-filter", "filter").await;
@@ -152,10 +206,20 @@ async fn filters_and_transform_run_in_the_delivery_path_and_the_transformed_body
     env.ingest(json!([keep, drop])).await;
     let got = rx.wait_for(1).await;
     let r = &got[0];
-    assert_eq!(r.json(), json!({"text": "usr_alice shared shr_reports (share.member_added)"}));
-    assert_eq!(r.header("x-scaidrive-signature"), independent_signature(&secret, &r.body));
+    assert_eq!(
+        r.json(),
+        json!({"text": "usr_alice shared shr_reports (share.member_added)"})
+    );
+    assert_eq!(
+        r.header("x-scaidrive-signature"),
+        independent_signature(&secret, &r.body)
+    );
     assert_eq!(r.header("x-scaidrive-event"), "share.member_added");
-    let list = env.wait_deliveries(&id, "both settled", |l| l.len() == 2 && l.iter().all(|d| d["status"] != "pending")).await;
+    let list = env
+        .wait_deliveries(&id, "both settled", |l| {
+            l.len() == 2 && l.iter().all(|d| d["status"] != "pending")
+        })
+        .await;
     let status = |e: &str| list.iter().find(|d| d["event_id"] == e).unwrap()["status"].clone();
     assert_eq!(status("evt_keep"), "succeeded");
     assert_eq!(status("evt_drop"), "filtered");
@@ -163,13 +227,29 @@ async fn filters_and_transform_run_in_the_delivery_path_and_the_transformed_body
     assert_eq!(rx.received().len(), 1);
     // Attaching something that is not there, or of the wrong kind, is refused.
     let (s, err) = env
-        .call("PATCH", &format!("/v1/orgs/{{org}}/webhooks/{id}"), Some(json!({"transform_plugin": {"plugin_id": filter, "config": {}}})))
+        .call(
+            "PATCH",
+            &format!("/v1/orgs/{{org}}/webhooks/{id}"),
+            Some(json!({"transform_plugin": {"plugin_id": filter, "config": {}}})),
+        )
         .await;
-    assert_eq!((s, err["field"].as_str()), (422, Some("transform_plugin.plugin_id")), "{err}");
+    assert_eq!(
+        (s, err["field"].as_str()),
+        (422, Some("transform_plugin.plugin_id")),
+        "{err}"
+    );
     let (s, err) = env
-        .call("PATCH", &format!("/v1/orgs/{{org}}/webhooks/{id}"), Some(json!({"filter_plugins": [{"plugin_id": "plg_missing"}]})))
+        .call(
+            "PATCH",
+            &format!("/v1/orgs/{{org}}/webhooks/{id}"),
+            Some(json!({"filter_plugins": [{"plugin_id": "plg_missing"}]})),
+        )
         .await;
-    assert_eq!((s, err["field"].as_str()), (422, Some("filter_plugins[0].plugin_id")), "{err}");
+    assert_eq!(
+        (s, err["field"].as_str()),
+        (422, Some("filter_plugins[0].plugin_id")),
+        "{err}"
+    );
     env.finish().await;
 }
 
@@ -196,36 +276,85 @@ async fn hostile_plugins_become_recorded_errors_and_others_are_unaffected(backen
     ];
     let mut hooks = Vec::new();
     for (b, needle) in behaviours {
-        for (plugin, field) in [(&hostile_t, "transform_plugin"), (&hostile_f, "filter_plugins")] {
+        for (plugin, field) in [
+            (&hostile_t, "transform_plugin"),
+            (&hostile_f, "filter_plugins"),
+        ] {
             let attach = json!({"plugin_id": plugin, "config": {"behaviour": b}});
-            let attach = if field == "filter_plugins" { json!([attach]) } else { attach };
+            let attach = if field == "filter_plugins" {
+                json!([attach])
+            } else {
+                attach
+            };
             let mut body = json!({"name": format!("{b} {field}"), "url": victim.url("/"), "events": ["SHARING"]});
             body[field] = attach;
             let (id, _) = env.webhook_with(body).await;
             hooks.push((id, b, needle, field));
         }
     }
-    let batch: Vec<Value> = (0..5).map(|i| event(&format!("evt_h{i}"), "SHARING", "share.a")).collect();
+    let batch: Vec<Value> = (0..5)
+        .map(|i| event(&format!("evt_h{i}"), "SHARING", "share.a"))
+        .collect();
     env.ingest(json!(batch)).await;
     // The healthy webhook gets everything while the hostile ones fail.
     let got = healthy.wait_for(5).await;
     assert_eq!(got.len(), 5);
-    env.wait_deliveries(&healthy_id, "5 successes", |l| l.iter().filter(|d| d["status"] == "succeeded").count() == 5).await;
+    env.wait_deliveries(&healthy_id, "5 successes", |l| {
+        l.iter().filter(|d| d["status"] == "succeeded").count() == 5
+    })
+    .await;
     for (id, behaviour, needle, field) in &hooks {
-        let list = env.wait_deliveries(id, "plugin failures", |l| l.len() == 5 && l.iter().all(|d| d["status"] == "plugin_failed")).await;
+        let list = env
+            .wait_deliveries(id, "plugin failures", |l| {
+                l.len() == 5 && l.iter().all(|d| d["status"] == "plugin_failed")
+            })
+            .await;
         let d = env.delivery(list[0]["id"].as_str().unwrap()).await;
-        let error = d["attempts"][0]["error"].as_str().unwrap_or_default().to_string();
+        let error = d["attempts"][0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert!(!error.is_empty(), "{behaviour} {field}: no error recorded");
-        assert!(needle.split('|').any(|n| error.contains(n)), "{behaviour} {field}: {error}");
-        assert!(!error.contains("sandbox breached"), "{behaviour} {field}: {error}");
+        assert!(
+            needle.split('|').any(|n| error.contains(n)),
+            "{behaviour} {field}: {error}"
+        );
+        assert!(
+            !error.contains("sandbox breached"),
+            "{behaviour} {field}: {error}"
+        );
     }
-    assert!(victim.received().is_empty(), "a failing plugin's delivery was sent");
+    assert!(
+        victim.received().is_empty(),
+        "a failing plugin's delivery was sent"
+    );
     // The host is still up and still delivering.
-    assert_eq!(env.http.get(env.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        env.http
+            .get(env.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     env.ingest(event("evt_after", "SHARING", "share.a")).await;
     healthy.wait_for(6).await;
-    let (_, metrics) = (0, env.http.get(env.url("/metrics")).send().await.unwrap().text().await.unwrap());
-    assert!(metrics.contains("scaihub_plugin_calls_total{kind=\"transform\",outcome=\"error\"}"), "{metrics}");
+    let (_, metrics) = (
+        0,
+        env.http
+            .get(env.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        metrics.contains("scaihub_plugin_calls_total{kind=\"transform\",outcome=\"error\"}"),
+        "{metrics}"
+    );
     env.finish().await;
 }
 
@@ -244,7 +373,10 @@ async fn deliver_original_policy_sends_the_untransformed_event(backend: Backend)
     env.ingest(event("evt_orig", "SHARING", "share.a")).await;
     let got = rx.wait_for(1).await;
     assert_eq!(got[0].json()["event_id"], "evt_orig");
-    assert_eq!(got[0].header("x-scaidrive-signature"), independent_signature(&secret, &got[0].body));
+    assert_eq!(
+        got[0].header("x-scaidrive-signature"),
+        independent_signature(&secret, &got[0].body)
+    );
     env.finish().await;
 }
 
@@ -252,9 +384,16 @@ async fn msp_plugins_serve_children_but_no_other_organisation(backend: Backend) 
     let env = TestEnv::start(backend).await;
     let msp = env.org_id.clone();
     let brand = upload(&env, &msp, "msp_branding", "brand", "transform").await;
-    let (_, a) = env.call("POST", "/v1/orgs", Some(json!({"name": "Customer A"}))).await;
-    let (_, b) = env.call("POST", "/v1/orgs", Some(json!({"name": "Customer B"}))).await;
-    let (org_a, org_b) = (a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string());
+    let (_, a) = env
+        .call("POST", "/v1/orgs", Some(json!({"name": "Customer A"})))
+        .await;
+    let (_, b) = env
+        .call("POST", "/v1/orgs", Some(json!({"name": "Customer B"})))
+        .await;
+    let (org_a, org_b) = (
+        a["id"].as_str().unwrap().to_string(),
+        b["id"].as_str().unwrap().to_string(),
+    );
     let own_b = upload(&env, &org_b, "chat_message", "b-chat", "transform").await;
     let rx = Receiver::ok().await;
     // A child attaches its MSP's plugin.
@@ -262,12 +401,19 @@ async fn msp_plugins_serve_children_but_no_other_organisation(backend: Backend) 
         .call(
             "POST",
             &format!("/v1/orgs/{org_a}/webhooks"),
-            Some(json!({"name": "a", "url": rx.url("/a"), "events": ["SHARING"],
-                "transform_plugin": {"plugin_id": brand, "config": {"msp_name": "Acme IT"}}})),
+            Some(
+                json!({"name": "a", "url": rx.url("/a"), "events": ["SHARING"],
+                "transform_plugin": {"plugin_id": brand, "config": {"msp_name": "Acme IT"}}}),
+            ),
         )
         .await;
     assert_eq!(s, 201, "{hook}");
-    env.call("POST", &format!("/v1/orgs/{org_a}/events"), Some(event("evt_a", "SHARING", "share.a"))).await;
+    env.call(
+        "POST",
+        &format!("/v1/orgs/{org_a}/events"),
+        Some(event("evt_a", "SHARING", "share.a")),
+    )
+    .await;
     assert_eq!(rx.wait_for(1).await[0].json()["msp"], "Acme IT");
     // A sibling's plugin is not attachable, nor visible, from A.
     let (s, err) = env
@@ -277,11 +423,24 @@ async fn msp_plugins_serve_children_but_no_other_organisation(backend: Backend) 
             Some(json!({"name": "x", "url": rx.url("/x"), "events": ["SHARING"], "transform_plugin": {"plugin_id": own_b}})),
         )
         .await;
-    assert_eq!((s, err["field"].as_str()), (422, Some("transform_plugin.plugin_id")), "{err}");
-    let (s, _) = env.call("GET", &format!("/v1/orgs/{org_a}/plugins/{own_b}"), None).await;
+    assert_eq!(
+        (s, err["field"].as_str()),
+        (422, Some("transform_plugin.plugin_id")),
+        "{err}"
+    );
+    let (s, _) = env
+        .call("GET", &format!("/v1/orgs/{org_a}/plugins/{own_b}"), None)
+        .await;
     assert_eq!(s, 404);
-    let (_, listed) = env.call("GET", &format!("/v1/orgs/{org_a}/plugins"), None).await;
-    let ids: Vec<&str> = listed.as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
+    let (_, listed) = env
+        .call("GET", &format!("/v1/orgs/{org_a}/plugins"), None)
+        .await;
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [brand.as_str()]);
     // A child's plugin is not attachable by its parent either.
     let (s, _) = env
@@ -303,14 +462,26 @@ async fn attached_plugins_cannot_be_deleted(backend: Backend) {
     let (id, _) = env
         .webhook_with(json!({"name": "c", "url": rx.url("/"), "events": ["SHARING"], "transform_plugin": {"plugin_id": chat}}))
         .await;
-    let (s, err) = env.call("DELETE", &format!("/v1/orgs/{{org}}/plugins/{chat}"), None).await;
+    let (s, err) = env
+        .call("DELETE", &format!("/v1/orgs/{{org}}/plugins/{chat}"), None)
+        .await;
     assert_eq!(s, 409, "{err}");
     assert!(err["message"].as_str().unwrap().contains(&id));
-    let (s, _) = env.call("PATCH", &format!("/v1/orgs/{{org}}/webhooks/{id}"), Some(json!({"transform_plugin": null}))).await;
+    let (s, _) = env
+        .call(
+            "PATCH",
+            &format!("/v1/orgs/{{org}}/webhooks/{id}"),
+            Some(json!({"transform_plugin": null})),
+        )
+        .await;
     assert_eq!(s, 200);
-    let (s, _) = env.call("DELETE", &format!("/v1/orgs/{{org}}/plugins/{chat}"), None).await;
+    let (s, _) = env
+        .call("DELETE", &format!("/v1/orgs/{{org}}/plugins/{chat}"), None)
+        .await;
     assert_eq!(s, 204);
-    let (s, _) = env.call("GET", &format!("/v1/orgs/{{org}}/plugins/{chat}"), None).await;
+    let (s, _) = env
+        .call("GET", &format!("/v1/orgs/{{org}}/plugins/{chat}"), None)
+        .await;
     assert_eq!(s, 404);
     env.finish().await;
 }

@@ -50,7 +50,6 @@ macro_rules! both {
     };
 }
 
-
 fn pg_admin_url() -> String {
     std::env::var("SCAIHUB_TEST_POSTGRES_URL").unwrap_or_else(|_| PG_ADMIN_URL.to_string())
 }
@@ -71,9 +70,13 @@ pub async fn postgres_available() -> bool {
                 _ => "timed out".to_string(),
             };
             if std::env::var("SCAIHUB_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                panic!("PostgreSQL is required (SCAIHUB_REQUIRE_POSTGRES=1) but {url} is unreachable: {why}");
+                panic!(
+                    "PostgreSQL is required (SCAIHUB_REQUIRE_POSTGRES=1) but {url} is unreachable: {why}"
+                );
             }
-            eprintln!("skipping PostgreSQL test: {url} is unreachable ({why}); set SCAIHUB_TEST_POSTGRES_URL to run it");
+            eprintln!(
+                "skipping PostgreSQL test: {url} is unreachable ({why}); set SCAIHUB_TEST_POSTGRES_URL to run it"
+            );
             false
         }
     }
@@ -92,18 +95,29 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}", dir.path().join("scaihub.db").display());
-                TestDb { url, pg_name: None, _dir: Some(dir) }
+                TestDb {
+                    url,
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
             }
             Backend::Postgres => {
                 use sqlx::Connection;
                 let name = format!("scaihub_t_{}", ulid::Ulid::new().to_string().to_lowercase());
                 let mut conn = sqlx::PgConnection::connect(&pg_admin_url()).await.unwrap();
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
                 let _ = conn.close().await;
                 let base = url::Url::parse(&pg_admin_url()).unwrap();
                 let mut url = base.clone();
                 url.set_path(&format!("/{name}"));
-                TestDb { url: url.to_string(), pg_name: Some(name), _dir: None }
+                TestDb {
+                    url: url.to_string(),
+                    pg_name: Some(name),
+                    _dir: None,
+                }
             }
         }
     }
@@ -114,11 +128,21 @@ impl TestDb {
             use sqlx::{Connection, Row};
             let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
             let mut out = Vec::new();
-            for table in ["orgs", "users", "api_keys", "events", "webhooks", "deliveries", "attempts"] {
-                let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT t::text AS row FROM {table} t")))
-                    .fetch_all(&mut conn)
-                    .await
-                    .unwrap();
+            for table in [
+                "orgs",
+                "users",
+                "api_keys",
+                "events",
+                "webhooks",
+                "deliveries",
+                "attempts",
+            ] {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT t::text AS row FROM {table} t"
+                )))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
                 for r in rows {
                     out.extend_from_slice(r.get::<String, _>("row").as_bytes());
                 }
@@ -138,7 +162,11 @@ impl TestDb {
         if let Some(name) = &self.pg_name {
             use sqlx::Connection;
             if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
                 let _ = conn.close().await;
             }
         }
@@ -151,17 +179,30 @@ pub struct TableResolver(pub Arc<Mutex<HashMap<String, Vec<std::net::IpAddr>>>>)
 
 impl TableResolver {
     pub fn set(&self, host: &str, ip: &str) {
-        self.0.lock().unwrap().insert(host.to_string(), vec![ip.parse().unwrap()]);
+        self.0
+            .lock()
+            .unwrap()
+            .insert(host.to_string(), vec![ip.parse().unwrap()]);
     }
 }
 
 impl NameResolver for TableResolver {
-    fn lookup(&self, host: &str, port: u16) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+    fn lookup(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
         let found = self.0.lock().unwrap().get(host).cloned();
         Box::pin(async move {
             match found {
-                Some(ips) => Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect()),
-                None => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such host in the test table")),
+                Some(ips) => Ok(ips
+                    .into_iter()
+                    .map(|ip| SocketAddr::new(ip, port))
+                    .collect()),
+                None => Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such host in the test table",
+                )),
             }
         })
     }
@@ -212,7 +253,10 @@ impl TestEnv {
         let store = Store::connect(&db.url).await.unwrap();
         let clock = ManualClock::at_fixed_date();
         let resolver = TableResolver::default();
-        let policy = DestinationPolicy::new(scaihub::config::parse_allow_list(&options.allow).unwrap(), Arc::new(resolver.clone()));
+        let policy = DestinationPolicy::new(
+            scaihub::config::parse_allow_list(&options.allow).unwrap(),
+            Arc::new(resolver.clone()),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let settings = HubSettings {
@@ -223,7 +267,14 @@ impl TestEnv {
             ..HubSettings::default()
         };
         let (master_key, _) = MasterKey::generate();
-        let hub = scaihub::server::hub(store, Arc::new(clock.clone()), master_key, policy, settings, plugin_runtime(options.plugin_limits));
+        let hub = scaihub::server::hub(
+            store,
+            Arc::new(clock.clone()),
+            master_key,
+            policy,
+            settings,
+            plugin_runtime(options.plugin_limits),
+        );
         let admin_key = scaihub::crypto::new_secret("shk_test_");
         let boot = hub.bootstrap(Some(&admin_key)).await.unwrap().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -243,7 +294,10 @@ impl TestEnv {
             base,
             admin_key,
             org_id: boot.org_id,
-            http: { scaihub::install_crypto_provider(); reqwest::Client::new() },
+            http: {
+                scaihub::install_crypto_provider();
+                reqwest::Client::new()
+            },
             stop: Some(stop),
             task: Some(task),
         }
@@ -270,52 +324,86 @@ impl TestEnv {
 
     /// A JSON call with the admin key; answers (status, body).
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call_as(&self.admin_key.clone(), method, path, body).await
+        self.call_as(&self.admin_key.clone(), method, path, body)
+            .await
     }
 
-    pub async fn call_as(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method.parse().unwrap(), self.url(path)).bearer_auth(key);
+    pub async fn call_as(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(key);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Creates a webhook to `url` for `events`; returns (id, secret).
     pub async fn webhook(&self, url: &str, events: &[&str]) -> (String, String) {
-        self.webhook_with(json!({"name": "test hook", "url": url, "events": events})).await
+        self.webhook_with(json!({"name": "test hook", "url": url, "events": events}))
+            .await
     }
 
     pub async fn webhook_with(&self, body: Value) -> (String, String) {
-        let (status, w) = self.call("POST", "/v1/orgs/{org}/webhooks", Some(body)).await;
+        let (status, w) = self
+            .call("POST", "/v1/orgs/{org}/webhooks", Some(body))
+            .await;
         assert_eq!(status, 201, "{w}");
-        (w["id"].as_str().unwrap().to_string(), w["secret"].as_str().unwrap().to_string())
+        (
+            w["id"].as_str().unwrap().to_string(),
+            w["secret"].as_str().unwrap().to_string(),
+        )
     }
 
     /// Ingests events; asserts 202.
     pub async fn ingest(&self, events: Value) -> Value {
-        let (status, body) = self.call("POST", "/v1/orgs/{org}/events", Some(events)).await;
+        let (status, body) = self
+            .call("POST", "/v1/orgs/{org}/events", Some(events))
+            .await;
         assert_eq!(status, 202, "{body}");
         body
     }
 
     pub async fn delivery(&self, id: &str) -> Value {
-        let (status, d) = self.call("GET", &format!("/v1/orgs/{{org}}/deliveries/{id}"), None).await;
+        let (status, d) = self
+            .call("GET", &format!("/v1/orgs/{{org}}/deliveries/{id}"), None)
+            .await;
         assert_eq!(status, 200, "{d}");
         d
     }
 
     pub async fn deliveries(&self, webhook_id: &str) -> Vec<Value> {
-        let (status, page) = self.call("GET", &format!("/v1/orgs/{{org}}/webhooks/{webhook_id}/deliveries?limit=500"), None).await;
+        let (status, page) = self
+            .call(
+                "GET",
+                &format!("/v1/orgs/{{org}}/webhooks/{webhook_id}/deliveries?limit=500"),
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "{page}");
         page["data"].as_array().unwrap().clone()
     }
 
     /// Polls until `check` holds for the webhook's deliveries (real time).
-    pub async fn wait_deliveries(&self, webhook_id: &str, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub async fn wait_deliveries(
+        &self,
+        webhook_id: &str,
+        what: &str,
+        check: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let list = self.deliveries(webhook_id).await;
@@ -330,7 +418,13 @@ impl TestEnv {
     }
 
     pub async fn audit(&self, query: &str) -> Vec<Value> {
-        let (status, page) = self.call("GET", &format!("/v1/orgs/{{org}}/audit-events?{query}"), None).await;
+        let (status, page) = self
+            .call(
+                "GET",
+                &format!("/v1/orgs/{{org}}/audit-events?{query}"),
+                None,
+            )
+            .await;
         assert_eq!(status, 200, "{page}");
         page["data"].as_array().unwrap().clone()
     }
@@ -359,7 +453,10 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
     }
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
@@ -389,13 +486,25 @@ impl Receiver {
     }
 
     /// `respond(n)` gives the status and delay for the n-th request (0-based).
-    pub async fn start(respond: impl Fn(usize) -> (u16, Duration) + Send + Sync + 'static) -> Receiver {
-        let state = ReceiverState { got: Arc::default(), notify: Arc::new(Notify::new()), respond: Arc::new(respond) };
-        let app = axum::Router::new().fallback(handle).with_state(state.clone());
+    pub async fn start(
+        respond: impl Fn(usize) -> (u16, Duration) + Send + Sync + 'static,
+    ) -> Receiver {
+        let state = ReceiverState {
+            got: Arc::default(),
+            notify: Arc::new(Notify::new()),
+            respond: Arc::new(respond),
+        };
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver { addr, got: state.got, notify: state.notify }
+        Receiver {
+            addr,
+            got: state.got,
+            notify: state.notify,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -416,16 +525,28 @@ impl Receiver {
                 return got;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("receiver got {} requests, expected {n}", self.received().len());
+                panic!(
+                    "receiver got {} requests, expected {n}",
+                    self.received().len()
+                );
             }
         }
     }
 }
 
-async fn handle(State(state): State<ReceiverState>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+async fn handle(
+    State(state): State<ReceiverState>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
     let n = {
         let mut got = state.got.lock().unwrap();
-        got.push(Received { headers, body, path: uri.path().to_string() });
+        got.push(Received {
+            headers,
+            body,
+            path: uri.path().to_string(),
+        });
         got.len() - 1
     };
     state.notify.notify_waiters();
@@ -433,7 +554,10 @@ async fn handle(State(state): State<ReceiverState>, uri: axum::http::Uri, header
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    (StatusCode::from_u16(status).unwrap(), format!("answer {n} with {status}"))
+    (
+        StatusCode::from_u16(status).unwrap(),
+        format!("answer {n} with {status}"),
+    )
 }
 
 /// HMAC-SHA256 with `ring`, independent of the host's `hmac` crate.
@@ -475,7 +599,10 @@ pub fn plugin_wasm(name: &str) -> std::path::PathBuf {
             .env_remove("CARGO_TARGET_DIR")
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "building the plugins failed (is the wasm32-wasip2 target installed?)");
+        assert!(
+            status.success(),
+            "building the plugins failed (is the wasm32-wasip2 target installed?)"
+        );
         root.join("target/wasm32-wasip2/release")
     });
     let path = dir.join(format!("{name}.wasm"));
