@@ -45,6 +45,9 @@ pub fn hub(
             keys: Default::default(),
             plugins,
             wake: Arc::new(Notify::new()),
+            worker_owner: crate::ids::new_id(crate::ids::IdKind::Key).replacen("key_", "wkr_", 1),
+            fast_lane: Default::default(),
+            fast_backlog: Default::default(),
             audit_queue,
         }
     })
@@ -60,7 +63,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     if hub.store.backend() == Backend::Sqlite {
         // Only this process uses the file: nothing it leased before a crash is still in flight.
-        let released = hub.store.release_all_leases().await?;
+        let released = hub.store.release_all_leases(hub.now()).await?;
         if released > 0 {
             tracing::info!(
                 released,

@@ -1,41 +1,44 @@
-//! The delivery worker: claims due deliveries, sends them concurrently,
+//! The delivery worker: takes due deliveries, sends them concurrently,
 //! and records every attempt.
 //!
-//! Flow: [`Worker::run`] claims batches of due deliveries (leased to this
-//! worker), spawns one task per attempt, bounded overall and per webhook.
-//! Each task sends one request and hands its [`Completion`] to the recorder,
-//! which writes attempts in batches, schedules retries, drops deliveries
-//! whose schedule is spent, and logs the SECURITY event for each drop.
+//! Flow: deliveries reach [`Worker::run`] two ways. Those created by this
+//! process arrive from memory (the *fast lane*) already leased to it, right
+//! after the transaction that stored them commits. Everything else — retries
+//! falling due, queues released by a resume, work left by a process that
+//! died — is claimed from the store with a lease. Both feed one ready
+//! queue; each attempt runs as a task, bounded overall and per webhook. The
+//! recorder writes finished attempts in batches, schedules retries, drops
+//! deliveries whose schedule is spent, and logs the SECURITY event for each.
 //!
 //! Nothing lives only in memory: a delivery is in the store before it is
-//! sent and its lease lets another worker (or this one after a restart)
+//! sent, and its lease lets another worker (or this one after a restart)
 //! take it over, so every accepted event is delivered at least once.
 
 mod plugins;
 pub mod sender;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
 use serde_json::json;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tracing::{Instrument, info_span, warn};
 
 use crate::clock::Millis;
 use crate::domain::Category;
 use crate::hub::ingest::{DROPPED, Incoming, OVERFLOW};
 use crate::hub::{Actor, Hub};
-use crate::ids::{IdKind, new_id};
 use crate::storage::deliveries::{AttemptRecord, ClaimedDelivery, Completion, DeliveryStatus};
 use plugins::PluginOutcome;
 use sender::{Rewrite, Sender, Target};
 
 /// How many deliveries one claim takes at most.
-const CLAIM_BATCH: i64 = 128;
-/// Real-time interval at which an idle worker looks for work anyway (work
-/// committed by another process, or a clock that jumped).
+const CLAIM_BATCH: i64 = 256;
+/// Real-time interval at which an idle worker looks at the store anyway
+/// (work committed by another process, or a clock that jumped).
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// A finished attempt on its way to the store.
@@ -45,9 +48,13 @@ struct Finished {
 }
 
 #[derive(Default)]
-struct InFlight {
-    deliveries: HashSet<String>,
+struct State {
+    /// Every delivery this worker holds: waiting in `ready` or being sent.
+    owned: HashSet<String>,
+    /// Attempts being sent, per webhook.
     per_webhook: HashMap<String, usize>,
+    /// Held deliveries not yet started, oldest first.
+    ready: VecDeque<ClaimedDelivery>,
 }
 
 /// One process's delivery worker.
@@ -56,7 +63,9 @@ pub struct Worker {
     owner: String,
     sender: Sender,
     slots: Arc<Semaphore>,
-    in_flight: Mutex<InFlight>,
+    state: Mutex<State>,
+    /// Rings when an attempt finishes (a slot and maybe a webhook free up).
+    freed: Notify,
     targets: Mutex<HashMap<String, Arc<Target>>>,
 }
 
@@ -65,31 +74,41 @@ impl Worker {
         let sender = Sender::new(hub.destinations.clone(), hub.settings.delivery_timeout)?;
         Ok(Arc::new(Worker {
             slots: Arc::new(Semaphore::new(hub.settings.max_in_flight)),
-            owner: new_id(IdKind::Key).replacen("key_", "wkr_", 1),
+            owner: hub.worker_owner.clone(),
             hub,
             sender,
-            in_flight: Mutex::default(),
+            state: Mutex::default(),
+            freed: Notify::new(),
             targets: Mutex::default(),
         }))
     }
 
     /// Runs until `shutdown` turns true, then finishes the attempts in
-    /// flight and records them before returning.
+    /// flight and records them before returning. Deliveries held but not
+    /// started stay leased in the store and are taken up again later.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let (done_tx, done_rx) = mpsc::channel::<Finished>(4096);
+        let (lane_tx, mut lane) = mpsc::unbounded_channel::<Vec<ClaimedDelivery>>();
+        *self.hub.fast_lane.lock().expect("fast lane lock") = Some(lane_tx);
+        let (done_tx, done_rx) = mpsc::channel::<Finished>(8192);
         let recorder = tokio::spawn(self.clone().record(done_rx));
+        let mut poll_store = true;
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let progressed = match self.claim_and_send(&done_tx).await {
-                Ok(n) => n,
-                Err(e) => {
-                    warn!(error = %format!("{e:#}"), "claiming deliveries failed");
-                    0
+            while let Ok(batch) = lane.try_recv() {
+                self.hold(batch);
+            }
+            if poll_store {
+                poll_store = false;
+                match self.claim().await {
+                    Ok(n) if n as i64 >= CLAIM_BATCH => poll_store = true,
+                    Ok(_) => {}
+                    Err(e) => warn!(error = %format!("{e:#}"), "claiming deliveries failed"),
                 }
-            };
-            if progressed as i64 >= CLAIM_BATCH {
+            }
+            self.dispatch(&done_tx);
+            if poll_store {
                 continue;
             }
             let next_due = self.hub.store.next_due_at().await.ok().flatten();
@@ -98,33 +117,38 @@ impl Worker {
                 None => Box::pin(std::future::pending()),
             };
             tokio::select! {
-                _ = self.hub.wake.notified() => {}
-                _ = clock_wait => {}
-                _ = tokio::time::sleep(IDLE_POLL) => {}
+                batch = lane.recv() => if let Some(b) = batch { self.hold(b) },
+                _ = self.freed.notified() => {}
+                _ = self.hub.wake.notified() => poll_store = true,
+                _ = clock_wait => poll_store = true,
+                _ = tokio::time::sleep(IDLE_POLL) => poll_store = true,
                 _ = shutdown.changed() => {}
             }
         }
+        self.hub.fast_lane.lock().expect("fast lane lock").take();
         // Let every attempt in flight finish and be recorded.
-        let _ = self
-            .slots
-            .acquire_many(self.hub.settings.max_in_flight as u32)
-            .await;
+        let _ = self.slots.acquire_many(self.hub.settings.max_in_flight as u32).await;
         drop(done_tx);
         let _ = recorder.await;
     }
 
-    /// Claims what is due and starts sending it; returns how many it claimed.
-    async fn claim_and_send(
-        self: &Arc<Self>,
-        done: &mpsc::Sender<Finished>,
-    ) -> anyhow::Result<usize> {
-        let free = self.slots.available_permits();
-        if free == 0 {
-            // Every slot is busy; a finishing attempt wakes us.
-            return Ok(0);
+    /// Takes deliveries into the ready queue, unless already held.
+    fn hold(&self, batch: Vec<ClaimedDelivery>) {
+        let mut state = self.state.lock().expect("worker state lock");
+        let mut fresh = 0;
+        for d in batch {
+            if state.owned.insert(d.id.clone()) {
+                state.ready.push_back(d);
+                fresh += 1;
+            }
         }
+        let _ = fresh;
+    }
+
+    /// Claims due deliveries from the store; answers how many.
+    async fn claim(&self) -> anyhow::Result<usize> {
         let saturated: Vec<String> = {
-            let state = self.in_flight.lock().expect("in-flight lock");
+            let state = self.state.lock().expect("worker state lock");
             state
                 .per_webhook
                 .iter()
@@ -133,51 +157,52 @@ impl Worker {
                 .collect()
         };
         let now = self.hub.now();
-        let limit = (free as i64).min(CLAIM_BATCH);
         let lease_until = now + self.hub.settings.lease.as_millis() as i64;
-        let claimed = self
-            .hub
-            .store
-            .claim_due(&self.owner, now, lease_until, limit, &saturated)
-            .await?;
-        let count = claimed.len();
-        for delivery in claimed {
-            {
-                let mut state = self.in_flight.lock().expect("in-flight lock");
-                if !state.deliveries.insert(delivery.id.clone()) {
-                    // Already being sent by us (its lease ran out under a jumping clock).
+        let claimed = self.hub.store.claim_due(&self.owner, now, lease_until, CLAIM_BATCH, &saturated).await?;
+        let n = claimed.len();
+        self.hold(claimed);
+        Ok(n)
+    }
+
+    /// Starts as many held deliveries as slots and per-webhook limits allow,
+    /// oldest first; the rest keep their place.
+    fn dispatch(self: &Arc<Self>, done: &mpsc::Sender<Finished>) {
+        let per_webhook = self.hub.settings.max_in_flight_per_webhook;
+        let mut start = Vec::new();
+        {
+            let mut state = self.state.lock().expect("worker state lock");
+            let mut kept = VecDeque::new();
+            while let Some(d) = state.ready.pop_front() {
+                let busy = state.per_webhook.get(&d.webhook_id).copied().unwrap_or(0);
+                if busy >= per_webhook {
+                    kept.push_back(d);
                     continue;
                 }
-                *state
-                    .per_webhook
-                    .entry(delivery.webhook_id.clone())
-                    .or_default() += 1;
+                let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                    kept.push_back(d);
+                    kept.extend(state.ready.drain(..));
+                    break;
+                };
+                *state.per_webhook.entry(d.webhook_id.clone()).or_default() += 1;
+                start.push((d, permit));
             }
-            let permit = self
-                .slots
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore never closes");
+            state.ready = kept;
+        }
+        self.hub.fast_backlog.fetch_sub(start.len().min(self.hub.fast_backlog.load(Ordering::Relaxed)), Ordering::Relaxed);
+        for (delivery, permit) in start {
             let worker = self.clone();
             let done = done.clone();
             let span = info_span!("delivery", delivery_id = %delivery.id, webhook_id = %delivery.webhook_id, attempt = delivery.attempt_count + 1);
             tokio::spawn(
                 async move {
                     let completion = worker.attempt(&delivery).await;
-                    // The permit is held until the recorder has the result.
-                    let _ = done
-                        .send(Finished {
-                            claimed: delivery,
-                            completion,
-                        })
-                        .await;
+                    // The slot is held until the recorder has the result.
+                    let _ = done.send(Finished { claimed: delivery, completion }).await;
                     drop(permit);
                 }
                 .instrument(span),
             );
         }
-        Ok(count)
     }
 
     async fn target(&self, delivery: &ClaimedDelivery) -> anyhow::Result<Option<Arc<Target>>> {
@@ -366,12 +391,12 @@ impl Worker {
 
     /// Writes finished attempts in batches, one transaction per batch.
     async fn record(self: Arc<Self>, mut rx: mpsc::Receiver<Finished>) {
-        let mut batch = Vec::with_capacity(256);
-        while rx.recv_many(&mut batch, 256).await > 0 {
+        let mut batch = Vec::with_capacity(512);
+        while rx.recv_many(&mut batch, 512).await > 0 {
             let mut wait = Duration::from_millis(50);
-            loop {
+            let retries = loop {
                 match self.write_batch(&batch).await {
-                    Ok(()) => break,
+                    Ok(retries) => break retries,
                     Err(e) => {
                         // Keep the results: a lost write would mean a resend,
                         // not a loss, but retrying avoids even that.
@@ -380,11 +405,11 @@ impl Worker {
                         wait = (wait * 2).min(Duration::from_secs(5));
                     }
                 }
-            }
+            };
             {
-                let mut state = self.in_flight.lock().expect("in-flight lock");
+                let mut state = self.state.lock().expect("worker state lock");
                 for f in &batch {
-                    state.deliveries.remove(&f.claimed.id);
+                    state.owned.remove(&f.claimed.id);
                     if let Some(n) = state.per_webhook.get_mut(&f.claimed.webhook_id) {
                         *n -= 1;
                         if *n == 0 {
@@ -394,18 +419,23 @@ impl Worker {
                 }
             }
             batch.clear();
-            // Retries may now be due earlier than the worker planned to wake.
-            self.hub.wake.notify_one();
+            self.freed.notify_one();
+            // A retry may now be due earlier than the worker planned to look.
+            if retries {
+                self.hub.wake.notify_one();
+            }
         }
     }
 
-    async fn write_batch(&self, batch: &[Finished]) -> anyhow::Result<()> {
+    /// Records a batch; answers whether any retry was scheduled.
+    async fn write_batch(&self, batch: &[Finished]) -> anyhow::Result<bool> {
         let now = self.hub.now();
         let mut tx = self.hub.store.begin().await?;
+        let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
+        let owned = tx.complete_many(&completions, &self.owner, now).await?;
         let mut outcomes = Vec::new();
         for f in batch {
-            let owned = tx.complete(&f.completion, &self.owner, now).await?;
-            if owned && f.completion.status == DeliveryStatus::Dropped {
+            if owned.contains(&f.claimed.id) && f.completion.status == DeliveryStatus::Dropped {
                 let c = &f.claimed;
                 let event = self.hub.own_event(
                     Category::Security,
@@ -424,10 +454,7 @@ impl Worker {
                 // A report about a dropped report is logged but not sent on,
                 // so failing webhooks cannot feed each other forever.
                 let fan_out = c.action != DROPPED && c.action != OVERFLOW;
-                let outcome = self
-                    .hub
-                    .ingest_in_tx(&mut tx, &c.org_id, vec![Incoming { event, fan_out }])
-                    .await?;
+                let outcome = self.hub.ingest_in_tx(&mut tx, &c.org_id, vec![Incoming { event, fan_out }]).await?;
                 outcomes.push(outcome);
             }
         }
@@ -435,6 +462,6 @@ impl Worker {
         for o in &outcomes {
             self.hub.after_commit(o);
         }
-        Ok(())
+        Ok(batch.iter().any(|f| f.completion.status == DeliveryStatus::Retrying))
     }
 }

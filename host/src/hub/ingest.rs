@@ -19,9 +19,16 @@ use crate::storage::deliveries::{DeliveryStatus, NewDelivery};
 pub struct IngestOutcome {
     pub accepted: Vec<String>,
     pub duplicates: Vec<String>,
-    /// Deliveries created that the worker should send now.
+    /// Deliveries created that a worker should claim from the store.
     pub pending: usize,
+    /// Deliveries created leased to this process's worker, to hand over
+    /// from memory once the transaction has committed.
+    pub claimed: Vec<crate::storage::deliveries::ClaimedDelivery>,
 }
+
+/// Past this many deliveries waiting in memory, new ones go through the
+/// store's claim path instead (bounded memory under any backlog).
+pub const FAST_LANE_LIMIT: usize = 20_000;
 
 /// Actions ScaiHub logs about a webhook that must never be sent to it.
 pub const DROPPED: &str = "webhook.delivery_dropped";
@@ -70,12 +77,28 @@ impl Hub {
     }
 
     pub(crate) fn after_commit(&self, outcome: &IngestOutcome) {
-        self.metrics
-            .events_ingested
-            .inc_by(outcome.accepted.len() as u64);
+        self.metrics.events_ingested.inc_by(outcome.accepted.len() as u64);
+        if !outcome.claimed.is_empty() {
+            let lane = self.fast_lane.lock().expect("fast lane lock").clone();
+            let sent = lane.is_some_and(|tx| {
+                self.fast_backlog.fetch_add(outcome.claimed.len(), std::sync::atomic::Ordering::Relaxed);
+                tx.send(outcome.claimed.clone()).is_ok()
+            });
+            // Without a worker to take them they wait out their lease, then
+            // any worker claims them from the store.
+            if !sent {
+                tracing::warn!(count = outcome.claimed.len(), "no local worker for leased deliveries");
+            }
+        }
         if outcome.pending > 0 {
             self.wake.notify_one();
         }
+    }
+
+    /// Whether new deliveries may take the in-memory lane now.
+    fn fast_lane_open(&self) -> bool {
+        self.fast_lane.lock().expect("fast lane lock").is_some()
+            && self.fast_backlog.load(std::sync::atomic::Ordering::Relaxed) < FAST_LANE_LIMIT
     }
 
     /// The fan-out. Events ScaiHub raises while doing it (queue overflow)
@@ -95,6 +118,8 @@ impl Hub {
         let mut work: VecDeque<Incoming> = events.into();
         let mut deliveries = Vec::new();
         let mut outcome = IngestOutcome::default();
+        let fast = self.fast_lane_open();
+        let lease_until = now + self.settings.lease.as_millis() as Millis;
 
         while let Some(Incoming { event, fan_out }) = work.pop_front() {
             let body = event.to_body();
@@ -128,17 +153,30 @@ impl Hub {
                         DeliveryStatus::Overflowed
                     }
                 } else {
-                    outcome.pending += 1;
                     DeliveryStatus::Pending
                 };
-                deliveries.push(new_delivery(
-                    org_id,
-                    &webhook.id,
-                    seq,
-                    &event.event_id,
-                    status,
-                    now,
-                ));
+                let mut d = new_delivery(org_id, &webhook.id, seq, &event.event_id, status, now);
+                if status == DeliveryStatus::Pending {
+                    if fast {
+                        // Leased to this process until `lease_until`, when
+                        // any worker may take it over.
+                        d.lease_owner = Some(self.worker_owner.clone());
+                        d.next_attempt_at = Some(lease_until);
+                        outcome.claimed.push(crate::storage::deliveries::ClaimedDelivery {
+                            id: d.id.clone(),
+                            org_id: org_id.to_string(),
+                            webhook_id: webhook.id.clone(),
+                            webhook_version: webhook.version,
+                            event_id: event.event_id.clone(),
+                            action: event.action.clone(),
+                            body: body.clone(),
+                            attempt_count: 0,
+                        });
+                    } else {
+                        outcome.pending += 1;
+                    }
+                }
+                deliveries.push(d);
             }
         }
         tx.insert_deliveries(&deliveries).await?;
@@ -191,6 +229,7 @@ pub(crate) fn new_delivery(
         event_id: event_id.to_string(),
         status,
         next_attempt_at: (status == DeliveryStatus::Pending).then_some(now),
+        lease_owner: None,
         created_at: now,
     }
 }

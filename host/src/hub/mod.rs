@@ -70,6 +70,13 @@ pub struct Hub {
     pub plugins: Arc<crate::plugin::PluginRuntime>,
     /// Wakes the delivery worker when new work is committed.
     pub wake: Arc<Notify>,
+    /// This process's identity as a lease holder.
+    pub worker_owner: String,
+    /// The local worker's in-memory queue: deliveries created here are
+    /// leased to it and handed over after commit, skipping a claim query.
+    pub fast_lane: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<crate::storage::deliveries::ClaimedDelivery>>>>,
+    /// Deliveries handed to the fast lane and not yet started.
+    pub fast_backlog: std::sync::atomic::AtomicUsize,
     /// Own events written with group commit (see [`Hub::log_batched`]).
     pub audit_queue: Option<tokio::sync::mpsc::Sender<QueuedEvent>>,
 }

@@ -62,6 +62,9 @@ pub struct NewDelivery {
     pub event_id: String,
     pub status: DeliveryStatus,
     pub next_attempt_at: Option<Millis>,
+    /// Set when the creating process sends it straight from memory: leased
+    /// to that worker until `next_attempt_at`, when anyone may take it over.
+    pub lease_owner: Option<String>,
     pub created_at: Millis,
 }
 
@@ -142,14 +145,14 @@ macro_rules! decode {
 impl Tx {
     /// Inserts deliveries in multi-row statements.
     pub async fn insert_deliveries(&mut self, rows: &[NewDelivery]) -> StoreResult<()> {
-        const COLS: usize = 9;
+        const COLS: usize = 11;
         for chunk in rows.chunks(400) {
             let values = (0..chunk.len())
                 .map(|i| format!("({})", placeholders(i * COLS + 1, COLS)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
-                "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, created_at, updated_at) VALUES {values}"
+                "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, updated_at) VALUES {values}"
             );
             on_tx!(self, c => {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -162,6 +165,8 @@ impl Tx {
                         .bind(&d.event_id)
                         .bind(d.status.as_str())
                         .bind(d.next_attempt_at)
+                        .bind(&d.lease_owner)
+                        .bind(d.lease_owner.as_ref().and(d.next_attempt_at))
                         .bind(d.created_at)
                         .bind(d.created_at);
                 }
@@ -224,6 +229,57 @@ impl Tx {
         })
     }
 
+    /// Records a batch of attempts in a few statements: one update per group
+    /// of like outcomes (guarded by the lease, returning the ids it
+    /// changed), then one multi-row insert of the attempts of those ids.
+    /// Answers the ids whose state was recorded.
+    pub async fn complete_many(&mut self, done: &[Completion], owner: &str, now: Millis) -> StoreResult<std::collections::HashSet<String>> {
+        use std::collections::{BTreeMap, HashSet};
+        // Group by everything the update sets but the id.
+        let mut groups: BTreeMap<(&str, Option<Millis>, Option<i64>, bool), Vec<&str>> = BTreeMap::new();
+        for c in done {
+            let code = c.attempt.as_ref().and_then(|a| a.status_code);
+            groups.entry((c.status.as_str(), c.next_attempt_at, code, c.attempt.is_some())).or_default().push(&c.delivery_id);
+        }
+        let mut owned: HashSet<String> = HashSet::new();
+        for ((status, next, code, counted), ids) in groups {
+            for chunk in ids.chunks(400) {
+                let sql = format!(
+                    "UPDATE deliveries SET status = $1, attempt_count = attempt_count + $2, next_attempt_at = $3, \
+                     last_status_code = CASE WHEN $2 = 1 THEN $4 ELSE last_status_code END, lease_owner = NULL, lease_until = NULL, \
+                     updated_at = $5 WHERE lease_owner = $6 AND id IN ({}) RETURNING id",
+                    placeholders(7, chunk.len())
+                );
+                on_tx!(self, c => {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(i64::from(counted)).bind(next).bind(code).bind(now).bind(owner);
+                    for id in chunk {
+                        q = q.bind(*id);
+                    }
+                    for row in q.fetch_all(&mut *c).await? {
+                        owned.insert(row.try_get::<String, _>("id")?);
+                    }
+                });
+            }
+        }
+        let attempts: Vec<(&str, &AttemptRecord)> =
+            done.iter().filter(|c| owned.contains(&c.delivery_id)).filter_map(|c| c.attempt.as_ref().map(|a| (c.delivery_id.as_str(), a))).collect();
+        const COLS: usize = 6;
+        for chunk in attempts.chunks(400) {
+            let values = (0..chunk.len()).map(|i| format!("({})", placeholders(i * COLS + 1, COLS))).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) VALUES {values}"
+            );
+            on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, a) in chunk {
+                    q = q.bind(*id).bind(a.attempted_at).bind(a.status_code).bind(a.duration_ms).bind(&a.error).bind(&a.response_snippet);
+                }
+                q.execute(&mut *c).await?;
+            });
+        }
+        Ok(owned)
+    }
+
     /// Moves a paused webhook's queue back to pending, oldest first.
     pub async fn release_queue(&mut self, webhook_id: &str, now: Millis) -> StoreResult<u64> {
         on_tx!(self, c => {
@@ -266,7 +322,7 @@ impl Store {
             )
         };
         let sql = format!(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2 WHERE id IN (\
+            "UPDATE deliveries SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE id IN (\
                SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
                WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= $3 \
                  AND (d.lease_until IS NULL OR d.lease_until <= $3) AND w.paused = FALSE{skip} \
@@ -318,11 +374,19 @@ impl Store {
 
     /// Forgets every lease: on SQLite only one process owns the file, so at
     /// start nothing can still be in flight.
-    pub async fn release_all_leases(&self) -> StoreResult<u64> {
+    pub async fn release_all_leases(&self, now: Millis) -> StoreResult<u64> {
         on_write!(self, p => {
-            let done = sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
-                .execute(p)
-                .await?;
+            // Leased rows wait until their lease ends; make them due now
+            // (never-tried ones by creation time, so the oldest go first).
+            let done = sqlx::query(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, \
+                 next_attempt_at = CASE WHEN attempt_count = 0 THEN created_at ELSE $1 END \
+                 WHERE lease_owner IS NOT NULL AND status IN ('pending', 'retrying')",
+            )
+            .bind(now)
+            .execute(p)
+            .await?;
+            sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL").execute(p).await?;
             Ok(done.rows_affected())
         })
     }
