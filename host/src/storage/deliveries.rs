@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Backend, Store, StoreResult, Tx, on_read, on_tx, on_write, placeholders};
+use super::{Backend, Params, Store, StoreResult, Tx, on_read, on_tx, on_write, placeholders};
 use crate::clock::Millis;
 
 /// Where a delivery stands.
@@ -146,11 +146,9 @@ impl Tx {
     /// Inserts deliveries in multi-row statements.
     pub async fn insert_deliveries(&mut self, rows: &[NewDelivery]) -> StoreResult<()> {
         const COLS: usize = 11;
-        for chunk in rows.chunks(400) {
-            let values = (0..chunk.len())
-                .map(|i| format!("({})", placeholders(i * COLS + 1, COLS)))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for chunk in rows.chunks(200) {
+            let mut p = Params::new(self.backend());
+            let values = (0..chunk.len()).map(|_| format!("({})", p.list(COLS))).collect::<Vec<_>>().join(", ");
             let sql = format!(
                 "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, updated_at) VALUES {values}"
             );
@@ -243,15 +241,18 @@ impl Tx {
         }
         let mut owned: HashSet<String> = HashSet::new();
         for ((status, next, code, counted), ids) in groups {
-            for chunk in ids.chunks(400) {
+            for chunk in ids.chunks(200) {
+                // Bound strictly in the order the placeholders appear.
+                let mut p = Params::new(self.backend());
                 let sql = format!(
-                    "UPDATE deliveries SET status = $1, attempt_count = attempt_count + $2, next_attempt_at = $3, \
-                     last_status_code = CASE WHEN $2 = 1 THEN $4 ELSE last_status_code END, lease_owner = NULL, lease_until = NULL, \
-                     updated_at = $5 WHERE lease_owner = $6 AND id IN ({}) RETURNING id",
-                    placeholders(7, chunk.len())
+                    "UPDATE deliveries SET status = {}, attempt_count = attempt_count + {}, next_attempt_at = {}, \
+                     last_status_code = CASE WHEN {} = 1 THEN {} ELSE last_status_code END, lease_owner = NULL, lease_until = NULL, \
+                     updated_at = {} WHERE lease_owner = {} AND id IN ({}) RETURNING id",
+                    p.next(), p.next(), p.next(), p.next(), p.next(), p.next(), p.next(), p.list(chunk.len())
                 );
+                let counted = i64::from(counted);
                 on_tx!(self, c => {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(i64::from(counted)).bind(next).bind(code).bind(now).bind(owner);
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(counted).bind(next).bind(counted).bind(code).bind(now).bind(owner);
                     for id in chunk {
                         q = q.bind(*id);
                     }
@@ -264,8 +265,9 @@ impl Tx {
         let attempts: Vec<(&str, &AttemptRecord)> =
             done.iter().filter(|c| owned.contains(&c.delivery_id)).filter_map(|c| c.attempt.as_ref().map(|a| (c.delivery_id.as_str(), a))).collect();
         const COLS: usize = 6;
-        for chunk in attempts.chunks(400) {
-            let values = (0..chunk.len()).map(|i| format!("({})", placeholders(i * COLS + 1, COLS))).collect::<Vec<_>>().join(", ");
+        for chunk in attempts.chunks(200) {
+            let mut p = Params::new(self.backend());
+            let values = (0..chunk.len()).map(|_| format!("({})", p.list(COLS))).collect::<Vec<_>>().join(", ");
             let sql = format!(
                 "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) VALUES {values}"
             );

@@ -184,6 +184,45 @@ impl Tx {
     }
 }
 
+/// Numbers parameters for statements with many of them. SQLite gets
+/// anonymous `?` (bound strictly in order): looking up a named or numbered
+/// parameter costs SQLite a walk of all of them, which made wide multi-row
+/// statements quadratic. PostgreSQL gets `$n`.
+pub(crate) struct Params {
+    backend: Backend,
+    next: usize,
+}
+
+impl Params {
+    pub(crate) fn new(backend: Backend) -> Params {
+        Params { backend, next: 1 }
+    }
+
+    /// The next parameter's placeholder.
+    pub(crate) fn next(&mut self) -> String {
+        let n = self.next;
+        self.next += 1;
+        match self.backend {
+            Backend::Sqlite => "?".to_string(),
+            Backend::Postgres => format!("${n}"),
+        }
+    }
+
+    /// `count` placeholders, comma-separated.
+    pub(crate) fn list(&mut self, count: usize) -> String {
+        (0..count).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+impl Tx {
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
 /// `$first, $first+1, …` for `count` parameters.
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)
