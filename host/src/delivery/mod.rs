@@ -92,6 +92,9 @@ impl Worker {
         let (done_tx, done_rx) = mpsc::channel::<Finished>(8192);
         let recorder = tokio::spawn(self.clone().record(done_rx));
         let mut poll_store = true;
+        // When the store next has something due; refreshed after each claim
+        // (reading it on every wake-up would cost a query per batch).
+        let mut next_due: Option<Millis> = None;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -106,12 +109,12 @@ impl Worker {
                     Ok(_) => {}
                     Err(e) => warn!(error = %format!("{e:#}"), "claiming deliveries failed"),
                 }
+                next_due = self.hub.store.next_due_at().await.ok().flatten();
             }
             self.dispatch(&done_tx);
             if poll_store {
                 continue;
             }
-            let next_due = self.hub.store.next_due_at().await.ok().flatten();
             let clock_wait = match next_due {
                 Some(t) => self.hub.clock.sleep_until(t),
                 None => Box::pin(std::future::pending()),
