@@ -26,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the API, the console and the delivery workers.
     Serve(ServeArgs),
+    /// Make a new token-signing key the active one. Tokens signed by the
+    /// previous key keep verifying until they expire; running servers pick
+    /// the new key up when they meet a token signed with it, or at restart.
+    RotateSigningKey(ServeArgs),
 }
 
 /// Settings of `scaihub serve`.

@@ -16,12 +16,17 @@ fn main() -> anyhow::Result<()> {
         load_config_file(&path)?;
     }
     let cli = Cli::parse();
-    let Command::Serve(args) = cli.command;
-    init_tracing(&args.log_format);
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(args))
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Serve(args) => {
+            init_tracing(&args.log_format);
+            runtime.block_on(run(args))
+        }
+        Command::RotateSigningKey(args) => {
+            init_tracing(&args.log_format);
+            runtime.block_on(rotate_signing_key(args))
+        }
+    }
 }
 
 /// `--config PATH` or `SCAIHUB_CONFIG`, looked up before clap runs.
@@ -90,6 +95,19 @@ async fn run(args: scaihub::config::ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "listening");
     server::serve(listener, hub, shutdown_signal()).await
+}
+
+async fn rotate_signing_key(args: scaihub::config::ServeArgs) -> anyhow::Result<()> {
+    let url = server::database_url(&args);
+    let store = Store::connect(&url).await.with_context(|| format!("opening {}", scaihub::config::redact_url(&url)))?;
+    let master_key = server::master_key(&args, store.backend())?;
+    let ring = scaihub::oauth::keys::KeyRing::default();
+    let now = chrono::Utc::now().timestamp_millis();
+    ring.load(&store, &master_key, now).await?;
+    let kid = ring.rotate(&store, &master_key, now).await?;
+    println!("new signing key {kid} is active; the previous one verifies its tokens until they expire");
+    store.close().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {
