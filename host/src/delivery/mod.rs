@@ -37,6 +37,8 @@ use sender::{Rewrite, Sender, Target};
 
 /// How many deliveries one claim takes at most.
 const CLAIM_BATCH: i64 = 256;
+/// How long a webhook's settings are reused before being read again.
+const TARGET_TTL: Duration = Duration::from_secs(1);
 /// Real-time interval at which an idle worker looks at the store anyway
 /// (work committed by another process, or a clock that jumped).
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -209,12 +211,13 @@ impl Worker {
     }
 
     async fn target(&self, delivery: &ClaimedDelivery) -> anyhow::Result<Option<Arc<Target>>> {
-        if let Some(t) = self
-            .targets
-            .lock()
-            .expect("targets lock")
-            .get(&delivery.webhook_id)
-            && t.version == delivery.webhook_version
+        // A cached target serves while it is at least as new as the version
+        // the delivery was claimed with and younger than TARGET_TTL, so a
+        // pause, a new URL or a rotation made by any process applies within
+        // a second even to deliveries already held in memory.
+        if let Some(t) = self.targets.lock().expect("targets lock").get(&delivery.webhook_id)
+            && t.version >= delivery.webhook_version
+            && t.fetched_at.elapsed() < TARGET_TTL
         {
             return Ok(Some(t.clone()));
         }
@@ -266,6 +269,8 @@ impl Worker {
                 .as_ref()
                 .map(|p| (p.plugin_id.clone(), p.config.to_string())),
             on_plugin_error: w.settings.on_plugin_error,
+            paused: w.paused,
+            fetched_at: std::time::Instant::now(),
         });
         self.targets
             .lock()
@@ -277,6 +282,11 @@ impl Worker {
     async fn attempt(&self, delivery: &ClaimedDelivery) -> Completion {
         let attempted_at = self.hub.now();
         let result = match self.target(delivery).await {
+            Ok(Some(target)) if target.paused => {
+                // Paused after this delivery was taken: it joins the queue
+                // that resume releases, with no attempt made.
+                return Completion { delivery_id: delivery.id.clone(), status: DeliveryStatus::Queued, next_attempt_at: None, attempt: None };
+            }
             Ok(Some(target)) => {
                 let mut body = delivery.body.clone().into_bytes();
                 let mut rewrite = Rewrite::default();

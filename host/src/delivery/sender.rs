@@ -26,6 +26,9 @@ pub struct Target {
     /// The transform plugin (id, config JSON), if any.
     pub transform: Option<(String, String)>,
     pub on_plugin_error: crate::domain::webhook::OnPluginError,
+    pub paused: bool,
+    /// When these settings were read from the store.
+    pub fetched_at: std::time::Instant,
 }
 
 impl Target {
