@@ -31,7 +31,8 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     /// The body exceeds its limit.
-    #[error("request body is larger than {0} bytes")]
+    /// The body exceeds its limit (in bytes, when known).
+    #[error("request body is too large{}", limit_text(*.0))]
     TooLarge(usize),
     /// Anything we did not expect; the cause goes to the log only.
     #[error("internal error")]
@@ -107,6 +108,14 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+fn limit_text(limit: usize) -> String {
+    if limit > 0 {
+        format!(" (the limit is {limit} bytes)")
+    } else {
+        String::new()
     }
 }
 

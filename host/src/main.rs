@@ -16,7 +16,9 @@ fn main() -> anyhow::Result<()> {
         load_config_file(&path)?;
     }
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
         Command::Serve(args) => {
             init_tracing(&args.log_format);
@@ -99,13 +101,17 @@ async fn run(args: scaihub::config::ServeArgs) -> anyhow::Result<()> {
 
 async fn rotate_signing_key(args: scaihub::config::ServeArgs) -> anyhow::Result<()> {
     let url = server::database_url(&args);
-    let store = Store::connect(&url).await.with_context(|| format!("opening {}", scaihub::config::redact_url(&url)))?;
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("opening {}", scaihub::config::redact_url(&url)))?;
     let master_key = server::master_key(&args, store.backend())?;
     let ring = scaihub::oauth::keys::KeyRing::default();
     let now = chrono::Utc::now().timestamp_millis();
     ring.load(&store, &master_key, now).await?;
     let kid = ring.rotate(&store, &master_key, now).await?;
-    println!("new signing key {kid} is active; the previous one verifies its tokens until they expire");
+    println!(
+        "new signing key {kid} is active; the previous one verifies its tokens until they expire"
+    );
     store.close().await;
     Ok(())
 }

@@ -132,7 +132,10 @@ impl Worker {
         }
         self.hub.fast_lane.lock().expect("fast lane lock").take();
         // Let every attempt in flight finish and be recorded.
-        let _ = self.slots.acquire_many(self.hub.settings.max_in_flight as u32).await;
+        let _ = self
+            .slots
+            .acquire_many(self.hub.settings.max_in_flight as u32)
+            .await;
         drop(done_tx);
         let _ = recorder.await;
     }
@@ -163,7 +166,11 @@ impl Worker {
         };
         let now = self.hub.now();
         let lease_until = now + self.hub.settings.lease.as_millis() as i64;
-        let claimed = self.hub.store.claim_due(&self.owner, now, lease_until, CLAIM_BATCH, &saturated).await?;
+        let claimed = self
+            .hub
+            .store
+            .claim_due(&self.owner, now, lease_until, CLAIM_BATCH, &saturated)
+            .await?;
         let n = claimed.len();
         self.hold(claimed);
         Ok(n)
@@ -193,7 +200,12 @@ impl Worker {
             }
             state.ready = kept;
         }
-        self.hub.fast_backlog.fetch_sub(start.len().min(self.hub.fast_backlog.load(Ordering::Relaxed)), Ordering::Relaxed);
+        self.hub.fast_backlog.fetch_sub(
+            start
+                .len()
+                .min(self.hub.fast_backlog.load(Ordering::Relaxed)),
+            Ordering::Relaxed,
+        );
         for (delivery, permit) in start {
             let worker = self.clone();
             let done = done.clone();
@@ -202,7 +214,12 @@ impl Worker {
                 async move {
                     let completion = worker.attempt(&delivery).await;
                     // The slot is held until the recorder has the result.
-                    let _ = done.send(Finished { claimed: delivery, completion }).await;
+                    let _ = done
+                        .send(Finished {
+                            claimed: delivery,
+                            completion,
+                        })
+                        .await;
                     drop(permit);
                 }
                 .instrument(span),
@@ -215,7 +232,11 @@ impl Worker {
         // the delivery was claimed with and younger than TARGET_TTL, so a
         // pause, a new URL or a rotation made by any process applies within
         // a second even to deliveries already held in memory.
-        if let Some(t) = self.targets.lock().expect("targets lock").get(&delivery.webhook_id)
+        if let Some(t) = self
+            .targets
+            .lock()
+            .expect("targets lock")
+            .get(&delivery.webhook_id)
             && t.version >= delivery.webhook_version
             && t.fetched_at.elapsed() < TARGET_TTL
         {
@@ -285,7 +306,12 @@ impl Worker {
             Ok(Some(target)) if target.paused => {
                 // Paused after this delivery was taken: it joins the queue
                 // that resume releases, with no attempt made.
-                return Completion { delivery_id: delivery.id.clone(), status: DeliveryStatus::Queued, next_attempt_at: None, attempt: None };
+                return Completion {
+                    delivery_id: delivery.id.clone(),
+                    status: DeliveryStatus::Queued,
+                    next_attempt_at: None,
+                    attempt: None,
+                };
             }
             Ok(Some(target)) => {
                 let mut body = delivery.body.clone().into_bytes();
@@ -467,7 +493,10 @@ impl Worker {
                 // A report about a dropped report is logged but not sent on,
                 // so failing webhooks cannot feed each other forever.
                 let fan_out = c.action != DROPPED && c.action != OVERFLOW;
-                let outcome = self.hub.ingest_in_tx(&mut tx, &c.org_id, vec![Incoming { event, fan_out }]).await?;
+                let outcome = self
+                    .hub
+                    .ingest_in_tx(&mut tx, &c.org_id, vec![Incoming { event, fan_out }])
+                    .await?;
                 outcomes.push(outcome);
             }
         }
@@ -475,6 +504,8 @@ impl Worker {
         for o in &outcomes {
             self.hub.after_commit(o);
         }
-        Ok(batch.iter().any(|f| f.completion.status == DeliveryStatus::Retrying))
+        Ok(batch
+            .iter()
+            .any(|f| f.completion.status == DeliveryStatus::Retrying))
     }
 }

@@ -72,31 +72,12 @@ async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Api
 
 /// The body of a request that must be JSON, within the size limit.
 pub async fn read_json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            let mime = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            mime == "application/json" || mime.ends_with("+json")
-        });
-    if !is_json {
+    if !is_json(&req) {
         return Err(ApiError::BadRequest(
             "Content-Type must be application/json".into(),
         ));
     }
-    Bytes::from_request(req, state).await.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(0)
-        } else {
-            ApiError::BadRequest(format!("cannot read the body: {e}"))
-        }
-    })
+    read_body(req, state).await
 }
 
 /// Deserialises, reporting the path of the first wrong field.

@@ -77,6 +77,17 @@ fn oauth_error(e: OAuthError) -> Response {
     res
 }
 
+/// A token-endpoint style answer: never cached, errors per RFC 6749 §5.2.
+fn respond(result: Result<Response, OAuthError>) -> Response {
+    match result {
+        Ok(mut res) => {
+            no_store(res.headers_mut());
+            res
+        }
+        Err(e) => oauth_error(e),
+    }
+}
+
 fn no_store(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -238,14 +249,7 @@ async fn token(
         }
     }
     .await;
-    match result {
-        Ok(t) => {
-            let mut res = Json(t).into_response();
-            no_store(res.headers_mut());
-            res
-        }
-        Err(e) => oauth_error(e),
-    }
+    respond(result.map(|v| Json(v).into_response()))
 }
 
 /// Token introspection (RFC 7662); the caller authenticates as a client.
@@ -265,14 +269,7 @@ async fn introspect(
         Ok::<_, OAuthError>(state.hub.introspect(token).await)
     }
     .await;
-    match result {
-        Ok(v) => {
-            let mut res = Json(v).into_response();
-            no_store(res.headers_mut());
-            res
-        }
-        Err(e) => oauth_error(e),
-    }
+    respond(result.map(|v| Json(v).into_response()))
 }
 
 /// Token revocation (RFC 7009): always 200 for a valid client.
@@ -292,14 +289,7 @@ async fn revoke(
         state.hub.revoke_token(&app, token).await
     }
     .await;
-    match result {
-        Ok(()) => {
-            let mut res = StatusCode::OK.into_response();
-            no_store(res.headers_mut());
-            res
-        }
-        Err(e) => oauth_error(e),
-    }
+    respond(result.map(|()| StatusCode::OK.into_response()))
 }
 
 // ---- authorization code: the sign-in and consent page ----

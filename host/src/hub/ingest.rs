@@ -77,17 +77,23 @@ impl Hub {
     }
 
     pub(crate) fn after_commit(&self, outcome: &IngestOutcome) {
-        self.metrics.events_ingested.inc_by(outcome.accepted.len() as u64);
+        self.metrics
+            .events_ingested
+            .inc_by(outcome.accepted.len() as u64);
         if !outcome.claimed.is_empty() {
             let lane = self.fast_lane.lock().expect("fast lane lock").clone();
             let sent = lane.is_some_and(|tx| {
-                self.fast_backlog.fetch_add(outcome.claimed.len(), std::sync::atomic::Ordering::Relaxed);
+                self.fast_backlog
+                    .fetch_add(outcome.claimed.len(), std::sync::atomic::Ordering::Relaxed);
                 tx.send(outcome.claimed.clone()).is_ok()
             });
             // Without a worker to take them they wait out their lease, then
             // any worker claims them from the store.
             if !sent {
-                tracing::warn!(count = outcome.claimed.len(), "no local worker for leased deliveries");
+                tracing::warn!(
+                    count = outcome.claimed.len(),
+                    "no local worker for leased deliveries"
+                );
             }
         }
         if outcome.pending > 0 {
@@ -162,16 +168,18 @@ impl Hub {
                         // any worker may take it over.
                         d.lease_owner = Some(self.worker_owner.clone());
                         d.next_attempt_at = Some(lease_until);
-                        outcome.claimed.push(crate::storage::deliveries::ClaimedDelivery {
-                            id: d.id.clone(),
-                            org_id: org_id.to_string(),
-                            webhook_id: webhook.id.clone(),
-                            webhook_version: webhook.version,
-                            event_id: event.event_id.clone(),
-                            action: event.action.clone(),
-                            body: body.clone(),
-                            attempt_count: 0,
-                        });
+                        outcome
+                            .claimed
+                            .push(crate::storage::deliveries::ClaimedDelivery {
+                                id: d.id.clone(),
+                                org_id: org_id.to_string(),
+                                webhook_id: webhook.id.clone(),
+                                webhook_version: webhook.version,
+                                event_id: event.event_id.clone(),
+                                action: event.action.clone(),
+                                body: body.clone(),
+                                attempt_count: 0,
+                            });
                     } else {
                         outcome.pending += 1;
                     }

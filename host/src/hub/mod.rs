@@ -74,7 +74,11 @@ pub struct Hub {
     pub worker_owner: String,
     /// The local worker's in-memory queue: deliveries created here are
     /// leased to it and handed over after commit, skipping a claim query.
-    pub fast_lane: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<Vec<crate::storage::deliveries::ClaimedDelivery>>>>,
+    pub fast_lane: std::sync::Mutex<
+        Option<
+            tokio::sync::mpsc::UnboundedSender<Vec<crate::storage::deliveries::ClaimedDelivery>>,
+        >,
+    >,
     /// Deliveries handed to the fast lane and not yet started.
     pub fast_backlog: std::sync::atomic::AtomicUsize,
     /// Own events written with group commit (see [`Hub::log_batched`]).

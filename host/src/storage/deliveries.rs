@@ -148,7 +148,10 @@ impl Tx {
         const COLS: usize = 11;
         for chunk in rows.chunks(200) {
             let mut p = Params::new(self.backend());
-            let values = (0..chunk.len()).map(|_| format!("({})", p.list(COLS))).collect::<Vec<_>>().join(", ");
+            let values = (0..chunk.len())
+                .map(|_| format!("({})", p.list(COLS)))
+                .collect::<Vec<_>>()
+                .join(", ");
             let sql = format!(
                 "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, updated_at) VALUES {values}"
             );
@@ -231,13 +234,27 @@ impl Tx {
     /// of like outcomes (guarded by the lease, returning the ids it
     /// changed), then one multi-row insert of the attempts of those ids.
     /// Answers the ids whose state was recorded.
-    pub async fn complete_many(&mut self, done: &[Completion], owner: &str, now: Millis) -> StoreResult<std::collections::HashSet<String>> {
+    pub async fn complete_many(
+        &mut self,
+        done: &[Completion],
+        owner: &str,
+        now: Millis,
+    ) -> StoreResult<std::collections::HashSet<String>> {
         use std::collections::{BTreeMap, HashSet};
         // Group by everything the update sets but the id.
-        let mut groups: BTreeMap<(&str, Option<Millis>, Option<i64>, bool), Vec<&str>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, Option<Millis>, Option<i64>, bool), Vec<&str>> =
+            BTreeMap::new();
         for c in done {
             let code = c.attempt.as_ref().and_then(|a| a.status_code);
-            groups.entry((c.status.as_str(), c.next_attempt_at, code, c.attempt.is_some())).or_default().push(&c.delivery_id);
+            groups
+                .entry((
+                    c.status.as_str(),
+                    c.next_attempt_at,
+                    code,
+                    c.attempt.is_some(),
+                ))
+                .or_default()
+                .push(&c.delivery_id);
         }
         let mut owned: HashSet<String> = HashSet::new();
         for ((status, next, code, counted), ids) in groups {
@@ -248,7 +265,14 @@ impl Tx {
                     "UPDATE deliveries SET status = {}, attempt_count = attempt_count + {}, next_attempt_at = {}, \
                      last_status_code = CASE WHEN {} = 1 THEN {} ELSE last_status_code END, lease_owner = NULL, lease_until = NULL, \
                      updated_at = {} WHERE lease_owner = {} AND id IN ({}) RETURNING id",
-                    p.next(), p.next(), p.next(), p.next(), p.next(), p.next(), p.next(), p.list(chunk.len())
+                    p.next(),
+                    p.next(),
+                    p.next(),
+                    p.next(),
+                    p.next(),
+                    p.next(),
+                    p.next(),
+                    p.list(chunk.len())
                 );
                 let counted = i64::from(counted);
                 on_tx!(self, c => {
@@ -262,12 +286,18 @@ impl Tx {
                 });
             }
         }
-        let attempts: Vec<(&str, &AttemptRecord)> =
-            done.iter().filter(|c| owned.contains(&c.delivery_id)).filter_map(|c| c.attempt.as_ref().map(|a| (c.delivery_id.as_str(), a))).collect();
+        let attempts: Vec<(&str, &AttemptRecord)> = done
+            .iter()
+            .filter(|c| owned.contains(&c.delivery_id))
+            .filter_map(|c| c.attempt.as_ref().map(|a| (c.delivery_id.as_str(), a)))
+            .collect();
         const COLS: usize = 6;
         for chunk in attempts.chunks(200) {
             let mut p = Params::new(self.backend());
-            let values = (0..chunk.len()).map(|_| format!("({})", p.list(COLS))).collect::<Vec<_>>().join(", ");
+            let values = (0..chunk.len())
+                .map(|_| format!("({})", p.list(COLS)))
+                .collect::<Vec<_>>()
+                .join(", ");
             let sql = format!(
                 "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) VALUES {values}"
             );

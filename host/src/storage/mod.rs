@@ -210,7 +210,10 @@ impl Params {
 
     /// `count` placeholders, comma-separated.
     pub(crate) fn list(&mut self, count: usize) -> String {
-        (0..count).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+        (0..count)
+            .map(|_| self.next())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

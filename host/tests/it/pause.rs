@@ -18,20 +18,45 @@ both!(
 
 async fn pausing_stops_deliveries_already_taken_into_memory(backend: Backend) {
     // One at a time to a slow receiver: the rest wait in the worker's memory.
-    let env = TestEnv::with(backend, crate::support::Options { max_in_flight_per_webhook: 1, ..Default::default() }).await;
+    let env = TestEnv::with(
+        backend,
+        crate::support::Options {
+            max_in_flight_per_webhook: 1,
+            ..Default::default()
+        },
+    )
+    .await;
     let rx = Receiver::start(|_| (200, Duration::from_millis(1500))).await;
     let (id, _) = env.webhook(&rx.url("/"), &["SHARING"]).await;
-    let batch: Vec<_> = (0..5).map(|i| event(&format!("evt_m{i}"), "SHARING", "share.a")).collect();
+    let batch: Vec<_> = (0..5)
+        .map(|i| event(&format!("evt_m{i}"), "SHARING", "share.a"))
+        .collect();
     env.ingest(json!(batch)).await;
     rx.wait_for(1).await;
-    let (s, _) = env.call("POST", &format!("/v1/orgs/{{org}}/webhooks/{id}/pause"), None).await;
+    let (s, _) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{{org}}/webhooks/{id}/pause"),
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     let list = env
-        .wait_deliveries(&id, "the held ones queued", |l| l.iter().filter(|d| d["status"] == "queued").count() == 4)
+        .wait_deliveries(&id, "the held ones queued", |l| {
+            l.iter().filter(|d| d["status"] == "queued").count() == 4
+        })
         .await;
-    assert_eq!(list.iter().filter(|d| d["status"] == "succeeded").count(), 1);
+    assert_eq!(
+        list.iter().filter(|d| d["status"] == "succeeded").count(),
+        1
+    );
     assert_eq!(rx.received().len(), 1, "a paused webhook was sent to");
-    env.call("POST", &format!("/v1/orgs/{{org}}/webhooks/{id}/resume"), None).await;
+    env.call(
+        "POST",
+        &format!("/v1/orgs/{{org}}/webhooks/{id}/resume"),
+        None,
+    )
+    .await;
     rx.wait_for(5).await;
     env.finish().await;
 }
