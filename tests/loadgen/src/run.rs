@@ -1,0 +1,437 @@
+//! `loadgen run`: ScaiHub end to end. Starts the receiver and `scaihub
+//! serve`, creates W webhooks, ingests N events, waits for the N×W
+//! deliveries, and measures ingest rate, delivery rate, ingest→arrival
+//! latency, peak RSS and CPU, then stops both processes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::api::Api;
+use crate::events::EventMaker;
+use crate::receiver_proc::ReceiverProc;
+use crate::server::{Db, PgDatabase, Scaihub, resolve_binary};
+use crate::stats::{Percentiles, ReceiverStats, now_us, per_sec};
+
+/// Attempts per ingest request before its events count as failed.
+const INGEST_TRIES: u32 = 3;
+/// Give up waiting when no new delivery arrived for this long.
+const STALL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The store scaihub runs on.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub db: Db,
+    /// Events to ingest (N).
+    #[arg(long, default_value_t = 20_000)]
+    pub events: u64,
+    /// Webhooks, each subscribed to every event (W): N×W deliveries.
+    #[arg(long, default_value_t = 10)]
+    pub webhooks: u32,
+    /// Events per ingest request.
+    #[arg(long, default_value_t = 100)]
+    pub batch: u64,
+    /// Events per second, paced by batches; 0 sends as fast as possible.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Ingest requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// The scaihub binary (falls back to the one beside loadgen).
+    #[arg(long, default_value = "target/release/scaihub")]
+    pub binary: PathBuf,
+    /// Admin URL of the PostgreSQL server, for `--db postgres`.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub pg_url: String,
+    /// Longest wait for the deliveries after the last ingest (seconds).
+    #[arg(long, default_value_t = 300)]
+    pub drain_secs: u64,
+}
+
+/// Every figure of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub db: Db,
+    pub events: u64,
+    pub webhooks: u32,
+    pub batch: u64,
+    pub rate: f64,
+    pub concurrency: usize,
+    pub accepted: u64,
+    pub ingest_duplicates: u64,
+    pub ingest_failed: u64,
+    pub ingest_secs: f64,
+    pub ingest_events_per_sec: f64,
+    pub expected_deliveries: u64,
+    pub received: u64,
+    pub received_unique: u64,
+    pub received_duplicates: u64,
+    pub missing: u64,
+    pub complete: bool,
+    /// First ingest request to the last new arrival.
+    pub delivery_secs: f64,
+    pub deliveries_per_sec: f64,
+    pub latency: Percentiles,
+    pub peak_rss_kib: Option<u64>,
+    pub scaihub_cpu_secs: Option<f64>,
+    /// scaihub's context switches over the measured span (live threads).
+    pub scaihub_ctx_switches: Option<u64>,
+    pub receiver_cpu_secs: Option<f64>,
+    pub loadgen_cpu_secs: Option<f64>,
+    /// Busy CPU seconds of the whole machine over the same span; minus the
+    /// three above, what other processes took.
+    pub machine_cpu_secs: Option<f64>,
+    /// The whole PostgreSQL server (backends, background and exited workers).
+    pub postgres_cpu_secs: Option<f64>,
+    /// `machine − (scaihub + receiver + loadgen + postgres)`: other work on
+    /// the machine (another build, PostgreSQL's own background processes,
+    /// the kernel's network work). Large values mean a disturbed run.
+    pub other_cpu_secs: Option<f64>,
+    /// Wall time of the CPU figures' span (ingest start to the end).
+    pub measured_secs: f64,
+    pub shutdown_secs: f64,
+    pub shutdown_clean: bool,
+    pub metrics: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Runs the benchmark, ending by `deadline`; a PostgreSQL database is
+/// dropped afterwards whatever happened.
+pub async fn run(
+    args: &RunArgs,
+    http: &reqwest::Client,
+    deadline: Instant,
+) -> anyhow::Result<RunResult> {
+    anyhow::ensure!(
+        args.events > 0 && args.webhooks > 0 && args.batch > 0 && args.concurrency > 0,
+        "counts must be positive"
+    );
+    anyhow::ensure!(
+        args.batch <= 1000,
+        "--batch: scaihub takes at most 1000 events per request"
+    );
+    let pg = match args.db {
+        Db::Postgres => Some(PgDatabase::create(&args.pg_url).await?),
+        Db::Sqlite => None,
+    };
+    let outcome = match tokio::time::timeout_at(
+        deadline,
+        measure(args, http, pg.as_ref().map(|d| d.url.as_str())),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(anyhow::anyhow!("the run hit the global timeout")),
+    };
+    if let Some(pg) = pg
+        && let Err(e) = pg.drop_db().await
+    {
+        eprintln!("warning: could not drop the bench database: {e:#}");
+    }
+    outcome
+}
+
+/// `pg_url` is the PostgreSQL database; SQLite when `None`.
+async fn measure(
+    args: &RunArgs,
+    http: &reqwest::Client,
+    pg_url: Option<&str>,
+) -> anyhow::Result<RunResult> {
+    let mut rx = ReceiverProc::start(http.clone()).await?;
+    let mut hub = Scaihub::start(&resolve_binary(&args.binary), pg_url, http).await?;
+    let api = Api::new(http.clone(), &hub.base, &hub.admin_key);
+    let org = api.org_id().await?;
+    for i in 0..args.webhooks {
+        api.create_webhook(&org, &format!("bench {i}"), &rx.url(&format!("/hook/{i}")))
+            .await?;
+    }
+    rx.reset().await?;
+    let cpu_before = Cpu::read(&hub, &rx, pg_url.is_some());
+    eprintln!(
+        "loadgen: ingesting {} events ({:?}) into {} webhooks …",
+        args.events, args.db, args.webhooks
+    );
+    let ingest = ingest(&api, &org, args).await;
+    let expected = args.events * args.webhooks as u64;
+    eprintln!(
+        "loadgen: ingest done: {} accepted in {:.2} s; waiting for {expected} deliveries …",
+        ingest.accepted,
+        (ingest.finished_us - ingest.started_us) as f64 / 1e6
+    );
+    drain(
+        &rx,
+        &mut hub,
+        expected,
+        Duration::from_secs(args.drain_secs),
+    )
+    .await?;
+    // Late duplicates (a retry of something already received) show up here.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = rx.stats().await?;
+    let metrics = api.metrics().await.unwrap_or_default();
+    let peak_rss_kib = hub.proc.peak_rss_kib();
+    let cpu_after = Cpu::read(&hub, &rx, pg_url.is_some());
+    let (status, took) = hub.proc.terminate(Duration::from_secs(30)).await?;
+    let _ = rx.proc.terminate(Duration::from_secs(5)).await;
+    if let Some(e) = &ingest.first_error {
+        eprintln!(
+            "warning: {} events failed to ingest; first error: {e}",
+            ingest.failed
+        );
+    }
+    Ok(result(
+        args,
+        &ingest,
+        &stats,
+        expected,
+        metrics,
+        peak_rss_kib,
+        cpu_before.since(&cpu_after),
+        status.success(),
+        took,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn result(
+    args: &RunArgs,
+    ingest: &IngestOutcome,
+    stats: &ReceiverStats,
+    expected: u64,
+    metrics: serde_json::Map<String, serde_json::Value>,
+    peak_rss_kib: Option<u64>,
+    cpu: Cpu,
+    shutdown_clean: bool,
+    shutdown: Duration,
+) -> RunResult {
+    let ingest_us = ingest.finished_us - ingest.started_us;
+    let delivery_us = stats.last_new_at_us - ingest.started_us;
+    RunResult {
+        db: args.db,
+        events: args.events,
+        webhooks: args.webhooks,
+        batch: args.batch,
+        rate: args.rate,
+        concurrency: args.concurrency,
+        accepted: ingest.accepted,
+        ingest_duplicates: ingest.duplicates,
+        ingest_failed: ingest.failed,
+        ingest_secs: ingest_us as f64 / 1e6,
+        ingest_events_per_sec: per_sec(ingest.accepted, ingest_us),
+        expected_deliveries: expected,
+        received: stats.count,
+        received_unique: stats.unique,
+        received_duplicates: stats.duplicates,
+        missing: expected.saturating_sub(stats.unique),
+        complete: stats.unique == expected,
+        delivery_secs: delivery_us as f64 / 1e6,
+        deliveries_per_sec: per_sec(stats.unique, delivery_us),
+        latency: stats.latency,
+        peak_rss_kib,
+        scaihub_cpu_secs: cpu.scaihub,
+        scaihub_ctx_switches: cpu.scaihub_ctx,
+        receiver_cpu_secs: cpu.receiver,
+        loadgen_cpu_secs: cpu.loadgen,
+        machine_cpu_secs: cpu.machine,
+        postgres_cpu_secs: cpu.postgres,
+        other_cpu_secs: cpu.other(),
+        measured_secs: cpu.wall,
+        shutdown_secs: shutdown.as_secs_f64(),
+        shutdown_clean,
+        metrics,
+    }
+}
+
+/// CPU seconds of the three processes and the machine, and the wall clock.
+#[derive(Clone, Copy)]
+struct Cpu {
+    scaihub: Option<f64>,
+    scaihub_ctx: Option<u64>,
+    receiver: Option<f64>,
+    loadgen: Option<f64>,
+    machine: Option<f64>,
+    postgres: Option<f64>,
+    wall: f64,
+}
+
+impl Cpu {
+    fn read(hub: &Scaihub, rx: &ReceiverProc, postgres: bool) -> Cpu {
+        Cpu {
+            scaihub: hub.proc.cpu_secs(),
+            scaihub_ctx: hub.proc.ctx_switches(),
+            receiver: rx.proc.cpu_secs(),
+            loadgen: crate::child::cpu_secs("/proc/self/stat"),
+            machine: crate::child::machine_busy_secs(),
+            postgres: if postgres {
+                crate::child::postgres_cpu_secs()
+            } else {
+                None
+            },
+            wall: now_us() as f64 / 1e6,
+        }
+    }
+
+    fn other(&self) -> Option<f64> {
+        Some(
+            self.machine?
+                - self.scaihub?
+                - self.receiver?
+                - self.loadgen?
+                - self.postgres.unwrap_or(0.0),
+        )
+    }
+
+    /// The CPU used between `self` and `later`.
+    fn since(&self, later: &Cpu) -> Cpu {
+        let d = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+        Cpu {
+            scaihub: d(self.scaihub, later.scaihub),
+            scaihub_ctx: later
+                .scaihub_ctx
+                .zip(self.scaihub_ctx)
+                .map(|(b, a)| b.saturating_sub(a)),
+            receiver: d(self.receiver, later.receiver),
+            loadgen: d(self.loadgen, later.loadgen),
+            machine: d(self.machine, later.machine),
+            postgres: d(self.postgres, later.postgres),
+            wall: later.wall - self.wall,
+        }
+    }
+}
+
+struct IngestOutcome {
+    accepted: u64,
+    duplicates: u64,
+    failed: u64,
+    started_us: i64,
+    finished_us: i64,
+    first_error: Option<String>,
+}
+
+#[derive(Default)]
+struct Tally {
+    accepted: AtomicU64,
+    duplicates: AtomicU64,
+    failed: AtomicU64,
+    finished_us: AtomicI64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+/// Sends the N events in batches from `concurrency` tasks, each taking the
+/// next batch number; with a rate, batch k waits for its slot
+/// `k × batch / rate` seconds after the start.
+async fn ingest(api: &Api, org: &str, args: &RunArgs) -> IngestOutcome {
+    let maker = Arc::new(EventMaker::new());
+    let batches = args.events.div_ceil(args.batch);
+    let next = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally::default());
+    let started = Instant::now();
+    let started_us = now_us();
+    // Dropping the JoinSet (on the global timeout) aborts every sender.
+    let mut senders = JoinSet::new();
+    for _ in 0..args.concurrency {
+        let (api, org, maker, next, tally, args) = (
+            api.clone(),
+            org.to_string(),
+            maker.clone(),
+            next.clone(),
+            tally.clone(),
+            args.clone(),
+        );
+        senders.spawn(async move {
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= batches {
+                    break;
+                }
+                if args.rate > 0.0 {
+                    tokio::time::sleep_until(
+                        started + Duration::from_secs_f64((k * args.batch) as f64 / args.rate),
+                    )
+                    .await;
+                }
+                let first = k * args.batch;
+                let count = args.batch.min(args.events - first);
+                send_batch(
+                    &api,
+                    &org,
+                    maker.batch(first, count, now_us()),
+                    count,
+                    &tally,
+                )
+                .await;
+                tally.finished_us.fetch_max(now_us(), Ordering::Relaxed);
+            }
+        });
+    }
+    while senders.join_next().await.is_some() {}
+    let first_error = tally.first_error.lock().expect("tally lock").take();
+    IngestOutcome {
+        accepted: tally.accepted.load(Ordering::Relaxed),
+        duplicates: tally.duplicates.load(Ordering::Relaxed),
+        failed: tally.failed.load(Ordering::Relaxed),
+        started_us,
+        finished_us: tally.finished_us.load(Ordering::Relaxed).max(started_us),
+        first_error,
+    }
+}
+
+/// One ingest request, retried a few times: ingest is idempotent on
+/// `event_id`, so a retry of a request that did land answers duplicates.
+async fn send_batch(api: &Api, org: &str, body: String, count: u64, tally: &Tally) {
+    for attempt in 1..=INGEST_TRIES {
+        match api.ingest(org, body.clone()).await {
+            Ok(r) => {
+                tally.accepted.fetch_add(r.accepted, Ordering::Relaxed);
+                tally.duplicates.fetch_add(r.duplicates, Ordering::Relaxed);
+                return;
+            }
+            Err(e) if attempt == INGEST_TRIES => {
+                tally.failed.fetch_add(count, Ordering::Relaxed);
+                tally
+                    .first_error
+                    .lock()
+                    .expect("tally lock")
+                    .get_or_insert_with(|| format!("{e:#}"));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await,
+        }
+    }
+}
+
+/// Polls the receiver's counts until `expected` distinct deliveries
+/// arrived, nothing new came for [`STALL`], or `within` ran out.
+async fn drain(
+    rx: &ReceiverProc,
+    hub: &mut Scaihub,
+    expected: u64,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let mut last = 0;
+    let mut last_change = Instant::now();
+    loop {
+        let s = rx.counts().await?;
+        if s.unique >= expected {
+            return Ok(());
+        }
+        if s.unique != last {
+            last = s.unique;
+            last_change = Instant::now();
+        }
+        hub.proc.check_alive()?;
+        if Instant::now() >= deadline || last_change.elapsed() >= STALL {
+            eprintln!(
+                "warning: stopped waiting with {} of {expected} deliveries",
+                s.unique
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
