@@ -54,9 +54,31 @@ impl Api {
             .ok_or_else(|| anyhow::anyhow!("/v1/me has no org_id: {me}"))
     }
 
+    /// Uploads a plugin component; answers its id.
+    pub async fn upload_plugin(&self, org: &str, name: &str, kind: &str, wasm: Vec<u8>) -> anyhow::Result<String> {
+        let plugin = self
+            .json(
+                self.http
+                    .post(format!("{}/v1/orgs/{org}/plugins?name={name}&kind={kind}", self.base))
+                    .header("content-type", "application/wasm")
+                    .body(wasm),
+                201,
+            )
+            .await?;
+        plugin["id"].as_str().map(str::to_string).ok_or_else(|| anyhow::anyhow!("plugin without id: {plugin}"))
+    }
+
     /// Creates a webhook for every SHARING event to `url`; answers its id.
     pub async fn create_webhook(&self, org: &str, name: &str, url: &str) -> anyhow::Result<String> {
-        let body = json!({"name": name, "url": url, "events": ["SHARING"]});
+        self.create_webhook_with(org, name, url, json!({})).await
+    }
+
+    /// Like [`Api::create_webhook`], with extra fields (attached plugins).
+    pub async fn create_webhook_with(&self, org: &str, name: &str, url: &str, extra: Value) -> anyhow::Result<String> {
+        let mut body = json!({"name": name, "url": url, "events": ["SHARING"]});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
         let hook = self
             .json(
                 self.http

@@ -52,6 +52,14 @@ pub struct RunArgs {
     /// Longest wait for the deliveries after the last ingest (seconds).
     #[arg(long, default_value_t = 300)]
     pub drain_secs: u64,
+    /// Attach a filter (payload-field-filter, which passes every generated
+    /// event) and a transform (pii-redact) to every webhook. Needs the
+    /// plugins built: `plugins/build.sh`.
+    #[arg(long)]
+    pub plugins: bool,
+    /// Where the built plugin components are.
+    #[arg(long, default_value = "plugins/target/wasm32-wasip2/release")]
+    pub plugin_dir: PathBuf,
 }
 
 /// Every figure of one run.
@@ -146,8 +154,19 @@ async fn measure(
     let mut hub = Scaihub::start(&resolve_binary(&args.binary), pg_url, http).await?;
     let api = Api::new(http.clone(), &hub.base, &hub.admin_key);
     let org = api.org_id().await?;
+    let attach = if args.plugins {
+        let read = |f: &str| std::fs::read(args.plugin_dir.join(f)).map_err(|e| anyhow::anyhow!("{}: {e} (run plugins/build.sh)", f));
+        let filter = api.upload_plugin(&org, "bench-filter", "filter", read("payload_field_filter.wasm")?).await?;
+        let transform = api.upload_plugin(&org, "bench-pii", "transform", read("pii_redact.wasm")?).await?;
+        serde_json::json!({
+            "filter_plugins": [{"plugin_id": filter, "config": {"pointer": "/role", "allowed": ["contributor"]}}],
+            "transform_plugin": {"plugin_id": transform, "config": {"remove": ["/payload/principal_id"]}},
+        })
+    } else {
+        serde_json::json!({})
+    };
     for i in 0..args.webhooks {
-        api.create_webhook(&org, &format!("bench {i}"), &rx.url(&format!("/hook/{i}")))
+        api.create_webhook_with(&org, &format!("bench {i}"), &rx.url(&format!("/hook/{i}")), attach.clone())
             .await?;
     }
     rx.reset().await?;
