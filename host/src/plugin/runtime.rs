@@ -179,7 +179,15 @@ impl PluginRuntime {
             .total_tables(slots * 8)
             .total_stacks(slots * 2)
             .max_memories_per_component(4)
-            .max_memory_size(limits.max_memory_bytes);
+            .max_memory_size(limits.max_memory_bytes)
+            // Under load, returning each instance's memory with its own
+            // madvise costs a TLB shootdown across every core per call;
+            // batching decommits and resetting small memories with memset
+            // keeps that off the hot path.
+            .decommit_batch_size(32)
+            .linear_memory_keep_resident(2 * 1024 * 1024)
+            .table_keep_resident(64 * 1024)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut config = Config::new();
         config
             .wasm_component_model(true)
