@@ -41,7 +41,7 @@ async fn whole_default_schedule_runs_on_injected_clock_then_drops_with_security_
         let d = list.iter().find(|d| d["event_id"] == "evt_doomed").unwrap();
         // Not a moment early: one second before the delay, nothing is sent.
         env.clock.advance(Duration::from_secs(delay - 1));
-        tokio::time::sleep(Duration::from_millis(30)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(
             failing.received().len(),
             attempts,

@@ -413,7 +413,7 @@ impl TestEnv {
             if tokio::time::Instant::now() > deadline {
                 panic!("timed out waiting for {what}; deliveries: {list:#?}");
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
