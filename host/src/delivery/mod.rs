@@ -131,13 +131,16 @@ impl Worker {
             }
         }
         self.hub.fast_lane.lock().expect("fast lane lock").take();
-        // Let every attempt in flight finish and be recorded.
-        let _ = self
-            .slots
-            .acquire_many(self.hub.settings.max_in_flight as u32)
-            .await;
+        // Let every attempt in flight finish and be recorded, within bounds:
+        // if the store is gone, what was not recorded stays leased and is
+        // sent again later (at least once), rather than hanging the stop.
+        let grace = self.hub.settings.delivery_timeout + Duration::from_secs(15);
+        let all = self.hub.settings.max_in_flight as u32;
+        let _ = tokio::time::timeout(grace, self.slots.acquire_many(all)).await;
         drop(done_tx);
-        let _ = recorder.await;
+        if tokio::time::timeout(grace, recorder).await.is_err() {
+            warn!("stopping without recording some finished attempts: the store did not answer");
+        }
     }
 
     /// Takes deliveries into the ready queue, unless already held.

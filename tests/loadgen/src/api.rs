@@ -68,12 +68,8 @@ impl Api {
         plugin["id"].as_str().map(str::to_string).ok_or_else(|| anyhow::anyhow!("plugin without id: {plugin}"))
     }
 
-    /// Creates a webhook for every SHARING event to `url`; answers its id.
-    pub async fn create_webhook(&self, org: &str, name: &str, url: &str) -> anyhow::Result<String> {
-        self.create_webhook_with(org, name, url, json!({})).await
-    }
-
-    /// Like [`Api::create_webhook`], with extra fields (attached plugins).
+    /// Creates a webhook for every SHARING event to `url`, with extra fields
+    /// (attached plugins); answers its id.
     pub async fn create_webhook_with(&self, org: &str, name: &str, url: &str, extra: Value) -> anyhow::Result<String> {
         let mut body = json!({"name": name, "url": url, "events": ["SHARING"]});
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {

@@ -195,7 +195,7 @@ async fn measure(
     let metrics = api.metrics().await.unwrap_or_default();
     let peak_rss_kib = hub.proc.peak_rss_kib();
     let cpu_after = Cpu::read(&hub, &rx, pg_url.is_some());
-    let (status, took) = hub.proc.terminate(Duration::from_secs(30)).await?;
+    let stopped = hub.proc.terminate(Duration::from_secs(30)).await?;
     let _ = rx.proc.terminate(Duration::from_secs(5)).await;
     if let Some(e) = &ingest.first_error {
         eprintln!(
@@ -211,8 +211,8 @@ async fn measure(
         metrics,
         peak_rss_kib,
         cpu_before.since(&cpu_after),
-        status.success(),
-        took,
+        stopped.clean,
+        stopped.took,
     ))
 }
 
