@@ -1,6 +1,6 @@
 //! Running a webhook's plugins on one delivery: every filter must deliver,
 //! then the transform rewrites the request. What the host signs is what the
-//! transform returned.
+//! transform returned. The whole chain runs in one blocking section.
 
 use axum::http::{HeaderName, HeaderValue};
 use tracing::Instrument;
@@ -9,7 +9,7 @@ use super::sender::{Rewrite, Target};
 use crate::domain::Event;
 use crate::domain::webhook::OnPluginError;
 use crate::hub::Hub;
-use crate::plugin::OutgoingRequest;
+use crate::plugin::{CallError, ChainOutcome, OutgoingRequest};
 
 /// What the plugins decided.
 pub enum PluginOutcome {
@@ -28,30 +28,21 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
         Ok(e) => e,
         Err(e) => return PluginOutcome::Failed(format!("stored event is not readable: {e}")),
     };
-    for (plugin_id, config) in &target.filters {
-        let span = tracing::info_span!("plugin", plugin_id = %plugin_id, kind = "filter");
-        let outcome = async {
-            let loaded = hub.loaded_plugin(plugin_id).await?;
-            let (result, report) = hub.plugins.filter(loaded, &event, config).await;
-            tracing::debug!(
-                duration_us = report.duration.as_micros() as u64,
-                fuel = report.fuel_used,
-                "filter ran"
-            );
-            result
+    let loaded = async {
+        let mut filters = Vec::with_capacity(target.filters.len());
+        for (id, config) in &target.filters {
+            filters.push((id.clone(), hub.loaded_plugin(id).await.map_err(|e| (id.clone(), e))?, config.clone()));
         }
-        .instrument(span)
-        .await;
-        hub.metrics.plugin_call("filter", outcome.is_ok());
-        match outcome {
-            Ok(true) => {}
-            Ok(false) => return PluginOutcome::Filtered(plugin_id.clone()),
-            // A filter that cannot decide never lets an event through.
-            Err(e) => return PluginOutcome::Failed(format!("filter {plugin_id}: {e}")),
-        }
+        let transform = match &target.transform {
+            Some((id, config)) => Some((id.clone(), hub.loaded_plugin(id).await.map_err(|e| (id.clone(), e))?, config.clone())),
+            None => None,
+        };
+        Ok::<_, (String, CallError)>((filters, transform))
     }
-    let Some((plugin_id, config)) = &target.transform else {
-        return PluginOutcome::Pass;
+    .await;
+    let (filters, transform) = match loaded {
+        Ok(l) => l,
+        Err((id, e)) => return PluginOutcome::Failed(format!("plugin {id}: {e}")),
     };
     let content_type = target
         .headers
@@ -60,49 +51,37 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
         .and_then(|(_, v)| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let request = OutgoingRequest {
-        body: stored_body.as_bytes().to_vec(),
-        headers: Vec::new(),
-        content_type,
-    };
-    let span = tracing::info_span!("plugin", plugin_id = %plugin_id, kind = "transform");
-    let outcome = async {
-        let loaded = hub.loaded_plugin(plugin_id).await?;
-        let (result, report) = hub.plugins.transform(loaded, &event, request, config).await;
-        tracing::debug!(
-            duration_us = report.duration.as_micros() as u64,
-            fuel = report.fuel_used,
-            "transform ran"
-        );
-        result
+    let request = OutgoingRequest { body: stored_body.as_bytes().to_vec(), headers: Vec::new(), content_type };
+    let (filter_count, has_transform) = (filters.len(), transform.is_some());
+    let span = tracing::info_span!("plugins", filters = filter_count, transform = has_transform);
+    let outcome = hub.plugins.chain(filters, transform, &event, request).instrument(span).await;
+    match &outcome {
+        ChainOutcome::Passed(_) => {
+            (0..filter_count).for_each(|_| hub.metrics.plugin_call("filter", true));
+            if has_transform {
+                hub.metrics.plugin_call("transform", true);
+            }
+        }
+        ChainOutcome::Filtered(_) => hub.metrics.plugin_call("filter", true),
+        ChainOutcome::Failed(..) => hub.metrics.plugin_call("filter", false),
+        ChainOutcome::TransformFailed(..) => hub.metrics.plugin_call("transform", false),
     }
-    .instrument(span)
-    .await;
-    hub.metrics.plugin_call("transform", outcome.is_ok());
     match outcome {
-        Ok(out) => {
+        ChainOutcome::Passed(None) => PluginOutcome::Pass,
+        ChainOutcome::Passed(Some(out)) => {
             // Checked by the runtime already; anything unparsable is dropped.
             let headers = out
                 .headers
                 .iter()
-                .filter_map(|(k, v)| {
-                    Some((
-                        HeaderName::from_bytes(k.as_bytes()).ok()?,
-                        HeaderValue::from_str(v).ok()?,
-                    ))
-                })
+                .filter_map(|(k, v)| Some((HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
                 .collect();
             let content_type = HeaderValue::from_str(&out.content_type).ok();
-            PluginOutcome::Transformed {
-                body: out.body,
-                rewrite: Rewrite {
-                    content_type,
-                    headers,
-                },
-            }
+            PluginOutcome::Transformed { body: out.body, rewrite: Rewrite { content_type, headers } }
         }
-        Err(e) => match target.on_plugin_error {
-            OnPluginError::Skip => PluginOutcome::Failed(format!("transform {plugin_id}: {e}")),
+        ChainOutcome::Filtered(id) => PluginOutcome::Filtered(id),
+        ChainOutcome::Failed(id, e) => PluginOutcome::Failed(format!("filter {id}: {e}")),
+        ChainOutcome::TransformFailed(id, e) => match target.on_plugin_error {
+            OnPluginError::Skip => PluginOutcome::Failed(format!("transform {id}: {e}")),
             OnPluginError::DeliverOriginal => {
                 tracing::info!(error = %e, "transform failed; delivering the original");
                 PluginOutcome::Pass

@@ -12,4 +12,4 @@ mod bindings;
 pub mod runtime;
 
 pub use bindings::{OutgoingRequest, Verdict};
-pub use runtime::{CallError, CallReport, PluginKind, PluginLimits, PluginRuntime, UploadError};
+pub use runtime::{CallError, CallReport, ChainOutcome, PluginKind, PluginLimits, PluginRuntime, UploadError};
