@@ -31,10 +31,18 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
     let loaded = async {
         let mut filters = Vec::with_capacity(target.filters.len());
         for (id, config) in &target.filters {
-            filters.push((id.clone(), hub.loaded_plugin(id).await.map_err(|e| (id.clone(), e))?, config.clone()));
+            filters.push((
+                id.clone(),
+                hub.loaded_plugin(id).await.map_err(|e| (id.clone(), e))?,
+                config.clone(),
+            ));
         }
         let transform = match &target.transform {
-            Some((id, config)) => Some((id.clone(), hub.loaded_plugin(id).await.map_err(|e| (id.clone(), e))?, config.clone())),
+            Some((id, config)) => Some((
+                id.clone(),
+                hub.loaded_plugin(id).await.map_err(|e| (id.clone(), e))?,
+                config.clone(),
+            )),
             None => None,
         };
         Ok::<_, (String, CallError)>((filters, transform))
@@ -51,10 +59,18 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
         .and_then(|(_, v)| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let request = OutgoingRequest { body: stored_body.as_bytes().to_vec(), headers: Vec::new(), content_type };
+    let request = OutgoingRequest {
+        body: stored_body.as_bytes().to_vec(),
+        headers: Vec::new(),
+        content_type,
+    };
     let (filter_count, has_transform) = (filters.len(), transform.is_some());
     let span = tracing::info_span!("plugins", filters = filter_count, transform = has_transform);
-    let outcome = hub.plugins.chain(filters, transform, &event, request).instrument(span).await;
+    let outcome = hub
+        .plugins
+        .chain(filters, transform, &event, request)
+        .instrument(span)
+        .await;
     match &outcome {
         ChainOutcome::Passed(_) => {
             (0..filter_count).for_each(|_| hub.metrics.plugin_call("filter", true));
@@ -73,10 +89,21 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
             let headers = out
                 .headers
                 .iter()
-                .filter_map(|(k, v)| Some((HeaderName::from_bytes(k.as_bytes()).ok()?, HeaderValue::from_str(v).ok()?)))
+                .filter_map(|(k, v)| {
+                    Some((
+                        HeaderName::from_bytes(k.as_bytes()).ok()?,
+                        HeaderValue::from_str(v).ok()?,
+                    ))
+                })
                 .collect();
             let content_type = HeaderValue::from_str(&out.content_type).ok();
-            PluginOutcome::Transformed { body: out.body, rewrite: Rewrite { content_type, headers } }
+            PluginOutcome::Transformed {
+                body: out.body,
+                rewrite: Rewrite {
+                    content_type,
+                    headers,
+                },
+            }
         }
         ChainOutcome::Filtered(id) => PluginOutcome::Filtered(id),
         ChainOutcome::Failed(id, e) => PluginOutcome::Failed(format!("filter {id}: {e}")),

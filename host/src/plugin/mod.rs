@@ -12,4 +12,6 @@ mod bindings;
 pub mod runtime;
 
 pub use bindings::{OutgoingRequest, Verdict};
-pub use runtime::{CallError, CallReport, ChainOutcome, PluginKind, PluginLimits, PluginRuntime, UploadError};
+pub use runtime::{
+    CallError, CallReport, ChainOutcome, PluginKind, PluginLimits, PluginRuntime, UploadError,
+};

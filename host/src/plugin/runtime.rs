@@ -111,6 +111,9 @@ pub enum CallError {
     Unavailable(String),
 }
 
+/// One plugin of a chain: its id, the loaded plugin, its config JSON.
+pub type ChainCall = (String, Arc<Loaded>, String);
+
 /// What a webhook's plugin chain decided.
 #[derive(Debug)]
 pub enum ChainOutcome {
@@ -431,36 +434,57 @@ impl PluginRuntime {
     /// Each call still gets a fresh store of its own.
     pub async fn chain(
         &self,
-        filters: Vec<(String, Arc<Loaded>, String)>,
-        transform: Option<(String, Arc<Loaded>, String)>,
+        filters: Vec<ChainCall>,
+        transform: Option<ChainCall>,
         event: &Event,
         request: OutgoingRequest,
     ) -> ChainOutcome {
         let event = wit_event(event);
         let max_output = self.limits.max_output_bytes;
-        let filter_calls: Vec<_> = filters.into_iter().map(|(id, l, c)| (id, l, c, self.store())).collect();
+        let filter_calls: Vec<_> = filters
+            .into_iter()
+            .map(|(id, l, c)| (id, l, c, self.store()))
+            .collect();
         let transform_call = transform.map(|(id, l, c)| (id, l, c, self.store()));
         let (result, _) = self
             .blocking(move || {
                 let done = |o: ChainOutcome| (Ok(o), CallReport::default());
                 for (id, loaded, config, mut store) in filter_calls {
                     let Loaded::Filter(pre) = &*loaded else {
-                        return done(ChainOutcome::Failed(id, CallError::Unavailable("not a filter plugin".into())));
+                        return done(ChainOutcome::Failed(
+                            id,
+                            CallError::Unavailable("not a filter plugin".into()),
+                        ));
                     };
-                    match pre.instantiate(&mut store).and_then(|f: Filter| f.call_filter(&mut store, &event, &config)) {
+                    match pre
+                        .instantiate(&mut store)
+                        .and_then(|f: Filter| f.call_filter(&mut store, &event, &config))
+                    {
                         Ok(Ok(Verdict::Deliver)) => {}
                         Ok(Ok(Verdict::Skip)) => return done(ChainOutcome::Filtered(id)),
-                        Ok(Err(e)) => return done(ChainOutcome::Failed(id, CallError::Plugin(plugin_error_text(&e)))),
-                        Err(e) => return done(ChainOutcome::Failed(id, CallError::Trap(trap_text(&e)))),
+                        Ok(Err(e)) => {
+                            return done(ChainOutcome::Failed(
+                                id,
+                                CallError::Plugin(plugin_error_text(&e)),
+                            ));
+                        }
+                        Err(e) => {
+                            return done(ChainOutcome::Failed(id, CallError::Trap(trap_text(&e))));
+                        }
                     }
                 }
                 let Some((id, loaded, config, mut store)) = transform_call else {
                     return done(ChainOutcome::Passed(None));
                 };
                 let Loaded::Transform(pre) = &*loaded else {
-                    return done(ChainOutcome::TransformFailed(id, CallError::Unavailable("not a transform plugin".into())));
+                    return done(ChainOutcome::TransformFailed(
+                        id,
+                        CallError::Unavailable("not a transform plugin".into()),
+                    ));
                 };
-                let result = match pre.instantiate(&mut store).and_then(|t: Transform| t.call_transform(&mut store, &event, &request, &config)) {
+                let result = match pre.instantiate(&mut store).and_then(|t: Transform| {
+                    t.call_transform(&mut store, &event, &request, &config)
+                }) {
                     Ok(Ok(out)) => check_output(out, max_output),
                     Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
                     Err(e) => Err(CallError::Trap(trap_text(&e))),
