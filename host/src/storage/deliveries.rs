@@ -105,6 +105,10 @@ pub struct ClaimedDelivery {
     pub attempt_count: i64,
 }
 
+/// What a group of completions shares: status, next attempt, status code,
+/// and whether an attempt was made.
+type OutcomeKey<'a> = (&'a str, Option<Millis>, Option<i64>, bool);
+
 /// The result of one attempt, to record.
 #[derive(Debug, Clone)]
 pub struct Completion {
@@ -242,7 +246,7 @@ impl Tx {
     ) -> StoreResult<std::collections::HashSet<String>> {
         use std::collections::{BTreeMap, HashSet};
         // Group by everything the update sets but the id.
-        let mut groups: BTreeMap<(&str, Option<Millis>, Option<i64>, bool), Vec<&str>> =
+        let mut groups: BTreeMap<OutcomeKey, Vec<&str>> =
             BTreeMap::new();
         for c in done {
             let code = c.attempt.as_ref().and_then(|a| a.status_code);
