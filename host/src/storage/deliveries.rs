@@ -246,8 +246,7 @@ impl Tx {
     ) -> StoreResult<std::collections::HashSet<String>> {
         use std::collections::{BTreeMap, HashSet};
         // Group by everything the update sets but the id.
-        let mut groups: BTreeMap<OutcomeKey, Vec<&str>> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<OutcomeKey, Vec<&str>> = BTreeMap::new();
         for c in done {
             let code = c.attempt.as_ref().and_then(|a| a.status_code);
             groups

@@ -55,22 +55,40 @@ impl Api {
     }
 
     /// Uploads a plugin component; answers its id.
-    pub async fn upload_plugin(&self, org: &str, name: &str, kind: &str, wasm: Vec<u8>) -> anyhow::Result<String> {
+    pub async fn upload_plugin(
+        &self,
+        org: &str,
+        name: &str,
+        kind: &str,
+        wasm: Vec<u8>,
+    ) -> anyhow::Result<String> {
         let plugin = self
             .json(
                 self.http
-                    .post(format!("{}/v1/orgs/{org}/plugins?name={name}&kind={kind}", self.base))
+                    .post(format!(
+                        "{}/v1/orgs/{org}/plugins?name={name}&kind={kind}",
+                        self.base
+                    ))
                     .header("content-type", "application/wasm")
                     .body(wasm),
                 201,
             )
             .await?;
-        plugin["id"].as_str().map(str::to_string).ok_or_else(|| anyhow::anyhow!("plugin without id: {plugin}"))
+        plugin["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("plugin without id: {plugin}"))
     }
 
     /// Creates a webhook for every SHARING event to `url`, with extra fields
     /// (attached plugins); answers its id.
-    pub async fn create_webhook_with(&self, org: &str, name: &str, url: &str, extra: Value) -> anyhow::Result<String> {
+    pub async fn create_webhook_with(
+        &self,
+        org: &str,
+        name: &str,
+        url: &str,
+        extra: Value,
+    ) -> anyhow::Result<String> {
         let mut body = json!({"name": name, "url": url, "events": ["SHARING"]});
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());

@@ -131,14 +131,23 @@ impl Proc {
         unsafe { libc::kill(self.pid() as i32, libc::SIGTERM) };
         while started.elapsed() < within {
             if let Some(status) = self.child.try_wait()? {
-                return Ok(Stopped { clean: status.success(), took: started.elapsed() });
+                return Ok(Stopped {
+                    clean: status.success(),
+                    took: started.elapsed(),
+                });
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = self.child.kill();
         let status = self.child.wait()?;
-        eprintln!("warning: {} did not stop within {within:?} of SIGTERM ({status} after SIGKILL)", self.name);
-        Ok(Stopped { clean: false, took: started.elapsed() })
+        eprintln!(
+            "warning: {} did not stop within {within:?} of SIGTERM ({status} after SIGKILL)",
+            self.name
+        );
+        Ok(Stopped {
+            clean: false,
+            took: started.elapsed(),
+        })
     }
 }
 

@@ -155,9 +155,21 @@ async fn measure(
     let api = Api::new(http.clone(), &hub.base, &hub.admin_key);
     let org = api.org_id().await?;
     let attach = if args.plugins {
-        let read = |f: &str| std::fs::read(args.plugin_dir.join(f)).map_err(|e| anyhow::anyhow!("{}: {e} (run plugins/build.sh)", f));
-        let filter = api.upload_plugin(&org, "bench-filter", "filter", read("payload_field_filter.wasm")?).await?;
-        let transform = api.upload_plugin(&org, "bench-pii", "transform", read("pii_redact.wasm")?).await?;
+        let read = |f: &str| {
+            std::fs::read(args.plugin_dir.join(f))
+                .map_err(|e| anyhow::anyhow!("{}: {e} (run plugins/build.sh)", f))
+        };
+        let filter = api
+            .upload_plugin(
+                &org,
+                "bench-filter",
+                "filter",
+                read("payload_field_filter.wasm")?,
+            )
+            .await?;
+        let transform = api
+            .upload_plugin(&org, "bench-pii", "transform", read("pii_redact.wasm")?)
+            .await?;
         serde_json::json!({
             "filter_plugins": [{"plugin_id": filter, "config": {"pointer": "/role", "allowed": ["contributor"]}}],
             "transform_plugin": {"plugin_id": transform, "config": {"remove": ["/payload/principal_id"]}},
@@ -166,8 +178,13 @@ async fn measure(
         serde_json::json!({})
     };
     for i in 0..args.webhooks {
-        api.create_webhook_with(&org, &format!("bench {i}"), &rx.url(&format!("/hook/{i}")), attach.clone())
-            .await?;
+        api.create_webhook_with(
+            &org,
+            &format!("bench {i}"),
+            &rx.url(&format!("/hook/{i}")),
+            attach.clone(),
+        )
+        .await?;
     }
     rx.reset().await?;
     let cpu_before = Cpu::read(&hub, &rx, pg_url.is_some());
