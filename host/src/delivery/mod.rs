@@ -146,14 +146,11 @@ impl Worker {
     /// Takes deliveries into the ready queue, unless already held.
     fn hold(&self, batch: Vec<ClaimedDelivery>) {
         let mut state = self.state.lock().expect("worker state lock");
-        let mut fresh = 0;
         for d in batch {
             if state.owned.insert(d.id.clone()) {
                 state.ready.push_back(d);
-                fresh += 1;
             }
         }
-        let _ = fresh;
     }
 
     /// Claims due deliveries from the store; answers how many.
