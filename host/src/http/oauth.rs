@@ -152,6 +152,21 @@ async fn authenticate_client(
         .ok_or_else(OAuthError::invalid_client)
 }
 
+/// What introspection and revocation both take: an authenticated client
+/// and the `token` parameter.
+async fn client_and_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(ApplicationRecord, String), OAuthError> {
+    let params = Params::parse(body)?;
+    let app = authenticate_client(state, headers, &params).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    Ok((app, token.to_string()))
+}
+
 /// Authorization server metadata (RFC 8414).
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth", responses((status = 200, description = "metadata")))]
 async fn metadata(State(state): State<AppState>) -> impl IntoResponse {
@@ -261,12 +276,8 @@ async fn introspect(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        let params = Params::parse(&body)?;
-        authenticate_client(&state, &headers, &params).await?;
-        let token = params
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        Ok::<_, OAuthError>(state.hub.introspect(token).await)
+        let (_, token) = client_and_token(&state, &headers, &body).await?;
+        Ok::<_, OAuthError>(state.hub.introspect(&token).await)
     }
     .await;
     respond(result.map(|v| Json(v).into_response()))
@@ -281,12 +292,8 @@ async fn revoke(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        let params = Params::parse(&body)?;
-        let app = authenticate_client(&state, &headers, &params).await?;
-        let token = params
-            .get("token")
-            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-        state.hub.revoke_token(&app, token).await
+        let (app, token) = client_and_token(&state, &headers, &body).await?;
+        state.hub.revoke_token(&app, &token).await
     }
     .await;
     respond(result.map(|()| StatusCode::OK.into_response()))

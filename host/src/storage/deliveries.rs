@@ -152,10 +152,7 @@ impl Tx {
         const COLS: usize = 11;
         for chunk in rows.chunks(200) {
             let mut p = Params::new(self.backend());
-            let values = (0..chunk.len())
-                .map(|_| format!("({})", p.list(COLS)))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let values = p.rows(chunk.len(), COLS);
             let sql = format!(
                 "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, updated_at) VALUES {values}"
             );
@@ -297,10 +294,7 @@ impl Tx {
         const COLS: usize = 6;
         for chunk in attempts.chunks(200) {
             let mut p = Params::new(self.backend());
-            let values = (0..chunk.len())
-                .map(|_| format!("({})", p.list(COLS)))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let values = p.rows(chunk.len(), COLS);
             let sql = format!(
                 "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) VALUES {values}"
             );

@@ -215,6 +215,14 @@ impl Params {
             .collect::<Vec<_>>()
             .join(", ")
     }
+
+    /// The `VALUES` rows of a multi-row insert: `rows` groups of `cols`.
+    pub(crate) fn rows(&mut self, rows: usize, cols: usize) -> String {
+        (0..rows)
+            .map(|_| format!("({})", self.list(cols)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 impl Tx {
