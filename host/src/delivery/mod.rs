@@ -104,22 +104,31 @@ impl Worker {
             while let Ok(batch) = lane.try_recv() {
                 self.hold(batch);
             }
-            if poll_store {
+            // Claim only with a slot free: a backlog stays in the store, not
+            // in memory, and what is claimed is sent before its lease runs.
+            let room = self.slots.available_permits() > 0;
+            if poll_store && room {
                 poll_store = false;
                 match self.claim().await {
-                    Ok(n) if n as i64 >= CLAIM_BATCH => poll_store = true,
-                    Ok(_) => {}
+                    // More is due: claim again after dispatching, and leave
+                    // asking when the next one falls due until the backlog
+                    // is gone.
+                    Ok(n) if n as i64 >= CLAIM_BATCH => {
+                        poll_store = true;
+                        next_due = None;
+                    }
+                    Ok(_) => next_due = self.hub.store.next_due_at().await.ok().flatten(),
                     Err(e) => warn!(error = %format!("{e:#}"), "claiming deliveries failed"),
                 }
-                next_due = self.hub.store.next_due_at().await.ok().flatten();
             }
             self.dispatch(&done_tx);
-            if poll_store {
+            if poll_store && self.slots.available_permits() > 0 {
                 continue;
             }
+            // Already meaning to claim (waiting for a slot): nothing to time.
             let clock_wait = match next_due {
-                Some(t) => self.hub.clock.sleep_until(t),
-                None => Box::pin(std::future::pending()),
+                Some(t) if !poll_store => self.hub.clock.sleep_until(t),
+                _ => Box::pin(std::future::pending()),
             };
             tokio::select! {
                 batch = lane.recv() => if let Some(b) = batch { self.hold(b) },

@@ -127,9 +127,31 @@ impl Hub {
         let fast = self.fast_lane_open();
         let lease_until = now + self.settings.lease.as_millis() as Millis;
 
-        while let Some(Incoming { event, fan_out }) = work.pop_front() {
-            let body = event.to_body();
-            let Some(seq) = tx.insert_event(org_id, &event, &body, now).await? else {
+        // Rounds: the given events in one go, then any the fan-out raised
+        // (queue overflow reports), until none is left.
+        let mut round: Vec<(Incoming, String)> = Vec::new();
+        let mut stored: VecDeque<Option<i64>> = VecDeque::new();
+        loop {
+            if round.is_empty() {
+                if work.is_empty() {
+                    break;
+                }
+                round = work
+                    .drain(..)
+                    .map(|i| {
+                        let body = i.event.to_body();
+                        (i, body)
+                    })
+                    .collect();
+                let rows: Vec<(&Event, &str)> =
+                    round.iter().map(|(i, b)| (&i.event, b.as_str())).collect();
+                stored = tx.insert_events(org_id, &rows, now).await?.into();
+                round.reverse();
+            }
+            let Some((Incoming { event, fan_out }, body)) = round.pop() else {
+                continue;
+            };
+            let Some(seq) = stored.pop_front().flatten() else {
                 outcome.duplicates.push(event.event_id);
                 continue;
             };

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult, Tx, on_read, on_tx};
+use super::{Params, Store, StoreResult, Tx, on_read, on_tx};
 use crate::clock::Millis;
 use crate::domain::Event;
 
@@ -27,6 +27,49 @@ pub struct StoredEvent {
 }
 
 impl Tx {
+    /// Stores events in multi-row statements; answers, in order, each one's
+    /// sequence number, or `None` for an id already known in the
+    /// organisation (also when it repeats within `events`: the first wins).
+    pub async fn insert_events(
+        &mut self,
+        org_id: &str,
+        events: &[(&Event, &str)],
+        now: Millis,
+    ) -> StoreResult<Vec<Option<i64>>> {
+        const COLS: usize = 8;
+        let mut out = Vec::with_capacity(events.len());
+        for chunk in events.chunks(250) {
+            let mut p = Params::new(self.backend());
+            let values = p.rows(chunk.len(), COLS);
+            let sql = format!(
+                "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at) \
+                 VALUES {values} ON CONFLICT (org_id, event_id) DO NOTHING RETURNING seq, event_id"
+            );
+            let mut stored: std::collections::HashMap<String, i64> = on_tx!(self, c => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (event, body) in chunk {
+                    q = q
+                        .bind(org_id)
+                        .bind(&event.event_id)
+                        .bind(event.timestamp_ms())
+                        .bind(event.category.as_str())
+                        .bind(&event.action)
+                        .bind(&event.user_id)
+                        .bind(*body)
+                        .bind(now);
+                }
+                q.fetch_all(&mut *c)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.try_get::<String, _>("event_id")?, r.try_get::<i64, _>("seq")?)))
+                    .collect::<StoreResult<_>>()?
+            });
+            // RETURNING has no order; match rows by id, each once.
+            out.extend(chunk.iter().map(|(e, _)| stored.remove(&e.event_id)));
+        }
+        Ok(out)
+    }
+
     /// Stores an event unless its id is already known in the organisation;
     /// returns its sequence number when it is new.
     pub async fn insert_event(

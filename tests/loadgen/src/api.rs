@@ -108,6 +108,19 @@ impl Api {
             .ok_or_else(|| anyhow::anyhow!("webhook without id: {hook}"))
     }
 
+    /// `POST /v1/orgs/{org}/webhooks/{id}/resume`.
+    pub async fn resume(&self, org: &str, webhook: &str) -> anyhow::Result<()> {
+        self.json(
+            self.http.post(format!(
+                "{}/v1/orgs/{org}/webhooks/{webhook}/resume",
+                self.base
+            )),
+            200,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// Posts a JSON array of events (already serialised).
     pub async fn ingest(&self, org: &str, body: String) -> anyhow::Result<Ingested> {
         let req = self

@@ -98,6 +98,11 @@ impl Proc {
         proc_status_kib(self.pid(), "VmHWM:")
     }
 
+    /// Resident memory now.
+    pub fn rss_kib(&self) -> Option<u64> {
+        proc_status_kib(self.pid(), "VmRSS:")
+    }
+
     /// User + system CPU seconds the child has used so far.
     pub fn cpu_secs(&self) -> Option<f64> {
         cpu_secs(&format!("/proc/{}/stat", self.pid()))

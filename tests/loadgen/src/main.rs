@@ -7,6 +7,8 @@
 //! - `api` — the few ScaiHub API calls (me, webhooks, ingest, metrics).
 //! - `events` — the ~600 B benchmark event carrying `sent_at_us`.
 //! - `run` — `run`: ScaiHub end to end; `ceiling` — `ceiling`: no ScaiHub.
+//! - `queued` — `queued`: memory with a million deliveries held by paused webhooks.
+//! - `matrix` — `matrix`: every run of BENCHMARKS.md, as one Markdown table.
 //! - `child` — child processes: output, signals, `/proc` figures, kill on drop.
 //! - `stats` — time and percentiles; `report` — tables and the `RESULT` line.
 //!
@@ -17,6 +19,8 @@ mod api;
 mod ceiling;
 mod child;
 mod events;
+mod matrix;
+mod queued;
 mod receiver;
 mod receiver_proc;
 mod report;
@@ -58,6 +62,11 @@ enum Command {
     Run(run::RunArgs),
     /// Signed POSTs straight into the receiver: what the machine can do at all.
     Ceiling(ceiling::CeilingArgs),
+    /// Every figure of BENCHMARKS.md: ceiling, SQLite and PostgreSQL (1 and 3
+    /// processes), plugins, fan-out, latency, deep queue.
+    Matrix(matrix::MatrixArgs),
+    /// Memory while paused webhooks hold a deep queue, and while it drains.
+    Queued(queued::QueuedArgs),
     /// `ceiling`, then `run`, and the ratio of the two.
     Compare {
         #[command(flatten)]
@@ -98,6 +107,12 @@ fn main() -> anyhow::Result<()> {
                 let r = run::run(&args, &http, deadline).await?;
                 report::run(&r);
                 report::result_line(&json!({"mode": "run", "run": r}));
+            }
+            Command::Matrix(args) => matrix::matrix(&args, &http, deadline).await?,
+            Command::Queued(args) => {
+                let q = queued::queued(&args, &http, deadline).await?;
+                report::queued(&q);
+                report::result_line(&json!({"mode": "queued", "queued": q}));
             }
             Command::Ceiling(args) => {
                 let c = ceiling::ceiling(&args, deadline).await?;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::ceiling::CeilingResult;
+use crate::queued::QueuedResult;
 use crate::run::RunResult;
 
 /// Prints `title` and aligned `label  value` rows.
@@ -84,8 +85,17 @@ pub fn run(r: &RunResult) {
     };
     table(
         &format!(
-            "run: scaihub on {:?}, {} events × {} webhooks",
-            r.db, r.events, r.webhooks
+            "run: {} scaihub process{} on {:?}, {} events × {} webhooks{}",
+            r.processes,
+            if r.processes == 1 { "" } else { "es" },
+            r.db,
+            r.events,
+            r.webhooks,
+            if r.plugins {
+                ", filter + transform plugins"
+            } else {
+                ""
+            }
         ),
         &[
             (
@@ -117,10 +127,16 @@ pub fn run(r: &RunResult) {
                 ),
             ),
             (
-                "scaihub peak RSS",
-                opt(r
-                    .peak_rss_kib
-                    .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))),
+                "scaihub peak RSS (largest / all)",
+                format!(
+                    "{} / {}",
+                    opt(r
+                        .peak_rss_kib
+                        .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))),
+                    opt(r
+                        .peak_rss_kib_total
+                        .map(|k| format!("{:.1} MiB", k as f64 / 1024.0)))
+                ),
             ),
             (
                 "CPU s: scaihub / receiver / loadgen",
@@ -165,6 +181,59 @@ pub fn run(r: &RunResult) {
             other / r.measured_secs
         );
     }
+}
+
+fn mib(kib: Option<u64>) -> String {
+    opt(kib.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)))
+}
+
+pub fn queued(r: &QueuedResult) {
+    let mut rows = vec![
+        (
+            "events × paused webhooks",
+            format!(
+                "{} × {} = {} deliveries",
+                r.events, r.webhooks, r.deliveries
+            ),
+        ),
+        (
+            "accepted / ingest time / events/s",
+            format!(
+                "{} / {:.2} s / {:.0}",
+                r.accepted, r.ingest_secs, r.ingest_events_per_sec
+            ),
+        ),
+        ("RSS idle", mib(r.rss_idle_kib)),
+    ];
+    let filling: Vec<String> = r
+        .filling
+        .iter()
+        .map(|s| format!("{}k: {}", s.deliveries / 1000, mib(Some(s.rss_kib))))
+        .collect();
+    rows.push(("RSS as the queue filled", filling.join(", ")));
+    rows.push(("RSS with the queue full", mib(r.rss_full_kib)));
+    rows.push(("peak RSS until full", mib(r.peak_rss_full_kib)));
+    if let (Some(n), Some(secs), Some(rate)) = (r.drained, r.drain_secs, r.drain_deliveries_per_sec)
+    {
+        let draining: Vec<String> = r
+            .draining
+            .iter()
+            .map(|s| format!("{}k: {}", s.deliveries / 1000, mib(Some(s.rss_kib))))
+            .collect();
+        rows.push(("RSS as it drained", draining.join(", ")));
+        rows.push((
+            "drained / time / deliveries/s",
+            format!("{n} / {secs:.2} s / {rate:.0}"),
+        ));
+    }
+    rows.push(("peak RSS over the run", mib(r.peak_rss_kib)));
+    table(
+        &format!(
+            "queued: scaihub on {:?}, a deep queue behind paused webhooks",
+            r.db
+        ),
+        &rows,
+    );
 }
 
 /// deliveries/s of the run as a percentage of the ceiling's requests/s.

@@ -60,6 +60,10 @@ pub struct RunArgs {
     /// Where the built plugin components are.
     #[arg(long, default_value = "plugins/target/wasm32-wasip2/release")]
     pub plugin_dir: PathBuf,
+    /// scaihub processes sharing the store (PostgreSQL only); ingest
+    /// requests go to them in turn.
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
 }
 
 /// Every figure of one run.
@@ -71,6 +75,8 @@ pub struct RunResult {
     pub batch: u64,
     pub rate: f64,
     pub concurrency: usize,
+    pub processes: usize,
+    pub plugins: bool,
     pub accepted: u64,
     pub ingest_duplicates: u64,
     pub ingest_failed: u64,
@@ -86,7 +92,11 @@ pub struct RunResult {
     pub delivery_secs: f64,
     pub deliveries_per_sec: f64,
     pub latency: Percentiles,
+    /// The largest peak RSS of any one scaihub process.
     pub peak_rss_kib: Option<u64>,
+    /// The processes' peak RSS added up.
+    pub peak_rss_kib_total: Option<u64>,
+    /// Of all scaihub processes together.
     pub scaihub_cpu_secs: Option<f64>,
     /// scaihub's context switches over the measured span (live threads).
     pub scaihub_ctx_switches: Option<u64>,
@@ -123,6 +133,10 @@ pub async fn run(
         args.batch <= 1000,
         "--batch: scaihub takes at most 1000 events per request"
     );
+    anyhow::ensure!(
+        args.processes >= 1 && (args.processes == 1 || args.db == Db::Postgres),
+        "--processes: several processes share a store only on PostgreSQL (--db postgres)"
+    );
     let pg = match args.db {
         Db::Postgres => Some(PgDatabase::create(&args.pg_url).await?),
         Db::Sqlite => None,
@@ -151,8 +165,16 @@ async fn measure(
     pg_url: Option<&str>,
 ) -> anyhow::Result<RunResult> {
     let mut rx = ReceiverProc::start(http.clone()).await?;
-    let mut hub = Scaihub::start(&resolve_binary(&args.binary), pg_url, http).await?;
-    let api = Api::new(http.clone(), &hub.base, &hub.admin_key);
+    let binary = resolve_binary(&args.binary);
+    let mut hubs = match pg_url {
+        Some(url) => Scaihub::start_cluster(args.processes, &binary, url, http).await?,
+        None => vec![Scaihub::start(&binary, None, http).await?],
+    };
+    let apis: Vec<Api> = hubs
+        .iter()
+        .map(|h| Api::new(http.clone(), &h.base, &h.admin_key))
+        .collect();
+    let api = apis[0].clone();
     let org = api.org_id().await?;
     let attach = if args.plugins {
         let read = |f: &str| {
@@ -187,12 +209,12 @@ async fn measure(
         .await?;
     }
     rx.reset().await?;
-    let cpu_before = Cpu::read(&hub, &rx, pg_url.is_some());
+    let cpu_before = Cpu::read(&hubs, &rx, pg_url.is_some());
     eprintln!(
         "loadgen: ingesting {} events ({:?}) into {} webhooks …",
         args.events, args.db, args.webhooks
     );
-    let ingest = ingest(&api, &org, args).await;
+    let ingest = ingest(&apis, &org, args).await;
     let expected = args.events * args.webhooks as u64;
     eprintln!(
         "loadgen: ingest done: {} accepted in {:.2} s; waiting for {expected} deliveries …",
@@ -201,7 +223,7 @@ async fn measure(
     );
     drain(
         &rx,
-        &mut hub,
+        &mut hubs,
         expected,
         Duration::from_secs(args.drain_secs),
     )
@@ -210,9 +232,14 @@ async fn measure(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stats = rx.stats().await?;
     let metrics = api.metrics().await.unwrap_or_default();
-    let peak_rss_kib = hub.proc.peak_rss_kib();
-    let cpu_after = Cpu::read(&hub, &rx, pg_url.is_some());
-    let stopped = hub.proc.terminate(Duration::from_secs(30)).await?;
+    let rss: Vec<Option<u64>> = hubs.iter().map(|h| h.proc.peak_rss_kib()).collect();
+    let peak_rss_kib = rss.iter().copied().max().flatten();
+    let peak_rss_kib_total = rss.iter().copied().sum::<Option<u64>>();
+    let cpu_after = Cpu::read(&hubs, &rx, pg_url.is_some());
+    let mut stopped = Vec::new();
+    for hub in &mut hubs {
+        stopped.push(hub.proc.terminate(Duration::from_secs(30)).await?);
+    }
     let _ = rx.proc.terminate(Duration::from_secs(5)).await;
     if let Some(e) = &ingest.first_error {
         eprintln!(
@@ -226,10 +253,10 @@ async fn measure(
         &stats,
         expected,
         metrics,
-        peak_rss_kib,
+        (peak_rss_kib, peak_rss_kib_total),
         cpu_before.since(&cpu_after),
-        stopped.clean,
-        stopped.took,
+        stopped.iter().all(|s| s.clean),
+        stopped.iter().map(|s| s.took).max().unwrap_or_default(),
     ))
 }
 
@@ -240,7 +267,7 @@ fn result(
     stats: &ReceiverStats,
     expected: u64,
     metrics: serde_json::Map<String, serde_json::Value>,
-    peak_rss_kib: Option<u64>,
+    (peak_rss_kib, peak_rss_kib_total): (Option<u64>, Option<u64>),
     cpu: Cpu,
     shutdown_clean: bool,
     shutdown: Duration,
@@ -254,6 +281,8 @@ fn result(
         batch: args.batch,
         rate: args.rate,
         concurrency: args.concurrency,
+        processes: args.processes,
+        plugins: args.plugins,
         accepted: ingest.accepted,
         ingest_duplicates: ingest.duplicates,
         ingest_failed: ingest.failed,
@@ -269,6 +298,7 @@ fn result(
         deliveries_per_sec: per_sec(stats.unique, delivery_us),
         latency: stats.latency,
         peak_rss_kib,
+        peak_rss_kib_total,
         scaihub_cpu_secs: cpu.scaihub,
         scaihub_ctx_switches: cpu.scaihub_ctx,
         receiver_cpu_secs: cpu.receiver,
@@ -296,10 +326,10 @@ struct Cpu {
 }
 
 impl Cpu {
-    fn read(hub: &Scaihub, rx: &ReceiverProc, postgres: bool) -> Cpu {
+    fn read(hubs: &[Scaihub], rx: &ReceiverProc, postgres: bool) -> Cpu {
         Cpu {
-            scaihub: hub.proc.cpu_secs(),
-            scaihub_ctx: hub.proc.ctx_switches(),
+            scaihub: hubs.iter().map(|h| h.proc.cpu_secs()).sum(),
+            scaihub_ctx: hubs.iter().map(|h| h.proc.ctx_switches()).sum(),
             receiver: rx.proc.cpu_secs(),
             loadgen: crate::child::cpu_secs("/proc/self/stat"),
             machine: crate::child::machine_busy_secs(),
@@ -361,7 +391,7 @@ struct Tally {
 /// Sends the N events in batches from `concurrency` tasks, each taking the
 /// next batch number; with a rate, batch k waits for its slot
 /// `k × batch / rate` seconds after the start.
-async fn ingest(api: &Api, org: &str, args: &RunArgs) -> IngestOutcome {
+async fn ingest(apis: &[Api], org: &str, args: &RunArgs) -> IngestOutcome {
     let maker = Arc::new(EventMaker::new());
     let batches = args.events.div_ceil(args.batch);
     let next = Arc::new(AtomicU64::new(0));
@@ -371,8 +401,8 @@ async fn ingest(api: &Api, org: &str, args: &RunArgs) -> IngestOutcome {
     // Dropping the JoinSet (on the global timeout) aborts every sender.
     let mut senders = JoinSet::new();
     for _ in 0..args.concurrency {
-        let (api, org, maker, next, tally, args) = (
-            api.clone(),
+        let (apis, org, maker, next, tally, args) = (
+            apis.to_vec(),
             org.to_string(),
             maker.clone(),
             next.clone(),
@@ -394,7 +424,7 @@ async fn ingest(api: &Api, org: &str, args: &RunArgs) -> IngestOutcome {
                 let first = k * args.batch;
                 let count = args.batch.min(args.events - first);
                 send_batch(
-                    &api,
+                    &apis[k as usize % apis.len()],
                     &org,
                     maker.batch(first, count, now_us()),
                     count,
@@ -444,7 +474,7 @@ async fn send_batch(api: &Api, org: &str, body: String, count: u64, tally: &Tall
 /// arrived, nothing new came for [`STALL`], or `within` ran out.
 async fn drain(
     rx: &ReceiverProc,
-    hub: &mut Scaihub,
+    hubs: &mut [Scaihub],
     expected: u64,
     within: Duration,
 ) -> anyhow::Result<()> {
@@ -460,7 +490,9 @@ async fn drain(
             last = s.unique;
             last_change = Instant::now();
         }
-        hub.proc.check_alive()?;
+        for hub in hubs.iter_mut() {
+            hub.proc.check_alive()?;
+        }
         if Instant::now() >= deadline || last_change.elapsed() >= STALL {
             eprintln!(
                 "warning: stopped waiting with {} of {expected} deliveries",

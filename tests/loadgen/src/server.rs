@@ -73,7 +73,15 @@ pub struct Scaihub {
     /// `http://127.0.0.1:PORT`
     pub base: String,
     pub admin_key: String,
+    keys: Keys,
     _data_dir: tempfile::TempDir,
+}
+
+/// What processes sharing one store must share.
+#[derive(Clone)]
+struct Keys {
+    admin: String,
+    master: String,
 }
 
 /// `--binary` as given, or when that default is absent, the `scaihub`
@@ -96,14 +104,44 @@ impl Scaihub {
         database_url: Option<&str>,
         http: &reqwest::Client,
     ) -> anyhow::Result<Scaihub> {
+        let keys = Keys {
+            admin: format!(
+                "shk_bench_{}",
+                hex::encode(rand::rng().random::<[u8; 20]>())
+            ),
+            master: hex::encode(rand::rng().random::<[u8; 32]>()),
+        };
+        Scaihub::start_with(binary, database_url, http, &keys).await
+    }
+
+    /// `n` processes on one PostgreSQL database, sharing its keys: the
+    /// first sets the store up, the others join it.
+    pub async fn start_cluster(
+        n: usize,
+        binary: &Path,
+        database_url: &str,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<Vec<Scaihub>> {
+        let first = Scaihub::start(binary, Some(database_url), http).await?;
+        let keys = first.keys.clone();
+        let mut all = vec![first];
+        for _ in 1..n {
+            all.push(Scaihub::start_with(binary, Some(database_url), http, &keys).await?);
+        }
+        Ok(all)
+    }
+
+    async fn start_with(
+        binary: &Path,
+        database_url: Option<&str>,
+        http: &reqwest::Client,
+        keys: &Keys,
+    ) -> anyhow::Result<Scaihub> {
         let data_dir = tempfile::tempdir()?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let admin_key = format!(
-            "shk_bench_{}",
-            hex::encode(rand::rng().random::<[u8; 20]>())
-        );
+        let admin_key = keys.admin.clone();
         let mut cmd = Command::new(binary);
         cmd.arg("serve")
             .env_clear()
@@ -113,10 +151,8 @@ impl Scaihub {
             .env("SCAIHUB_ALLOW_DESTINATIONS", "127.0.0.0/8")
             .env("SCAIHUB_LOG", "warn");
         if let Some(url) = database_url {
-            cmd.env("SCAIHUB_DATABASE_URL", url).env(
-                "SCAIHUB_MASTER_KEY",
-                hex::encode(rand::rng().random::<[u8; 32]>()),
-            );
+            cmd.env("SCAIHUB_DATABASE_URL", url)
+                .env("SCAIHUB_MASTER_KEY", &keys.master);
         }
         let (mut proc, stdout) = child::spawn("scaihub", cmd)?;
         // The set-up banner goes to stdout; drain it so the pipe never fills.
@@ -145,6 +181,7 @@ impl Scaihub {
             proc,
             base,
             admin_key,
+            keys: keys.clone(),
             _data_dir: data_dir,
         })
     }
