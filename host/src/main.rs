@@ -10,7 +10,22 @@ use scaihub::server;
 use scaihub::storage::Store;
 use tracing_subscriber::EnvFilter;
 
+// Delivery allocates many small, short-lived buffers across threads;
+// glibc's allocator spent a tenth of the worker's time consolidating them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
+    // No transparent huge pages: the allocator asks for them, and then
+    // every fresh 2 MiB region is zeroed on first touch and kept whole,
+    // which under delivery load cost a sixth of the CPU and quadrupled the
+    // resident memory. Linux only; elsewhere nothing to do.
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches only this
+    // process's memory-management flags.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     // A config file fills in environment variables before clap reads them.
     if let Some(path) = config_path_from_args() {
         load_config_file(&path)?;

@@ -49,14 +49,45 @@ struct Finished {
     completion: Completion,
 }
 
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<K> = HashSet<K, foldhash::fast::RandomState>;
+
+/// What the worker holds. Each webhook has its own line of held
+/// deliveries (oldest first); webhooks with something to start and a free
+/// per-webhook slot take turns, one delivery each, so a backlog or a slow
+/// receiver on one webhook never stands in front of another's work, and
+/// starting a delivery costs the same however much is held.
 #[derive(Default)]
 struct State {
-    /// Every delivery this worker holds: waiting in `ready` or being sent.
-    owned: HashSet<String>,
-    /// Attempts being sent, per webhook.
-    per_webhook: HashMap<String, usize>,
-    /// Held deliveries not yet started, oldest first.
+    /// Every delivery this worker holds: waiting in a line or being sent.
+    owned: FastSet<String>,
+    /// Per webhook with held or running deliveries.
+    lines: FastMap<String, Line>,
+    /// Webhooks whose turn it is, each at most once (`Line::queued`).
+    turns: VecDeque<String>,
+}
+
+#[derive(Default)]
+struct Line {
     ready: VecDeque<ClaimedDelivery>,
+    /// Attempts being sent.
+    busy: usize,
+    /// In `State::turns`.
+    queued: bool,
+}
+
+impl State {
+    /// Gives the webhook a turn if it has work, a free slot and no turn yet.
+    fn offer_turn(&mut self, webhook_id: &str, limit: usize) {
+        if let Some(line) = self.lines.get_mut(webhook_id)
+            && !line.queued
+            && !line.ready.is_empty()
+            && line.busy < limit
+        {
+            line.queued = true;
+            self.turns.push_back(webhook_id.to_string());
+        }
+    }
 }
 
 /// One process's delivery worker.
@@ -154,10 +185,18 @@ impl Worker {
 
     /// Takes deliveries into the ready queue, unless already held.
     fn hold(&self, batch: Vec<ClaimedDelivery>) {
+        let limit = self.hub.settings.max_in_flight_per_webhook;
         let mut state = self.state.lock().expect("worker state lock");
         for d in batch {
             if state.owned.insert(d.id.clone()) {
-                state.ready.push_back(d);
+                let webhook_id = d.webhook_id.clone();
+                state
+                    .lines
+                    .entry(webhook_id.clone())
+                    .or_default()
+                    .ready
+                    .push_back(d);
+                state.offer_turn(&webhook_id, limit);
             }
         }
     }
@@ -167,9 +206,9 @@ impl Worker {
         let saturated: Vec<String> = {
             let state = self.state.lock().expect("worker state lock");
             state
-                .per_webhook
+                .lines
                 .iter()
-                .filter(|(_, n)| **n >= self.hub.settings.max_in_flight_per_webhook)
+                .filter(|(_, l)| l.busy >= self.hub.settings.max_in_flight_per_webhook)
                 .map(|(id, _)| id.clone())
                 .collect()
         };
@@ -186,28 +225,28 @@ impl Worker {
     }
 
     /// Starts as many held deliveries as slots and per-webhook limits allow,
-    /// oldest first; the rest keep their place.
+    /// webhooks taking turns, each webhook's oldest first.
     fn dispatch(self: &Arc<Self>, done: &mpsc::Sender<Finished>) {
         let per_webhook = self.hub.settings.max_in_flight_per_webhook;
         let mut start = Vec::new();
         {
             let mut state = self.state.lock().expect("worker state lock");
-            let mut kept = VecDeque::new();
-            while let Some(d) = state.ready.pop_front() {
-                let busy = state.per_webhook.get(&d.webhook_id).copied().unwrap_or(0);
-                if busy >= per_webhook {
-                    kept.push_back(d);
-                    continue;
-                }
+            while let Some(webhook_id) = state.turns.pop_front() {
                 let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                    kept.push_back(d);
-                    kept.extend(state.ready.drain(..));
+                    state.turns.push_front(webhook_id);
                     break;
                 };
-                *state.per_webhook.entry(d.webhook_id.clone()).or_default() += 1;
+                let Some(line) = state.lines.get_mut(&webhook_id) else {
+                    continue;
+                };
+                line.queued = false;
+                let Some(d) = line.ready.pop_front() else {
+                    continue;
+                };
+                line.busy += 1;
                 start.push((d, permit));
+                state.offer_turn(&webhook_id, per_webhook);
             }
-            state.ready = kept;
         }
         self.hub.fast_backlog.fetch_sub(
             start
@@ -455,14 +494,19 @@ impl Worker {
                 }
             };
             {
+                let limit = self.hub.settings.max_in_flight_per_webhook;
                 let mut state = self.state.lock().expect("worker state lock");
                 for f in &batch {
+                    let webhook_id = &f.claimed.webhook_id;
                     state.owned.remove(&f.claimed.id);
-                    if let Some(n) = state.per_webhook.get_mut(&f.claimed.webhook_id) {
-                        *n -= 1;
-                        if *n == 0 {
-                            state.per_webhook.remove(&f.claimed.webhook_id);
-                        }
+                    let Some(line) = state.lines.get_mut(webhook_id) else {
+                        continue;
+                    };
+                    line.busy = line.busy.saturating_sub(1);
+                    if line.busy == 0 && line.ready.is_empty() && !line.queued {
+                        state.lines.remove(webhook_id);
+                    } else {
+                        state.offer_turn(webhook_id, limit);
                     }
                 }
             }

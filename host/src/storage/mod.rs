@@ -115,7 +115,10 @@ impl Store {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .pragma("temp_store", "memory")
-                .pragma("cache_size", "-65536");
+                // 16 MiB a connection: SQLite walks its page cache's hash
+                // at the end of each write transaction, so a bigger cache
+                // costs every commit.
+                .pragma("cache_size", "-16384");
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
