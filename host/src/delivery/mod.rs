@@ -14,6 +14,7 @@
 //! sent, and its lease lets another worker (or this one after a restart)
 //! take it over, so every accepted event is delivered at least once.
 
+pub mod notify;
 mod plugins;
 pub mod sender;
 
@@ -39,9 +40,6 @@ use sender::{Rewrite, Sender, Target};
 const CLAIM_BATCH: i64 = 256;
 /// How long a webhook's settings are reused before being read again.
 const TARGET_TTL: Duration = Duration::from_secs(1);
-/// Real-time interval at which an idle worker looks at the store anyway
-/// (work committed by another process, or a clock that jumped).
-const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// A finished attempt on its way to the store.
 struct Finished {
@@ -126,7 +124,8 @@ impl Worker {
                 _ = self.freed.notified() => {}
                 _ = self.hub.wake.notified() => poll_store = true,
                 _ = clock_wait => poll_store = true,
-                _ = tokio::time::sleep(IDLE_POLL) => poll_store = true,
+                // Work committed by another process unannounced, or a clock that jumped.
+                _ = tokio::time::sleep(self.hub.idle_poll()) => poll_store = true,
                 _ = shutdown.changed() => {}
             }
         }
