@@ -45,6 +45,10 @@ const TARGET_TTL: Duration = Duration::from_secs(1);
 struct Finished {
     claimed: ClaimedDelivery,
     completion: Completion,
+    /// The attempt's slot, freed once the result is written: attempts sent
+    /// but not recorded never outnumber `max_in_flight`, which bounds what
+    /// a crash can make be sent twice.
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 #[derive(Default)]
@@ -212,14 +216,14 @@ impl Worker {
             tokio::spawn(
                 async move {
                     let completion = worker.attempt(&delivery).await;
-                    // The slot is held until the recorder has the result.
+                    // The slot is held until the result is recorded.
                     let _ = done
                         .send(Finished {
                             claimed: delivery,
                             completion,
+                            _slot: permit,
                         })
                         .await;
-                    drop(permit);
                 }
                 .instrument(span),
             );

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPoolOptions};
 
-use super::{Store, StoreResult, on_write};
+use super::{Backend, Store, StoreResult, on_write};
 use crate::clock::Millis;
 
 /// The channel on which work that fell due is announced. Its payload is the
@@ -84,18 +84,27 @@ impl Store {
         before: Millis,
         until: Millis,
     ) -> StoreResult<u64> {
+        // Rows another statement holds (being recorded, or claimed by a
+        // peer because the lease already ended) are skipped, not waited
+        // for: renewing never waits, so it never deadlocks the recorder.
+        let lock = if self.backend() == Backend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE deliveries SET lease_until = $4, next_attempt_at = $4 WHERE id IN (\
+               SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') \
+                 AND next_attempt_at > $2 AND next_attempt_at < $3 AND lease_owner = $1{lock})"
+        );
         on_write!(self, p => {
-            let done = sqlx::query(
-                "UPDATE deliveries SET lease_until = $4, next_attempt_at = $4 \
-                 WHERE status IN ('pending', 'retrying') AND next_attempt_at > $2 AND next_attempt_at < $3 \
-                   AND lease_owner = $1",
-            )
-            .bind(owner)
-            .bind(since)
-            .bind(before)
-            .bind(until)
-            .execute(p)
-            .await?;
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(since)
+                .bind(before)
+                .bind(until)
+                .execute(p)
+                .await?;
             Ok(done.rows_affected())
         })
     }

@@ -152,13 +152,38 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
         assert_eq!(s, 201, "{hook}");
     }
 
-    // Ingest through all three in turn, 100 events a request.
+    let pairs = total_events * WEBHOOKS;
+    let delivered = |log: &Log| -> HashSet<(String, String)> {
+        log.arrivals
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.status < 300)
+            .map(|a| (a.event_id.clone(), a.path.clone()))
+            .collect()
+    };
+    // SIGKILLs the second process (its memory holds deliveries it was
+    // given at ingest; some attempts are in flight); answers when.
+    let kill = |procs: &mut Vec<Proc>| -> (i64, usize) {
+        let mut victim = procs.remove(1);
+        victim.signal(libc::SIGKILL);
+        let at = now_ms();
+        victim.wait_exit(Duration::from_secs(10));
+        (at, delivered(&log).len())
+    };
+
+    // Ingest through the live processes in turn, 100 events a request; a
+    // quarter of the way through the deliveries, kill one.
     let mut accepted = Vec::new();
+    let mut killed_at = None;
     for b in 0..total_events.div_ceil(100) {
+        if killed_at.is_none() && delivered(&log).len() >= pairs / 4 {
+            killed_at = Some(kill(&mut procs));
+        }
         let batch: Vec<Value> = (b * 100..((b + 1) * 100).min(total_events))
             .map(|i| event(&format!("evt_k{i:05}"), "SHARING", "share.a"))
             .collect();
-        let (s, body) = procs[b % 3]
+        let (s, body) = procs[b % procs.len()]
             .call(
                 key,
                 "POST",
@@ -177,28 +202,17 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
     }
     assert_eq!(accepted.len(), total_events);
     let ingested = started.elapsed();
-    let pairs = total_events * WEBHOOKS;
-
-    // Kill one process while plenty is still to do.
-    let delivered = |log: &Log| -> HashSet<(String, String)> {
-        log.arrivals
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|a| a.status < 300)
-            .map(|a| (a.event_id.clone(), a.path.clone()))
-            .collect()
+    let (killed_at, at_kill) = match killed_at {
+        Some(at) => at,
+        None => {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while delivered(&log).len() < pairs / 4 {
+                assert!(Instant::now() < deadline, "deliveries did not start");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            kill(&mut procs)
+        }
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while delivered(&log).len() < pairs / 4 {
-        assert!(Instant::now() < deadline, "deliveries did not start");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let mut victim = procs.remove(1);
-    victim.signal(libc::SIGKILL);
-    let killed_at = now_ms();
-    victim.wait_exit(Duration::from_secs(10));
-    let at_kill = delivered(&log).len();
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let leased: Vec<(String, i64)> = sqlx::query(
         "SELECT lease_owner, COUNT(*) AS n FROM deliveries WHERE lease_owner IS NOT NULL \
@@ -318,6 +332,27 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
         arrivals.len(),
         100.0 * failures as f64 / arrivals.len() as f64
     );
+    for p in &procs {
+        let logs = p.stderr.lock().unwrap().clone();
+        let warnings: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("WARN"))
+            .take(5)
+            .collect();
+        if !warnings.is_empty() {
+            eprintln!("a survivor warned: {warnings:#?}");
+        }
+    }
+    for id in late_unrecorded.iter().take(3) {
+        eprintln!(
+            "{id} (killed at {killed_at}): arrivals {:?}; recorded {:?}",
+            by_delivery[id.as_str()]
+                .iter()
+                .map(|a| (a.at_ms, a.status))
+                .collect::<Vec<_>>(),
+            recorded.get(id)
+        );
+    }
     assert_eq!(by_delivery.len(), pairs, "deliveries seen by the receiver");
     assert_eq!(
         statuses,
