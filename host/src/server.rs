@@ -49,6 +49,7 @@ pub fn hub(
             fast_lane: Default::default(),
             fast_backlog: Default::default(),
             audit_queue,
+            cluster: Default::default(),
         }
     })
 }
@@ -77,6 +78,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = Worker::new(hub.clone())?;
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
+    let cluster_task = tokio::spawn(crate::delivery::notify::run(hub.clone()));
     let app = crate::http::app(hub.clone());
     let mut http_stop = stop_rx.clone();
     let server = axum::serve(
@@ -92,6 +94,8 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let _ = server_task.await;
     let _ = worker_task.await;
+    cluster_task.abort();
+    crate::delivery::notify::hand_over(&hub).await;
     hub.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -14,6 +14,7 @@
 //! sent, and its lease lets another worker (or this one after a restart)
 //! take it over, so every accepted event is delivered at least once.
 
+pub mod notify;
 mod plugins;
 pub mod sender;
 
@@ -39,14 +40,15 @@ use sender::{Rewrite, Sender, Target};
 const CLAIM_BATCH: i64 = 256;
 /// How long a webhook's settings are reused before being read again.
 const TARGET_TTL: Duration = Duration::from_secs(1);
-/// Real-time interval at which an idle worker looks at the store anyway
-/// (work committed by another process, or a clock that jumped).
-const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// A finished attempt on its way to the store.
 struct Finished {
     claimed: ClaimedDelivery,
     completion: Completion,
+    /// The attempt's slot, freed once the result is written: attempts sent
+    /// but not recorded never outnumber `max_in_flight`, which bounds what
+    /// a crash can make be sent twice.
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -166,7 +168,8 @@ impl Worker {
                 _ = self.freed.notified() => {}
                 _ = self.hub.wake.notified() => poll_store = true,
                 _ = clock_wait => poll_store = true,
-                _ = tokio::time::sleep(IDLE_POLL) => poll_store = true,
+                // Work committed by another process unannounced, or a clock that jumped.
+                _ = tokio::time::sleep(self.hub.idle_poll()) => poll_store = true,
                 _ = shutdown.changed() => {}
             }
         }
@@ -261,14 +264,14 @@ impl Worker {
             tokio::spawn(
                 async move {
                     let completion = worker.attempt(&delivery).await;
-                    // The slot is held until the recorder has the result.
+                    // The slot is held until the result is recorded.
                     let _ = done
                         .send(Finished {
                             claimed: delivery,
                             completion,
+                            _slot: permit,
                         })
                         .await;
-                    drop(permit);
                 }
                 .instrument(span),
             );

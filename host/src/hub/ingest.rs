@@ -97,7 +97,7 @@ impl Hub {
             }
         }
         if outcome.pending > 0 {
-            self.wake.notify_one();
+            self.work_due();
         }
     }
 

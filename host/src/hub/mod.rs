@@ -81,6 +81,8 @@ pub struct Hub {
     >,
     /// Deliveries handed to the fast lane and not yet started.
     pub fast_backlog: std::sync::atomic::AtomicUsize,
+    /// Keeping in touch with other processes on the same PostgreSQL.
+    pub cluster: crate::delivery::notify::Cluster,
     /// Own events written with group commit (see [`Hub::log_batched`]).
     pub audit_queue: Option<tokio::sync::mpsc::Sender<QueuedEvent>>,
 }

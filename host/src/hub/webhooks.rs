@@ -186,7 +186,7 @@ impl Hub {
         tx.commit().await?;
         self.after_commit(&outcome);
         if released > 0 {
-            self.wake.notify_one();
+            self.work_due();
         }
         Ok(record)
     }
@@ -266,7 +266,7 @@ impl Hub {
         tx.insert_deliveries(std::slice::from_ref(&delivery))
             .await?;
         tx.commit().await?;
-        self.wake.notify_one();
+        self.work_due();
         self.wait_for_first_attempt(org_id, &delivery.id).await
     }
 
@@ -299,7 +299,7 @@ impl Hub {
         tx.insert_deliveries(std::slice::from_ref(&delivery))
             .await?;
         tx.commit().await?;
-        self.wake.notify_one();
+        self.work_due();
         let (record, _) = self
             .store
             .get_delivery(org_id, &delivery.id)

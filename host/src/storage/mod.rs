@@ -12,6 +12,7 @@
 pub mod applications;
 pub mod deliveries;
 pub mod events;
+pub mod notify;
 pub mod orgs;
 pub mod plugins;
 pub mod webhooks;

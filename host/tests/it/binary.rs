@@ -18,11 +18,11 @@ both!(
 );
 
 /// A `scaihub serve` process with captured output.
-struct Proc {
-    child: Child,
-    base: String,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
+pub(crate) struct Proc {
+    pub(crate) child: Child,
+    pub(crate) base: String,
+    pub(crate) stdout: Arc<Mutex<String>>,
+    pub(crate) stderr: Arc<Mutex<String>>,
 }
 
 fn free_port() -> u16 {
@@ -47,7 +47,7 @@ fn capture(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
 }
 
 impl Proc {
-    async fn start(env: &[(&str, String)]) -> Proc {
+    pub(crate) async fn start(env: &[(&str, String)]) -> Proc {
         scaihub::install_crypto_provider();
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scaihub"));
@@ -99,11 +99,11 @@ impl Proc {
         proc
     }
 
-    fn signal(&self, sig: i32) {
+    pub(crate) fn signal(&self, sig: i32) {
         unsafe { libc::kill(self.child.id() as i32, sig) };
     }
 
-    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+    pub(crate) fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
         let deadline = Instant::now() + within;
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -117,7 +117,13 @@ impl Proc {
         }
     }
 
-    async fn call(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = reqwest::Client::new()
             .request(method.parse().unwrap(), format!("{}{path}", self.base))
             .bearer_auth(key);

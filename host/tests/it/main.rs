@@ -7,6 +7,8 @@ mod support;
 
 mod access;
 mod binary;
+mod binary_cluster;
+mod cluster;
 mod delivery;
 mod events;
 mod oauth;

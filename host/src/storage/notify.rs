@@ -1,0 +1,129 @@
+//! What processes sharing one PostgreSQL tell each other through it:
+//! announcements that work fell due (`NOTIFY` on [`WORK_CHANNEL`], heard
+//! with `LISTEN`), and the upkeep of this process's leases (renewed while
+//! it lives, released when it stops). On SQLite one process owns the file,
+//! so there is no one to tell: announcing does nothing and there is no
+//! listener.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPoolOptions};
+
+use super::{Backend, Store, StoreResult, on_write};
+use crate::clock::Millis;
+
+/// The channel on which work that fell due is announced. Its payload is the
+/// announcing process's lease owner id, so a process can ignore its own.
+pub const WORK_CHANNEL: &str = "scaihub_work";
+
+/// What a [`WorkListener`] heard.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// A process announced work; the payload names it.
+    Work(String),
+    /// The connection was lost and re-established: announcements made in
+    /// between were missed.
+    Reconnected,
+}
+
+/// A dedicated connection that listens on [`WORK_CHANNEL`].
+pub struct WorkListener {
+    listener: PgListener,
+}
+
+impl WorkListener {
+    /// The next announcement, or the news that some may have been missed.
+    pub async fn next(&mut self) -> StoreResult<Heard> {
+        Ok(match self.listener.try_recv().await? {
+            Some(n) => Heard::Work(n.payload().to_string()),
+            None => Heard::Reconnected,
+        })
+    }
+}
+
+impl Store {
+    /// Tells every listening process that work fell due in the store.
+    pub async fn announce_work(&self, from: &str) -> StoreResult<()> {
+        if let Store::Postgres(pool) = self {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(WORK_CHANNEL)
+                .bind(from)
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Opens a listener on its own connection (not one of the pool's, which
+    /// it would hold forever); `None` on SQLite.
+    pub async fn listen_for_work(&self) -> StoreResult<Option<WorkListener>> {
+        let Store::Postgres(pool) = self else {
+            return Ok(None);
+        };
+        let own = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with((*pool.connect_options()).clone())
+            .await?;
+        let mut listener = PgListener::connect_with(&own).await?;
+        listener.listen(WORK_CHANNEL).await?;
+        Ok(Some(WorkListener { listener }))
+    }
+
+    /// Extends to `until` the leases `owner` holds on deliveries it has not
+    /// finished and that end before `before` (they fall due at `until`,
+    /// should this process die). Only leases that ended after `since` are
+    /// looked at, so the index on due deliveries serves. Answers how many
+    /// were renewed.
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        since: Millis,
+        before: Millis,
+        until: Millis,
+    ) -> StoreResult<u64> {
+        // Rows another statement holds (being recorded, or claimed by a
+        // peer because the lease already ended) are skipped, not waited
+        // for: renewing never waits, so it never deadlocks the recorder.
+        let lock = if self.backend() == Backend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE deliveries SET lease_until = $4, next_attempt_at = $4 WHERE id IN (\
+               SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') \
+                 AND next_attempt_at > $2 AND next_attempt_at < $3 AND lease_owner = $1{lock})"
+        );
+        on_write!(self, p => {
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(owner)
+                .bind(since)
+                .bind(before)
+                .bind(until)
+                .execute(p)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    /// Gives up every lease `owner` still holds (a graceful stop, after its
+    /// attempts in flight were recorded): those deliveries are due at once
+    /// for the other processes, never-tried ones by creation time.
+    pub async fn release_leases(&self, owner: &str, now: Millis) -> StoreResult<u64> {
+        on_write!(self, p => {
+            let done = sqlx::query(
+                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, \
+                 next_attempt_at = CASE WHEN attempt_count = 0 THEN created_at ELSE $2 END \
+                 WHERE lease_owner = $1 AND status IN ('pending', 'retrying')",
+            )
+            .bind(owner)
+            .bind(now)
+            .execute(p)
+            .await?;
+            Ok(done.rows_affected())
+        })
+    }
+}
