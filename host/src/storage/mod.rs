@@ -12,8 +12,10 @@
 pub mod applications;
 pub mod deliveries;
 pub mod events;
+pub mod health;
 pub mod orgs;
 pub mod plugins;
+pub mod retention;
 pub mod webhooks;
 
 use std::str::FromStr;
