@@ -203,13 +203,13 @@ impl Tx {
             let mut p = Params::new(self.backend());
             let values = p.rows(chunk.len(), 7);
             let sql = format!(
-                "WITH v (id, ls, lf, err, trailing, since, reset) AS (VALUES {values}) \
+                "WITH v (id, ls, lf, err, streak, since, had_success) AS (VALUES {values}) \
                  UPDATE webhooks SET \
                    last_success_at = COALESCE(v.ls, webhooks.last_success_at), \
                    last_failure_at = COALESCE(v.lf, webhooks.last_failure_at), \
                    last_error = COALESCE(v.err, webhooks.last_error), \
-                   consecutive_failures = CASE WHEN v.reset = 1 THEN v.trailing ELSE webhooks.consecutive_failures + v.trailing END, \
-                   failing_since = CASE WHEN v.trailing = 0 THEN NULL WHEN v.reset = 1 THEN v.since \
+                   consecutive_failures = CASE WHEN v.had_success = 1 THEN v.streak ELSE webhooks.consecutive_failures + v.streak END, \
+                   failing_since = CASE WHEN v.streak = 0 THEN NULL WHEN v.had_success = 1 THEN v.since \
                      ELSE COALESCE(webhooks.failing_since, v.since) END \
                  FROM v WHERE webhooks.id = v.id"
             );
