@@ -118,6 +118,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SCAIHUB_PLUGIN_CONCURRENCY", default_value_t = 32)]
     pub plugin_concurrency: usize,
 
+    /// Days finished deliveries (with their attempts) and events no
+    /// delivery still owes are kept before being deleted (1-36500).
+    #[arg(long, env = "SCAIHUB_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u64,
+
     /// Log format: `json` or `text`.
     #[arg(long, env = "SCAIHUB_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

@@ -7,6 +7,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::clock::Millis;
+use crate::storage::health::HealthRecord;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     pub outcome: String,
@@ -22,6 +25,15 @@ pub struct Metrics {
     pub queue_overflows: Counter,
     /// Plugin calls by kind and outcome (`ok`, `error`).
     pub plugin_calls: Family<PluginLabel, Counter>,
+    /// Rows deleted by retention, by kind (`deliveries`, `attempts`, `events`).
+    pub retention_deleted_rows: Family<KindLabel, Counter>,
+    /// Completed retention runs.
+    pub retention_runs: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -71,7 +83,21 @@ impl Metrics {
             "Plugin calls by kind and outcome",
             plugin_calls.clone(),
         );
+        let retention_deleted_rows = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "retention_deleted",
+            "Rows deleted for being older than the retention, by kind",
+            retention_deleted_rows.clone(),
+        );
+        let retention_runs = Counter::default();
+        registry.register(
+            "retention_runs",
+            "Completed retention pruning runs",
+            retention_runs.clone(),
+        );
         Metrics {
+            retention_deleted_rows,
+            retention_runs,
             registry,
             events_ingested,
             attempts,
@@ -99,8 +125,27 @@ impl Metrics {
             .inc();
     }
 
+    pub fn retention_deleted(&self, kind: &str, rows: u64) {
+        self.retention_deleted_rows
+            .get_or_create(&KindLabel {
+                kind: kind.to_string(),
+            })
+            .inc_by(rows);
+    }
+
     /// The text exposition, with gauges read from the store appended.
     pub fn render(&self, deliveries_by_status: &[(String, i64)]) -> String {
+        self.render_with_health(deliveries_by_status, &[], 0)
+    }
+
+    /// [`Metrics::render`] plus per-webhook health gauges (labels `org`,
+    /// `webhook`), computed by the caller at scrape time as of `now`.
+    pub fn render_with_health(
+        &self,
+        deliveries_by_status: &[(String, i64)],
+        health: &[HealthRecord],
+        now: Millis,
+    ) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
@@ -109,8 +154,63 @@ impl Metrics {
         for (status, n) in deliveries_by_status {
             out.push_str(&format!("scaihub_deliveries{{status=\"{status}\"}} {n}\n"));
         }
+        write_health(&mut out, health, now);
         prometheus_client::encoding::text::encode_eof(&mut out)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+/// Appends the per-webhook gauges. Ids are ScaiHub's own (`org_…`,
+/// `whk_…`: lowercase letters, digits, `_`), so labels need no escaping.
+fn write_health(out: &mut String, health: &[HealthRecord], now: Millis) {
+    use std::fmt::Write;
+    type Gauge = (
+        &'static str,
+        &'static str,
+        fn(&HealthRecord, Millis) -> Option<f64>,
+    );
+    let gauges: [Gauge; 5] = [
+        (
+            "scaihub_webhook_queue_depth",
+            "Deliveries a webhook still owes (pending, retrying, queued).",
+            |h, _| Some(h.queue_depth as f64),
+        ),
+        (
+            "scaihub_webhook_success_rate",
+            "Successful attempts over all attempts in the last 24 hours (absent without attempts).",
+            |h, _| h.success_rate(),
+        ),
+        (
+            "scaihub_webhook_consecutive_failures",
+            "Failed attempts since the webhook's last success.",
+            |h, _| Some(h.consecutive_failures as f64),
+        ),
+        (
+            "scaihub_webhook_seconds_since_success",
+            "Seconds since the webhook's last successful attempt (absent if none).",
+            |h, now| h.last_success_at.map(|t| ((now - t).max(0) / 1000) as f64),
+        ),
+        (
+            "scaihub_webhook_failing_seconds",
+            "Seconds the webhook has been failing (0 when not failing).",
+            |h, now| Some(h.failing_since.map_or(0, |t| (now - t).max(0) / 1000) as f64),
+        ),
+    ];
+    if health.is_empty() {
+        return;
+    }
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for h in health {
+            if let Some(v) = value(h, now) {
+                let _ = writeln!(
+                    out,
+                    "{name}{{org=\"{}\",webhook=\"{}\"}} {v}",
+                    h.org_id, h.webhook_id
+                );
+            }
+        }
     }
 }

@@ -79,6 +79,7 @@ pub async fn serve(
     let worker = Worker::new(hub.clone())?;
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let cluster_task = tokio::spawn(crate::delivery::notify::run(hub.clone()));
+    let retention_task = tokio::spawn(crate::hub::retention::run(hub.clone(), stop_rx.clone()));
     let app = crate::http::app(hub.clone());
     let mut http_stop = stop_rx.clone();
     let server = axum::serve(
@@ -96,6 +97,9 @@ pub async fn serve(
     let _ = worker_task.await;
     cluster_task.abort();
     crate::delivery::notify::hand_over(&hub).await;
+    // Pruning can stop anywhere: a step cut short rolls back.
+    retention_task.abort();
+    let _ = retention_task.await;
     hub.store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -165,7 +169,14 @@ pub fn hub_settings(args: &ServeArgs) -> Result<HubSettings, ConfigError> {
             message: "must be longer than SCAIHUB_DELIVERY_TIMEOUT_SECS".into(),
         });
     }
+    if !(1..=36_500).contains(&args.retention_days) {
+        return Err(ConfigError {
+            setting: "SCAIHUB_RETENTION_DAYS",
+            message: "must be between 1 and 36500".into(),
+        });
+    }
     Ok(HubSettings {
+        retention: Duration::from_secs(args.retention_days * 86_400),
         lease: Duration::from_secs(args.lease_secs),
         retry_schedule: parse_schedule(&args.retry_schedule)?,
         delivery_timeout: Duration::from_secs(args.delivery_timeout_secs.max(1)),

@@ -528,6 +528,14 @@ impl Worker {
         let mut tx = self.hub.store.begin().await?;
         let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
         let owned = tx.complete_many(&completions, &self.owner, now).await?;
+        // Per-webhook health: one grouped update per batch, of what was recorded.
+        let health = crate::storage::health::summarize(
+            batch
+                .iter()
+                .filter(|f| owned.contains(&f.claimed.id))
+                .map(|f| (f.claimed.webhook_id.as_str(), &f.completion)),
+        );
+        tx.record_health(&health, now).await?;
         let mut outcomes = Vec::new();
         for f in batch {
             if owned.contains(&f.claimed.id) && f.completion.status == DeliveryStatus::Dropped {

@@ -32,6 +32,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// Most webhooks given per-webhook gauges in one scrape, bounding its cost
+/// (a few index lookups per webhook).
+const MAX_WEBHOOK_GAUGES: i64 = 10_000;
+
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Prometheus text format")))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -41,12 +45,22 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .count_deliveries_by_status()
         .await
         .unwrap_or_default();
+    let now = state.hub.now();
+    let health = state
+        .hub
+        .store
+        .all_webhook_health(now, MAX_WEBHOOK_GAUGES)
+        .await
+        .unwrap_or_default();
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.hub.metrics.render(&by_status),
+        state
+            .hub
+            .metrics
+            .render_with_health(&by_status, &health, now),
     )
 }
 

@@ -18,6 +18,7 @@ use crate::clock::rfc3339;
 use crate::domain::webhook::{Filters, OnPluginError, PluginRef, WebhookInput, WebhookPatch};
 use crate::domain::{Category, FieldError, Scope};
 use crate::error::{ApiError, ApiResult};
+use crate::storage::health::{HealthRecord, HealthStatus};
 use crate::storage::webhooks::WebhookRecord;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -52,6 +53,81 @@ pub struct WebhookView {
     /// Only in the answer to create: the signing secret, shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
+    /// How delivery to this webhook is going; in the answers to get and list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<HealthView>,
+}
+
+/// A webhook's delivery health, for finding failing receivers at a glance.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthView {
+    /// `failing` from the first failed attempt after a success until the next success.
+    status: HealthStatus,
+    /// Successful attempts over all attempts in the last 24 hours (hourly
+    /// buckets); `null` when there was no attempt.
+    success_rate: Option<f64>,
+    /// Attempts in the last 24 hours.
+    attempts_24h: i64,
+    /// Deliveries still owed: pending, retrying and queued.
+    queue_depth: i64,
+    /// Failed attempts since the last success.
+    consecutive_failures: i64,
+    /// The last failure, short: `HTTP 503`, `timed out`, `could not connect: …`.
+    last_error: Option<String>,
+    last_success_at: Option<String>,
+    last_failure_at: Option<String>,
+    /// When the current run of failures began; `null` unless failing.
+    failing_since: Option<String>,
+}
+
+impl HealthView {
+    pub fn new(h: &HealthRecord) -> HealthView {
+        HealthView {
+            status: h.status(),
+            success_rate: h.success_rate(),
+            attempts_24h: h.successes + h.failures,
+            queue_depth: h.queue_depth,
+            consecutive_failures: h.consecutive_failures,
+            last_error: h.last_error.clone(),
+            last_success_at: h.last_success_at.map(rfc3339),
+            last_failure_at: h.last_failure_at.map(rfc3339),
+            failing_since: h.failing_since.map(rfc3339),
+        }
+    }
+}
+
+/// The webhooks as the API shows them, with their health.
+async fn views_with_health(
+    state: &AppState,
+    org_id: &str,
+    rows: Vec<WebhookRecord>,
+) -> ApiResult<Vec<WebhookView>> {
+    let ids: Vec<String> = rows.iter().map(|w| w.id.clone()).collect();
+    let mut health: std::collections::HashMap<String, HealthRecord> = state
+        .hub
+        .store
+        .webhook_health(org_id, &ids, state.hub.now())
+        .await?
+        .into_iter()
+        .map(|h| (h.webhook_id.clone(), h))
+        .collect();
+    Ok(rows
+        .into_iter()
+        .map(|w| {
+            let h = health.remove(&w.id);
+            let mut view = WebhookView::new(w, None);
+            view.health = h.as_ref().map(HealthView::new);
+            view
+        })
+        .collect())
+}
+
+/// `?health=` on the webhook list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HealthQuery {
+    /// Only webhooks in this state: `failing`, `healthy`, `paused` or `idle`.
+    pub health: Option<String>,
 }
 
 impl WebhookView {
@@ -74,6 +150,7 @@ impl WebhookView {
             created_at: rfc3339(w.created_at),
             updated_at: rfc3339(w.updated_at),
             secret,
+            health: None,
         }
     }
 }
@@ -99,31 +176,50 @@ async fn create_webhook(
     ))
 }
 
-/// Lists webhooks, oldest first. Scope `admin:read`.
+/// Lists webhooks, oldest first, with their health; `?health=failing`
+/// finds the ones whose receiver is failing. Scope `admin:read`.
 #[utoipa::path(get, path = "/v1/orgs/{org_id}/webhooks", tag = "webhooks", security(("bearer" = ["admin:read"])),
-    params(("org_id" = String, Path), PageQuery),
+    params(("org_id" = String, Path), PageQuery, HealthQuery),
     responses((status = 200, body = Page<WebhookView>), (status = 401), (status = 403), (status = 404)))]
 async fn list_webhooks(
     State(state): State<AppState>,
     Path(org_id): Path<String>,
     auth: Auth,
     Query(page): Query<PageQuery>,
+    Query(filter): Query<HealthQuery>,
 ) -> ApiResult<Json<Page<WebhookView>>> {
     auth.require(&state, &org_id, Scope::AdminRead).await?;
     let limit = page_limit(page.limit)?;
-    let rows = state
-        .hub
-        .store
-        .list_webhooks(&org_id, page.cursor.as_deref(), limit)
-        .await?;
+    let health = filter
+        .health
+        .as_deref()
+        .map(|h| {
+            HealthStatus::parse(h).ok_or_else(|| {
+                FieldError::new("health", "must be one of failing healthy paused idle")
+            })
+        })
+        .transpose()?;
+    let rows = match health {
+        None => {
+            state
+                .hub
+                .store
+                .list_webhooks(&org_id, page.cursor.as_deref(), limit)
+                .await?
+        }
+        Some(h) => {
+            state
+                .hub
+                .store
+                .list_webhooks_by_health(&org_id, h, state.hub.now(), page.cursor.as_deref(), limit)
+                .await?
+        }
+    };
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|w| w.id.clone()))
         .flatten();
     Ok(Json(Page {
-        data: rows
-            .into_iter()
-            .map(|w| WebhookView::new(w, None))
-            .collect(),
+        data: views_with_health(&state, &org_id, rows).await?,
         next_cursor,
     }))
 }
@@ -144,7 +240,8 @@ async fn get_webhook(
         .get_webhook(&org_id, &id)
         .await?
         .ok_or(ApiError::NotFound("webhook"))?;
-    Ok(Json(WebhookView::new(w, None)))
+    let view = views_with_health(&state, &org_id, vec![w]).await?.pop();
+    Ok(Json(view.ok_or(ApiError::NotFound("webhook"))?))
 }
 
 /// Changes some fields; absent fields stay as they are. Scope `admin:write`.

@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod oauth;
 pub mod plugins;
 pub mod principals;
+pub mod retention;
 pub mod users;
 pub mod webhooks;
 
@@ -38,6 +39,8 @@ pub struct HubSettings {
     pub max_in_flight_per_webhook: usize,
     pub max_body_bytes: usize,
     pub public_url: String,
+    /// Finished deliveries and unreferenced events older than this are deleted.
+    pub retention: Duration,
 }
 
 impl Default for HubSettings {
@@ -52,6 +55,7 @@ impl Default for HubSettings {
             max_in_flight_per_webhook: 64,
             max_body_bytes: 1024 * 1024,
             public_url: "http://127.0.0.1:8080".into(),
+            retention: Duration::from_secs(30 * 86_400),
         }
     }
 }

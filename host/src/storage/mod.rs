@@ -12,9 +12,11 @@
 pub mod applications;
 pub mod deliveries;
 pub mod events;
+pub mod health;
 pub mod notify;
 pub mod orgs;
 pub mod plugins;
+pub mod retention;
 pub mod webhooks;
 
 use std::str::FromStr;

@@ -9,6 +9,7 @@ use super::{Store, StoreResult, Tx, from_json_text, json_text, on_read, on_tx};
 use crate::clock::Millis;
 use crate::domain::Category;
 use crate::domain::webhook::{Filters, OnPluginError, PluginRef, WebhookSettings};
+use crate::storage::health::HealthStatus;
 
 /// A stored webhook. Secrets stay sealed here; the service opens them.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,6 +252,41 @@ impl Store {
                 .bind(limit)
                 .fetch_all(p)
                 .await?;
+            rows.iter().map(|r| decode!(r)).collect()
+        })
+    }
+
+    /// Like [`Store::list_webhooks`], only webhooks whose health is `status`
+    /// as of `now` (see [`HealthStatus`]).
+    pub async fn list_webhooks_by_health(
+        &self,
+        org_id: &str,
+        status: HealthStatus,
+        now: Millis,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<WebhookRecord>> {
+        let condition = status.condition("$4");
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("w.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM webhooks w WHERE w.org_id = $1 AND w.id > $2 AND {condition} ORDER BY w.id LIMIT $3"
+        );
+        // Only the states that look at recent attempts use the window.
+        let window = matches!(status, HealthStatus::Healthy | HealthStatus::Idle)
+            .then(|| super::health::window_start(now));
+        on_read!(self, p => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(org_id)
+                .bind(after_id.unwrap_or(""))
+                .bind(limit);
+            if let Some(w) = window {
+                q = q.bind(w);
+            }
+            let rows = q.fetch_all(p).await?;
             rows.iter().map(|r| decode!(r)).collect()
         })
     }
