@@ -14,6 +14,7 @@ pub mod deliveries;
 pub mod events;
 pub mod orgs;
 pub mod plugins;
+pub mod sessions;
 pub mod webhooks;
 
 use std::str::FromStr;

@@ -7,6 +7,7 @@ mod support;
 
 mod access;
 mod binary;
+mod console;
 mod delivery;
 mod events;
 mod oauth;
