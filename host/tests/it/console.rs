@@ -18,6 +18,7 @@ both!(
     webhook_form_shows_field_errors_and_creates_through_the_hub,
     other_organisations_are_invisible_and_an_msp_can_switch,
     read_only_users_see_pages_but_cannot_act,
+    plugins_are_uploaded_tested_and_attached_from_the_console,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -566,6 +567,162 @@ async fn read_only_users_see_pages_but_cannot_act(backend: Backend) {
     env.finish().await;
 }
 
+/// A multipart form as a browser sends a file upload.
+fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----scaihub-console-test";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"wasm\"; filename=\"plugin.wasm\"\r\nContent-Type: application/wasm\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend(file);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn plugins_are_uploaded_tested_and_attached_from_the_console(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let alice = human(&env, &["admin:read", "admin:write"]).await;
+    let receiver = Receiver::ok().await;
+    let (hook, _) = env.webhook(&receiver.url("/"), &["SHARING"]).await;
+    let wasm = std::fs::read(crate::support::plugin_wasm("payload_field_filter")).unwrap();
+    let mut b = Browser::new(&env);
+    b.sign_in(&alice, PASSWORD).await;
+    b.get("/console/plugins").await;
+    let upload = |fields: Vec<(&'static str, String)>, file: Vec<u8>| {
+        let fields: Vec<(&str, String)> = fields;
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (ct, body) = multipart(&pairs, &file);
+        b.send(
+            b.http
+                .post(format!("{}/console/plugins", env.base))
+                .header("content-type", ct)
+                .body(body),
+            None,
+        )
+    };
+    // Without the CSRF token: refused.
+    let a = upload(
+        vec![("name", "role-filter".into()), ("kind", "filter".into())],
+        wasm.clone(),
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    // A filter declared as a transform: refused by the hub's validation, shown on the page.
+    let a = upload(
+        vec![
+            ("csrf", b.csrf.clone()),
+            ("name", "role-filter".into()),
+            ("kind", "transform".into()),
+        ],
+        wasm.clone(),
+    )
+    .await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert!(a.body.contains("id=\"form-error\""), "{}", a.body);
+    let a = upload(
+        vec![
+            ("csrf", b.csrf.clone()),
+            ("name", "role-filter".into()),
+            ("kind", "filter".into()),
+        ],
+        wasm.clone(),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let id = a
+        .location
+        .trim_start_matches("/console/plugins/")
+        .to_string();
+    let page = b.get(&a.location).await;
+    assert!(
+        page.body.contains("role-filter") && page.body.contains("version 1"),
+        "{}",
+        page.body
+    );
+    let list = b.get("/console/plugins").await;
+    assert!(list.body.contains(&id));
+
+    // Run it on the sample event: the verdict is shown.
+    let sample = hidden_textarea(&page.body, "event");
+    for (allowed, verdict) in [("contributor", "deliver"), ("owner", "skip")] {
+        let config = format!(r#"{{"pointer": "/role", "allowed": ["{allowed}"]}}"#);
+        let a = b
+            .post(
+                &format!("/console/plugins/{id}/test"),
+                &[("event", &sample), ("config", &config)],
+                None,
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(
+            a.body.contains(&format!("id=\"verdict\">{verdict}<")),
+            "{allowed}: {}",
+            a.body
+        );
+    }
+    let a = b
+        .post(
+            &format!("/console/plugins/{id}/test"),
+            &[("event", "{not json")],
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 422);
+
+    // Attach it to the webhook: the hub checks and stores it.
+    let a = b
+        .post(
+            &format!("/console/plugins/{id}/attach"),
+            &[
+                ("webhook_id", &hook),
+                (
+                    "attach_config",
+                    r#"{"pointer": "/role", "allowed": ["contributor"]}"#,
+                ),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.location.clone()),
+        (303, format!("/console/webhooks/{hook}"))
+    );
+    let (_, w) = env
+        .call("GET", &format!("/v1/orgs/{{org}}/webhooks/{hook}"), None)
+        .await;
+    assert_eq!(w["filter_plugins"][0]["plugin_id"], id.as_str());
+    assert_eq!(
+        w["filter_plugins"][0]["config"]["allowed"],
+        json!(["contributor"])
+    );
+    env.finish().await;
+}
+
+/// The text of a `<textarea name=…>`, unescaped.
+fn hidden_textarea(html: &str, name: &str) -> String {
+    html.split(&format!("name=\"{name}\""))
+        .nth(1)
+        .and_then(|rest| rest.split_once('>'))
+        .and_then(|(_, rest)| rest.split("</textarea>").next())
+        .unwrap_or_default()
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}
+
 // ---- timings with 10,000 deliveries ----
 
 /// Prints each page's server time with 10,000 deliveries in the store (the
@@ -735,10 +892,16 @@ mod browser {
             let id = res["value"]["sessionId"]
                 .as_str()
                 .unwrap_or_else(|| panic!("no WebDriver session: {res}"));
-            Client {
+            let client = Client {
                 http,
                 session: format!("{base}/session/{id}"),
-            }
+            };
+            // Finding an element waits up to 5 s for it (a page still loading after a click).
+            client
+                .call("POST", "/timeouts", Some(json!({"implicit": 5000})))
+                .await
+                .unwrap();
+            client
         }
 
         async fn call(
@@ -856,11 +1019,32 @@ mod browser {
         c.element(&el, "POST", "click", Some(json!({}))).await;
     }
 
-    async fn text(c: &Client, css: &str) -> String {
-        let el = c
-            .find(css)
+    /// Clicks something that loads a new page, and waits until it has.
+    async fn submit(c: &Client, css: &str) {
+        let old = c.find("html").await.unwrap();
+        click(c, css).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while c
+            .call("GET", &format!("/element/{old}/name"), None)
             .await
-            .unwrap_or_else(|e| panic!("no {css}: {e}"));
+            .is_ok()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{css} did not load a new page"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn text(c: &Client, css: &str) -> String {
+        let el = match c.find(css).await {
+            Ok(el) => el,
+            Err(e) => {
+                let source = c.source().await;
+                panic!("no {css} ({e}) on {}: {source}", c.current_url().await);
+            }
+        };
         c.element(&el, "GET", "text", None)
             .await
             .as_str()
@@ -884,7 +1068,7 @@ mod browser {
         assert!(c.current_url().await.path().ends_with("/console/sign-in"));
         fill(&c, "#login", &alice).await;
         fill(&c, "#password", "not the password").await;
-        click(&c, "#sign-in").await;
+        submit(&c, "#sign-in").await;
         assert!(
             text(&c, "#sign-in-error")
                 .await
@@ -893,16 +1077,16 @@ mod browser {
         shot(&c, "01-sign-in-refused").await;
         fill(&c, "#login", &alice).await;
         fill(&c, "#password", PASSWORD).await;
-        click(&c, "#sign-in").await;
+        submit(&c, "#sign-in").await;
         assert!(c.current_url().await.path().ends_with("/console/webhooks"));
         shot(&c, "02-webhooks-empty").await;
 
         // New webhook through the form.
-        click(&c, "#new-webhook").await;
+        submit(&c, "#new-webhook").await;
         fill(&c, "#name", "Browser hook").await;
         fill(&c, "#url", "http://10.0.0.1/hook").await;
         click(&c, "input[name=events][value=SHARING]").await;
-        click(&c, "#save-webhook").await;
+        submit(&c, "#save-webhook").await;
         shot(&c, "03-webhook-form-error").await;
         let shown = text(&c, "main").await;
         assert!(
@@ -910,11 +1094,11 @@ mod browser {
             "the URL is refused inline: {shown}"
         );
         fill(&c, "#url", &receiver.url("/browser")).await;
-        click(&c, "#save-webhook").await;
+        submit(&c, "#save-webhook").await;
         let secret = text(&c, "#webhook-secret").await;
         assert!(secret.starts_with("whsec_"), "{secret}");
         shot(&c, "04-webhook-created").await;
-        click(&c, "#webhook-link").await;
+        submit(&c, "#webhook-link").await;
         let detail_url = c.current_url().await;
         assert!(!c.source().await.contains(&secret), "shown once");
 
@@ -942,17 +1126,17 @@ mod browser {
         shot(&c, "05-webhook-detail-with-delivery").await;
 
         // Pause and resume by keyboard-free clicks; the badge follows.
-        click(&c, "#pause").await;
+        submit(&c, "#pause").await;
         assert_eq!(text(&c, "#webhook-health").await, "paused");
-        click(&c, "#resume").await;
+        submit(&c, "#resume").await;
         assert_eq!(text(&c, "#webhook-health").await, "healthy");
 
         // An application: the secret is shown once.
         c.goto(&format!("{}/console/applications", env.base)).await;
-        click(&c, "#new-application").await;
+        submit(&c, "#new-application").await;
         fill(&c, "#name", "Reporting app").await;
         click(&c, "input[name=scopes][value='files:read']").await;
-        click(&c, "#save-application").await;
+        submit(&c, "#save-application").await;
         let client_secret = text(&c, "#client-secret").await;
         let client_id = text(&c, "#client-id").await;
         assert!(client_secret.starts_with("scs_"), "{client_secret}");
@@ -971,7 +1155,7 @@ mod browser {
             .await
             .unwrap();
         assert_eq!(token.status(), 200);
-        click(&c, "#rotate-app-secret").await;
+        submit(&c, "#rotate-app-secret").await;
         assert!(
             text(&c, "#previous-expiry")
                 .await
