@@ -7,11 +7,13 @@
 //! - [`hub`]: the service: ingest and fan-out, webhook management, principals.
 //! - [`delivery`]: the worker that claims, signs, sends, retries and drops.
 //! - [`http`]: the API edge: routing, auth, errors, OpenAPI.
+//! - [`console`]: the admin console, server-rendered pages under `/console`.
 //! - [`server`]: wiring and graceful shutdown.
 //! - [`clock`], [`crypto`], [`signing`], [`destinations`], [`ids`], [`metrics`]: the pieces they share.
 
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod delivery;
 pub mod destinations;

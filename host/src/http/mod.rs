@@ -92,6 +92,7 @@ pub fn app(hub: Arc<Hub>) -> Router {
             .expect("the OpenAPI document serialises"),
     );
     router
+        .merge(crate::console::router())
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())

@@ -3,6 +3,7 @@
 //! clock, the master key and the destination policy.
 
 pub mod applications;
+pub mod console;
 pub mod ingest;
 pub mod oauth;
 pub mod plugins;

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod orgs;
 pub mod plugins;
 pub mod retention;
+pub mod sessions;
 pub mod webhooks;
 
 use std::str::FromStr;

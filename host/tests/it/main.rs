@@ -9,6 +9,7 @@ mod access;
 mod binary;
 mod binary_cluster;
 mod cluster;
+mod console;
 mod delivery;
 mod events;
 mod health;
