@@ -67,6 +67,8 @@ struct State {
     lines: FastMap<String, Line>,
     /// Webhooks whose turn it is, each at most once (`Line::queued`).
     turns: VecDeque<String>,
+    /// Deliveries held and not started yet.
+    waiting: usize,
 }
 
 #[derive(Default)]
@@ -137,10 +139,7 @@ impl Worker {
             while let Ok(batch) = lane.try_recv() {
                 self.hold(batch);
             }
-            // Claim only with a slot free: a backlog stays in the store, not
-            // in memory, and what is claimed is sent before its lease runs.
-            let room = self.slots.available_permits() > 0;
-            if poll_store && room {
+            if poll_store && self.has_room() {
                 poll_store = false;
                 match self.claim().await {
                     // More is due: claim again after dispatching, and leave
@@ -155,7 +154,7 @@ impl Worker {
                 }
             }
             self.dispatch(&done_tx);
-            if poll_store && self.slots.available_permits() > 0 {
+            if poll_store && self.has_room() {
                 continue;
             }
             // Already meaning to claim (waiting for a slot): nothing to time.
@@ -186,6 +185,15 @@ impl Worker {
         }
     }
 
+    /// Whether to claim more: while a slot is free, or until one claim's
+    /// worth waits to start (so slots that free up are refilled without
+    /// waiting for a claim). A backlog stays in the store, not in memory,
+    /// and what is claimed is started long before its lease runs out.
+    fn has_room(&self) -> bool {
+        self.slots.available_permits() > 0
+            || self.state.lock().expect("worker state lock").waiting < CLAIM_BATCH as usize
+    }
+
     /// Takes deliveries into the ready queue, unless already held.
     fn hold(&self, batch: Vec<ClaimedDelivery>) {
         let limit = self.hub.settings.max_in_flight_per_webhook;
@@ -199,6 +207,7 @@ impl Worker {
                     .or_default()
                     .ready
                     .push_back(d);
+                state.waiting += 1;
                 state.offer_turn(&webhook_id, limit);
             }
         }
@@ -247,6 +256,7 @@ impl Worker {
                     continue;
                 };
                 line.busy += 1;
+                state.waiting -= 1;
                 start.push((d, permit));
                 state.offer_turn(&webhook_id, per_webhook);
             }
