@@ -279,11 +279,31 @@ async fn update(State(state): State<AppState>, Path(id): Path<String>, p: Posted
         Ok(l) => l,
         Err(e) => return form_page(&state, c, Some(id), v, String::new(), Some(e)).await,
     };
+    // Scopes the editor does not hold show as disabled boxes, which a form
+    // never submits: keep them by leaving the scopes alone when the held
+    // ones are unchanged, and otherwise send them along, so the service
+    // refuses the change naming the scope instead of silently dropping it.
+    let current = get_app(&state, c, &id).await?;
+    let (held, unheld): (Vec<_>, Vec<_>) = current
+        .scopes
+        .iter()
+        .map(|x| x.as_str().to_string())
+        .partition(|x| Scope::parse(x).is_some_and(|x| s.principal.has(x)));
+    let scopes = if unheld.is_empty() {
+        Some(v.scopes.clone())
+    } else {
+        let submitted: std::collections::BTreeSet<&String> = v.scopes.iter().collect();
+        if submitted == held.iter().collect() {
+            None
+        } else {
+            Some(v.scopes.iter().cloned().chain(unheld).collect())
+        }
+    };
     let patch = ApplicationPatch {
         name: Some(v.name.clone()),
         description: Some(v.description.clone()),
         redirect_uris: Some(v.uris()),
-        scopes: Some(v.scopes.clone()),
+        scopes,
         token_lifetime_secs: lifetime,
     };
     match state

@@ -19,6 +19,7 @@ both!(
     other_organisations_are_invisible_and_an_msp_can_switch,
     read_only_users_see_pages_but_cannot_act,
     plugins_are_uploaded_tested_and_attached_from_the_console,
+    editing_an_application_keeps_scopes_the_editor_does_not_hold,
 );
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -1175,4 +1176,58 @@ mod browser {
         drop(driver);
         env.finish().await;
     }
+}
+
+async fn editing_an_application_keeps_scopes_the_editor_does_not_hold(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let (s, app) = env
+        .call(
+            "POST",
+            "/v1/orgs/{org}/applications",
+            Some(json!({"name": "Ingest bot", "scopes": ["events:write", "admin:read"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{app}");
+    let id = app["client_id"].as_str().unwrap().to_string();
+    // An admin who cannot write events: that box shows disabled, and a
+    // browser never submits a disabled box.
+    let editor = human(&env, &["admin:read", "admin:write"]).await;
+    let mut b = Browser::new(&env);
+    assert_eq!(b.sign_in(&editor, PASSWORD).await.status, 303);
+    let form = b.get(&format!("/console/applications/{id}")).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    // A rename with the held scopes as they were keeps events:write.
+    let a = b
+        .post(
+            &format!("/console/applications/{id}"),
+            &[("name", "Ingest bot 2"), ("scopes", "admin:read")],
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let (_, now) = env
+        .call("GET", &format!("/v1/orgs/{{org}}/applications/{id}"), None)
+        .await;
+    assert_eq!(
+        now["scopes"],
+        json!(["admin:read", "events:write"]),
+        "{now}"
+    );
+
+    // Changing the held scopes cannot quietly drop it either: refused,
+    // naming the scope, and nothing changes.
+    let a = b
+        .post(
+            &format!("/console/applications/{id}"),
+            &[("name", "Ingest bot 3"), ("scopes", "admin:write")],
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert!(a.body.contains("events:write"), "{}", a.body);
+    let (_, now) = env
+        .call("GET", &format!("/v1/orgs/{{org}}/applications/{id}"), None)
+        .await;
+    assert_eq!(now["name"], "Ingest bot 2");
+    assert_eq!(now["scopes"], json!(["admin:read", "events:write"]));
 }
