@@ -67,8 +67,6 @@ struct State {
     lines: FastMap<String, Line>,
     /// Webhooks whose turn it is, each at most once (`Line::queued`).
     turns: VecDeque<String>,
-    /// Deliveries held and not started yet.
-    waiting: usize,
 }
 
 #[derive(Default)]
@@ -185,13 +183,22 @@ impl Worker {
         }
     }
 
-    /// Whether to claim more: while a slot is free, or until one claim's
-    /// worth waits to start (so slots that free up are refilled without
-    /// waiting for a claim). A backlog stays in the store, not in memory,
-    /// and what is claimed is started long before its lease runs out.
+    /// Whether to claim more: until one claim's worth waits to start for
+    /// webhooks below their in-flight limit (so slots that free up are
+    /// refilled without waiting for a claim, and a webhook at its limit
+    /// does not stop the others being claimed). A backlog stays in the
+    /// store, not in memory: claiming whenever a slot was free let a long
+    /// drain pull most of the queue into memory, a claim at a time.
     fn has_room(&self) -> bool {
-        self.slots.available_permits() > 0
-            || self.state.lock().expect("worker state lock").waiting < CLAIM_BATCH as usize
+        let limit = self.hub.settings.max_in_flight_per_webhook;
+        let state = self.state.lock().expect("worker state lock");
+        let startable: usize = state
+            .lines
+            .values()
+            .filter(|l| l.busy < limit)
+            .map(|l| l.ready.len())
+            .sum();
+        startable < CLAIM_BATCH as usize
     }
 
     /// Takes deliveries into the ready queue, unless already held.
@@ -207,7 +214,6 @@ impl Worker {
                     .or_default()
                     .ready
                     .push_back(d);
-                state.waiting += 1;
                 state.offer_turn(&webhook_id, limit);
             }
         }
@@ -256,7 +262,6 @@ impl Worker {
                     continue;
                 };
                 line.busy += 1;
-                state.waiting -= 1;
                 start.push((d, permit));
                 state.offer_turn(&webhook_id, per_webhook);
             }
