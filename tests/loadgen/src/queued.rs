@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::api::Api;
 use crate::events::EventMaker;
 use crate::receiver_proc::ReceiverProc;
-use crate::server::{Db, PgDatabase, Scaihub, resolve_binary};
+use crate::server::{Db, Scaihub, on_fresh_store, resolve_binary};
 use crate::stats::{now_us, per_sec};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -96,25 +96,10 @@ pub async fn queued(
         args.batch <= 1000,
         "--batch: scaihub takes at most 1000 events per request"
     );
-    let pg = match args.db {
-        Db::Postgres => Some(PgDatabase::create(&args.pg_url).await?),
-        Db::Sqlite => None,
-    };
-    let outcome = match tokio::time::timeout_at(
-        deadline,
-        measure(args, http, pg.as_ref().map(|d| d.url.as_str())),
-    )
+    on_fresh_store(args.db, &args.pg_url, deadline, |url| async move {
+        measure(args, http, url.as_deref()).await
+    })
     .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(anyhow::anyhow!("the run hit the global timeout")),
-    };
-    if let Some(pg) = pg
-        && let Err(e) = pg.drop_db().await
-    {
-        eprintln!("warning: could not drop the bench database: {e:#}");
-    }
-    outcome
 }
 
 async fn measure(

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use crate::api::Api;
 use crate::events::EventMaker;
 use crate::receiver_proc::ReceiverProc;
-use crate::server::{Db, PgDatabase, Scaihub, resolve_binary};
+use crate::server::{Db, Scaihub, on_fresh_store, resolve_binary};
 use crate::stats::{Percentiles, ReceiverStats, now_us, per_sec};
 
 /// Attempts per ingest request before its events count as failed.
@@ -137,25 +137,10 @@ pub async fn run(
         args.processes >= 1 && (args.processes == 1 || args.db == Db::Postgres),
         "--processes: several processes share a store only on PostgreSQL (--db postgres)"
     );
-    let pg = match args.db {
-        Db::Postgres => Some(PgDatabase::create(&args.pg_url).await?),
-        Db::Sqlite => None,
-    };
-    let outcome = match tokio::time::timeout_at(
-        deadline,
-        measure(args, http, pg.as_ref().map(|d| d.url.as_str())),
-    )
+    on_fresh_store(args.db, &args.pg_url, deadline, |url| async move {
+        measure(args, http, url.as_deref()).await
+    })
     .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(anyhow::anyhow!("the run hit the global timeout")),
-    };
-    if let Some(pg) = pg
-        && let Err(e) = pg.drop_db().await
-    {
-        eprintln!("warning: could not drop the bench database: {e:#}");
-    }
-    outcome
 }
 
 /// `pg_url` is the PostgreSQL database; SQLite when `None`.

@@ -67,6 +67,39 @@ impl PgDatabase {
     }
 }
 
+/// Runs `measure` on the store `db` names, ending by `deadline`: SQLite
+/// (`None`), or a fresh PostgreSQL database (its URL), dropped afterwards
+/// whatever happened.
+pub async fn on_fresh_store<T, Fut>(
+    db: Db,
+    pg_admin_url: &str,
+    deadline: tokio::time::Instant,
+    measure: impl FnOnce(Option<String>) -> Fut,
+) -> anyhow::Result<T>
+where
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let pg = match db {
+        Db::Postgres => Some(PgDatabase::create(pg_admin_url).await?),
+        Db::Sqlite => None,
+    };
+    let outcome = match tokio::time::timeout_at(
+        deadline,
+        measure(pg.as_ref().map(|d| d.url.clone())),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(anyhow::anyhow!("the run hit the global timeout")),
+    };
+    if let Some(pg) = pg
+        && let Err(e) = pg.drop_db().await
+    {
+        eprintln!("warning: could not drop the bench database: {e:#}");
+    }
+    outcome
+}
+
 /// A running `scaihub serve`.
 pub struct Scaihub {
     pub proc: Proc,
