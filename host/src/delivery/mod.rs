@@ -41,6 +41,26 @@ const CLAIM_BATCH: i64 = 256;
 /// How long a webhook's settings are reused before being read again.
 const TARGET_TTL: Duration = Duration::from_secs(1);
 
+/// The runtime that runs work holding the store's writer: its own thread,
+/// so a task between two statements of a transaction is polled again at
+/// once rather than after every HTTP task queued on the main runtime.
+fn writer_runtime() -> &'static tokio::runtime::Handle {
+    static WRITER: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    WRITER.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("store-writer")
+            .build()
+            .expect("store writer runtime");
+        let handle = rt.handle().clone();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || rt.block_on(std::future::pending::<()>()))
+            .expect("store writer thread");
+        handle
+    })
+}
+
 /// A finished attempt on its way to the store.
 struct Finished {
     claimed: ClaimedDelivery,
@@ -125,7 +145,7 @@ impl Worker {
         let (lane_tx, mut lane) = mpsc::unbounded_channel::<Vec<ClaimedDelivery>>();
         *self.hub.fast_lane.lock().expect("fast lane lock") = Some(lane_tx);
         let (done_tx, done_rx) = mpsc::channel::<Finished>(8192);
-        let recorder = tokio::spawn(self.clone().record(done_rx));
+        let recorder = writer_runtime().spawn(self.clone().record(done_rx));
         let mut poll_store = true;
         // When the store next has something due; refreshed after each claim
         // (reading it on every wake-up would cost a query per batch).
@@ -139,7 +159,21 @@ impl Worker {
             }
             if poll_store && self.has_room() {
                 poll_store = false;
-                match self.claim().await {
+                // Keep starting held work while the claim waits for the
+                // store's writer: slots freed meanwhile are refilled at once.
+                let claim = self.claim();
+                tokio::pin!(claim);
+                let claimed = loop {
+                    tokio::select! {
+                        r = &mut claim => break r,
+                        _ = self.freed.notified() => self.dispatch(&done_tx),
+                        Some(b) = lane.recv() => {
+                            self.hold(b);
+                            self.dispatch(&done_tx);
+                        }
+                    }
+                };
+                match claimed {
                     // More is due: claim again after dispatching, and leave
                     // asking when the next one falls due until the backlog
                     // is gone.
@@ -232,11 +266,15 @@ impl Worker {
         };
         let now = self.hub.now();
         let lease_until = now + self.hub.settings.lease.as_millis() as i64;
-        let claimed = self
-            .hub
-            .store
-            .claim_due(&self.owner, now, lease_until, CLAIM_BATCH, &saturated)
-            .await?;
+        let store = self.hub.store.clone();
+        let owner = self.owner.clone();
+        let claimed = writer_runtime()
+            .spawn(async move {
+                store
+                    .claim_due(&owner, now, lease_until, CLAIM_BATCH, &saturated)
+                    .await
+            })
+            .await??;
         let n = claimed.len();
         self.hold(claimed);
         Ok(n)
@@ -266,12 +304,10 @@ impl Worker {
                 state.offer_turn(&webhook_id, per_webhook);
             }
         }
-        self.hub.fast_backlog.fetch_sub(
-            start
-                .len()
-                .min(self.hub.fast_backlog.load(Ordering::Relaxed)),
-            Ordering::Relaxed,
-        );
+        let started: usize = start.iter().map(|(d, _)| d.lane_bytes).sum();
+        if started > 0 {
+            self.hub.fast_backlog.fetch_sub(started, Ordering::Relaxed);
+        }
         for (delivery, permit) in start {
             let worker = self.clone();
             let done = done.clone();
@@ -380,7 +416,7 @@ impl Worker {
                 };
             }
             Ok(Some(target)) => {
-                let mut body = delivery.body.clone().into_bytes();
+                let mut body = delivery.body.as_bytes().to_vec();
                 let mut rewrite = Rewrite::default();
                 if target.has_plugins() {
                     match plugins::run(&self.hub, &target, &delivery.body).await {
@@ -540,7 +576,9 @@ impl Worker {
     /// Records a batch; answers whether any retry was scheduled.
     async fn write_batch(&self, batch: &[Finished]) -> anyhow::Result<bool> {
         let now = self.hub.now();
-        let mut tx = self.hub.store.begin().await?;
+        // Results may be lost on power loss (the delivery is sent again),
+        // so their commit need not wait for the disk.
+        let mut tx = self.hub.store.begin_relaxed().await?;
         let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
         let owned = tx.complete_many(&completions, &self.owner, now).await?;
         // Per-webhook health: one grouped update per batch, of what was recorded.

@@ -26,9 +26,13 @@ pub struct IngestOutcome {
     pub claimed: Vec<crate::storage::deliveries::ClaimedDelivery>,
 }
 
-/// Past this many deliveries waiting in memory, new ones go through the
-/// store's claim path instead (bounded memory under any backlog).
-pub const FAST_LANE_LIMIT: usize = 20_000;
+/// Past this many bytes of deliveries waiting in memory, new ones go
+/// through the store's claim path instead (bounded memory under any
+/// backlog). Each delivery counts [`LANE_ENTRY_BYTES`], each event's body
+/// once (its deliveries share it).
+pub const FAST_LANE_BYTES: usize = 48 << 20;
+/// What one delivery held in memory costs besides its event's body.
+pub const LANE_ENTRY_BYTES: usize = 320;
 
 /// Actions ScaiHub logs about a webhook that must never be sent to it.
 pub const DROPPED: &str = "webhook.delivery_dropped";
@@ -83,8 +87,9 @@ impl Hub {
         if !outcome.claimed.is_empty() {
             let lane = self.fast_lane.lock().expect("fast lane lock").clone();
             let sent = lane.is_some_and(|tx| {
+                let bytes = outcome.claimed.iter().map(|d| d.lane_bytes).sum();
                 self.fast_backlog
-                    .fetch_add(outcome.claimed.len(), std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                 tx.send(outcome.claimed.clone()).is_ok()
             });
             // Without a worker to take them they wait out their lease, then
@@ -104,7 +109,7 @@ impl Hub {
     /// Whether new deliveries may take the in-memory lane now.
     fn fast_lane_open(&self) -> bool {
         self.fast_lane.lock().expect("fast lane lock").is_some()
-            && self.fast_backlog.load(std::sync::atomic::Ordering::Relaxed) < FAST_LANE_LIMIT
+            && self.fast_backlog.load(std::sync::atomic::Ordering::Relaxed) < FAST_LANE_BYTES
     }
 
     /// The fan-out. Events ScaiHub raises while doing it (queue overflow)
@@ -159,6 +164,7 @@ impl Hub {
             if !fan_out {
                 continue;
             }
+            let mut shared: Option<std::sync::Arc<str>> = None;
             for (i, webhook) in webhooks.iter().enumerate() {
                 if !matchers[i].matches(&event) || is_about(&event, &webhook.id) {
                     continue;
@@ -190,6 +196,9 @@ impl Hub {
                         // any worker may take it over.
                         d.lease_owner = Some(self.worker_owner.clone());
                         d.next_attempt_at = Some(lease_until);
+                        let lane_bytes =
+                            LANE_ENTRY_BYTES + if shared.is_none() { body.len() } else { 0 };
+                        let body = shared.get_or_insert_with(|| body.as_str().into()).clone();
                         outcome
                             .claimed
                             .push(crate::storage::deliveries::ClaimedDelivery {
@@ -199,8 +208,9 @@ impl Hub {
                                 webhook_version: webhook.version,
                                 event_id: event.event_id.clone(),
                                 action: event.action.clone(),
-                                body: body.clone(),
+                                body,
                                 attempt_count: 0,
+                                lane_bytes,
                             });
                     } else {
                         outcome.pending += 1;

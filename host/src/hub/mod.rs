@@ -84,7 +84,8 @@ pub struct Hub {
             tokio::sync::mpsc::UnboundedSender<Vec<crate::storage::deliveries::ClaimedDelivery>>,
         >,
     >,
-    /// Deliveries handed to the fast lane and not yet started.
+    /// Bytes of deliveries handed to the fast lane and not yet started
+    /// (see [`crate::hub::ingest::FAST_LANE_BYTES`]).
     pub fast_backlog: std::sync::atomic::AtomicUsize,
     /// Keeping in touch with other processes on the same PostgreSQL.
     pub cluster: crate::delivery::notify::Cluster,

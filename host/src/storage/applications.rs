@@ -305,11 +305,12 @@ impl Store {
             .bind(app_id)
             .fetch_optional(p)
             .await?;
+            // No early return: on SQLite the mark must be synced (on_write).
             if let Some(r) = spent {
                 let mut record = decode_code!(&r);
                 record.used_at = None;
-                return Ok(Some(Spent::Fresh(record)));
-            }
+                Ok(Some(Spent::Fresh(record)))
+            } else {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM oauth_codes WHERE code_hash = $1")))
                 .bind(hash)
                 .fetch_optional(p)
@@ -318,6 +319,7 @@ impl Store {
                 let record = decode_code!(&r);
                 Ok(if record.app_id != app_id { Spent::Foreign } else { Spent::Replayed(record) })
             }).transpose()?)
+            }
         })
     }
 
@@ -377,11 +379,12 @@ impl Store {
             .bind(app_id)
             .fetch_optional(p)
             .await?;
+            // No early return: on SQLite the mark must be synced (on_write).
             if let Some(r) = spent {
                 let mut record = decode_refresh!(&r);
                 record.used_at = None;
-                return Ok(Some(Spent::Fresh(record)));
-            }
+                Ok(Some(Spent::Fresh(record)))
+            } else {
             let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM refresh_tokens WHERE token_hash = $1")))
                 .bind(hash)
                 .fetch_optional(p)
@@ -390,6 +393,7 @@ impl Store {
                 let record = decode_refresh!(&r);
                 Ok(if record.app_id != app_id { Spent::Foreign } else { Spent::Replayed(record) })
             }).transpose()?)
+            }
         })
     }
 

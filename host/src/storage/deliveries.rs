@@ -101,13 +101,13 @@ pub struct ClaimedDelivery {
     pub webhook_version: i64,
     pub event_id: String,
     pub action: String,
-    pub body: String,
+    /// The event's body, shared by the deliveries of one event.
+    pub body: std::sync::Arc<str>,
     pub attempt_count: i64,
+    /// Bytes this delivery counts against the in-memory lane's bound (0 when
+    /// claimed from the store).
+    pub lane_bytes: usize,
 }
-
-/// What a group of completions shares: status, next attempt, status code,
-/// and whether an attempt was made.
-type OutcomeKey<'a> = (&'a str, Option<Millis>, Option<i64>, bool);
 
 /// The result of one attempt, to record.
 #[derive(Debug, Clone)]
@@ -149,6 +149,29 @@ macro_rules! decode {
 impl Tx {
     /// Inserts deliveries in multi-row statements.
     pub async fn insert_deliveries(&mut self, rows: &[NewDelivery]) -> StoreResult<()> {
+        if let Tx::Postgres(t) = self {
+            // One shape whatever the count: prepared once per connection.
+            if !rows.is_empty() {
+                sqlx::query(
+                    "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
+                     SELECT v.*, v.created_at FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::int8[], $10::int8[]) \
+                       AS v (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at)",
+                )
+                .bind(rows.iter().map(|d| d.id.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.org_id.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.event_seq).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.status.as_str()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.next_attempt_at).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.lease_owner.as_deref()).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.lease_owner.as_ref().and(d.next_attempt_at)).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.created_at).collect::<Vec<_>>())
+                .execute(&mut **t)
+                .await?;
+            }
+            return Ok(());
+        }
         const COLS: usize = 11;
         for chunk in rows.chunks(200) {
             let mut p = Params::new(self.backend());
@@ -231,80 +254,115 @@ impl Tx {
         })
     }
 
-    /// Records a batch of attempts in a few statements: one update per group
-    /// of like outcomes (guarded by the lease, returning the ids it
-    /// changed), then one multi-row insert of the attempts of those ids.
-    /// Answers the ids whose state was recorded.
+    /// Records a batch of attempts; answers the ids whose state was
+    /// recorded (those whose lease `owner` still held). Each statement has
+    /// one shape whatever the batch holds — the batch travels as one JSON
+    /// (SQLite) or array (PostgreSQL) parameter — so it is prepared once per
+    /// connection, and on SQLite the attempts and the new states are written
+    /// by one call into the connection's thread.
     pub async fn complete_many(
         &mut self,
         done: &[Completion],
         owner: &str,
         now: Millis,
     ) -> StoreResult<std::collections::HashSet<String>> {
-        use std::collections::{BTreeMap, HashSet};
-        // Group by everything the update sets but the id.
-        let mut groups: BTreeMap<OutcomeKey, Vec<&str>> = BTreeMap::new();
-        for c in done {
-            let code = c.attempt.as_ref().and_then(|a| a.status_code);
-            groups
-                .entry((
-                    c.status.as_str(),
-                    c.next_attempt_at,
-                    code,
-                    c.attempt.is_some(),
-                ))
-                .or_default()
-                .push(&c.delivery_id);
-        }
+        use std::collections::HashSet;
+        let counted = |c: &Completion| i64::from(c.attempt.is_some());
+        let code = |c: &Completion| c.attempt.as_ref().and_then(|a| a.status_code);
         let mut owned: HashSet<String> = HashSet::new();
-        for ((status, next, code, counted), ids) in groups {
-            for chunk in ids.chunks(200) {
-                // Bound strictly in the order the placeholders appear.
-                let mut p = Params::new(self.backend());
-                let sql = format!(
-                    "UPDATE deliveries SET status = {}, attempt_count = attempt_count + {}, next_attempt_at = {}, \
-                     last_status_code = CASE WHEN {} = 1 THEN {} ELSE last_status_code END, lease_owner = NULL, lease_until = NULL, \
-                     updated_at = {} WHERE lease_owner = {} AND id IN ({}) RETURNING id",
-                    p.next(),
-                    p.next(),
-                    p.next(),
-                    p.next(),
-                    p.next(),
-                    p.next(),
-                    p.next(),
-                    p.list(chunk.len())
-                );
-                let counted = i64::from(counted);
-                on_tx!(self, c => {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).bind(counted).bind(next).bind(counted).bind(code).bind(now).bind(owner);
-                    for id in chunk {
-                        q = q.bind(*id);
-                    }
-                    for row in q.fetch_all(&mut *c).await? {
-                        owned.insert(row.try_get::<String, _>("id")?);
-                    }
-                });
-            }
-        }
-        let attempts: Vec<(&str, &AttemptRecord)> = done
-            .iter()
-            .filter(|c| owned.contains(&c.delivery_id))
-            .filter_map(|c| c.attempt.as_ref().map(|a| (c.delivery_id.as_str(), a)))
-            .collect();
-        const COLS: usize = 6;
-        for chunk in attempts.chunks(200) {
-            let mut p = Params::new(self.backend());
-            let values = p.rows(chunk.len(), COLS);
-            let sql = format!(
-                "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) VALUES {values}"
-            );
-            on_tx!(self, c => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (id, a) in chunk {
-                    q = q.bind(*id).bind(a.attempted_at).bind(a.status_code).bind(a.duration_ms).bind(&a.error).bind(&a.response_snippet);
+        match self {
+            Tx::Sqlite(t, _) => {
+                let attempts: Vec<serde_json::Value> = done
+                    .iter()
+                    .filter_map(|c| {
+                        let a = c.attempt.as_ref()?;
+                        Some(serde_json::json!([
+                            c.delivery_id,
+                            a.attempted_at,
+                            a.status_code,
+                            a.duration_ms,
+                            a.error,
+                            a.response_snippet
+                        ]))
+                    })
+                    .collect();
+                let states: Vec<serde_json::Value> = done
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!([
+                            c.delivery_id,
+                            c.status.as_str(),
+                            counted(c),
+                            c.next_attempt_at,
+                            code(c)
+                        ])
+                    })
+                    .collect();
+                // The attempts first, of deliveries still leased to `owner`;
+                // then the states under the same condition (nothing runs
+                // between the two: one writer, one transaction).
+                let rows = sqlx::query(
+                    "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) \
+                     SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5 FROM json_each($1) j \
+                     WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = j.value->>0 AND d.lease_owner = $3); \
+                     UPDATE deliveries SET status = v.value->>1, attempt_count = attempt_count + (v.value->>2), \
+                       next_attempt_at = v.value->>3, \
+                       last_status_code = CASE WHEN v.value->>2 = 1 THEN v.value->>4 ELSE last_status_code END, \
+                       lease_owner = NULL, lease_until = NULL, updated_at = $4 \
+                     FROM json_each($2) v WHERE deliveries.id = v.value->>0 AND deliveries.lease_owner = $3 \
+                     RETURNING deliveries.id",
+                )
+                .bind(serde_json::Value::Array(attempts).to_string())
+                .bind(serde_json::Value::Array(states).to_string())
+                .bind(owner)
+                .bind(now)
+                .fetch_all(&mut **t)
+                .await?;
+                for row in rows {
+                    owned.insert(row.try_get::<String, _>("id")?);
                 }
-                q.execute(&mut *c).await?;
-            });
+            }
+            Tx::Postgres(t) => {
+                let rows = sqlx::query(
+                    "UPDATE deliveries d SET status = v.status, attempt_count = d.attempt_count + v.counted, \
+                       next_attempt_at = v.next_at, \
+                       last_status_code = CASE WHEN v.counted = 1 THEN v.code ELSE d.last_status_code END, \
+                       lease_owner = NULL, lease_until = NULL, updated_at = $6 \
+                     FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) AS v (id, status, counted, next_at, code) \
+                     WHERE d.id = v.id AND d.lease_owner = $7 RETURNING d.id",
+                )
+                .bind(done.iter().map(|c| c.delivery_id.as_str()).collect::<Vec<_>>())
+                .bind(done.iter().map(|c| c.status.as_str()).collect::<Vec<_>>())
+                .bind(done.iter().map(counted).collect::<Vec<_>>())
+                .bind(done.iter().map(|c| c.next_attempt_at).collect::<Vec<_>>())
+                .bind(done.iter().map(code).collect::<Vec<_>>())
+                .bind(now)
+                .bind(owner)
+                .fetch_all(&mut **t)
+                .await?;
+                for row in rows {
+                    owned.insert(row.try_get::<String, _>("id")?);
+                }
+                let attempts: Vec<(&str, &AttemptRecord)> = done
+                    .iter()
+                    .filter(|c| owned.contains(&c.delivery_id))
+                    .filter_map(|c| c.attempt.as_ref().map(|a| (c.delivery_id.as_str(), a)))
+                    .collect();
+                if !attempts.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) \
+                         SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $6::text[])",
+                    )
+                    .bind(attempts.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+                    .bind(attempts.iter().map(|(_, a)| a.attempted_at).collect::<Vec<_>>())
+                    .bind(attempts.iter().map(|(_, a)| a.status_code).collect::<Vec<_>>())
+                    .bind(attempts.iter().map(|(_, a)| a.duration_ms).collect::<Vec<_>>())
+                    .bind(attempts.iter().map(|(_, a)| a.error.as_deref()).collect::<Vec<_>>())
+                    .bind(attempts.iter().map(|(_, a)| a.response_snippet.as_deref()).collect::<Vec<_>>())
+                    .execute(&mut **t)
+                    .await?;
+                }
+            }
         }
         Ok(owned)
     }
@@ -351,6 +409,9 @@ impl Store {
         };
         let skip = if skip_webhooks.is_empty() {
             String::new()
+        } else if self.backend() == Backend::Postgres {
+            // One shape for any number of webhooks to pass over.
+            " AND d.webhook_id <> ALL($5::text[])".to_string()
         } else {
             format!(
                 " AND d.webhook_id NOT IN ({})",
@@ -368,31 +429,50 @@ impl Store {
                (SELECT action FROM events e WHERE e.seq = deliveries.event_seq) AS action, \
                (SELECT body FROM events e WHERE e.seq = deliveries.event_seq) AS body"
         );
-        on_write!(self, p => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner).bind(lease_until).bind(now).bind(limit);
-            for id in skip_webhooks {
-                q = q.bind(id);
-            }
-            let rows = q.fetch_all(p).await?;
-            let mut out = rows
-                .iter()
-                .map(|r| {
-                    Ok(ClaimedDelivery {
-                        id: r.try_get("id")?,
-                        org_id: r.try_get("org_id")?,
-                        webhook_id: r.try_get("webhook_id")?,
-                        webhook_version: r.try_get("webhook_version")?,
-                        event_id: r.try_get("event_id")?,
-                        action: r.try_get("action")?,
-                        body: r.try_get("body")?,
-                        attempt_count: r.try_get("attempt_count")?,
+        // A lease is bookkeeping: on SQLite it need not reach the disk
+        // before the work goes on (leases are released at every start).
+        macro_rules! run {
+            ($c:expr, |$q:ident| $bind_skip:block) => {{
+                let mut $q = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(limit);
+                $bind_skip;
+                $q.fetch_all($c)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok(ClaimedDelivery {
+                            id: r.try_get("id")?,
+                            org_id: r.try_get("org_id")?,
+                            webhook_id: r.try_get("webhook_id")?,
+                            webhook_version: r.try_get("webhook_version")?,
+                            event_id: r.try_get("event_id")?,
+                            action: r.try_get("action")?,
+                            body: r.try_get::<String, _>("body")?.into(),
+                            attempt_count: r.try_get("attempt_count")?,
+                            lane_bytes: 0,
+                        })
                     })
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            // RETURNING gives no order guarantee; keep oldest first.
-            out.sort_by(|a, b| a.id.cmp(&b.id));
-            Ok(out)
-        })
+                    .collect::<StoreResult<Vec<_>>>()?
+            }};
+        }
+        let mut out = match self {
+            Store::Sqlite { write, .. } => run!(write, |q| {
+                for id in skip_webhooks {
+                    q = q.bind(id);
+                }
+            }),
+            Store::Postgres(pool) => run!(pool, |q| {
+                if !skip_webhooks.is_empty() {
+                    q = q.bind(skip_webhooks);
+                }
+            }),
+        };
+        // RETURNING gives no order guarantee; keep oldest first.
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 
     /// The earliest time any delivery falls due (see [`Store::claim_due`]

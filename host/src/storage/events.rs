@@ -36,6 +36,39 @@ impl Tx {
         events: &[(&Event, &str)],
         now: Millis,
     ) -> StoreResult<Vec<Option<i64>>> {
+        if let Tx::Postgres(t) = self {
+            // One shape whatever the count: prepared once per connection.
+            let rows = sqlx::query(
+                "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at) \
+                 SELECT $1, v.*, $8 FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[]) \
+                   AS v (event_id, ts, category, action, user_id, body) \
+                 ON CONFLICT (org_id, event_id) DO NOTHING RETURNING seq, event_id",
+            )
+            .bind(org_id)
+            .bind(events.iter().map(|(e, _)| e.event_id.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(e, _)| e.timestamp_ms()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(e, _)| e.category.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(e, _)| e.action.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(e, _)| e.user_id.as_deref()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(_, b)| *b).collect::<Vec<_>>())
+            .bind(now)
+            .fetch_all(&mut **t)
+            .await?;
+            let mut stored: std::collections::HashMap<String, i64> = rows
+                .iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get::<String, _>("event_id")?,
+                        r.try_get::<i64, _>("seq")?,
+                    ))
+                })
+                .collect::<StoreResult<_>>()?;
+            // RETURNING has no order; match rows by id, each once.
+            return Ok(events
+                .iter()
+                .map(|(e, _)| stored.remove(&e.event_id))
+                .collect());
+        }
         const COLS: usize = 8;
         let mut out = Vec::with_capacity(events.len());
         for chunk in events.chunks(250) {

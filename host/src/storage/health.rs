@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::deliveries::{AttemptRecord, Completion, DeliveryStatus};
-use super::{Params, Store, StoreResult, Tx, on_read, on_tx};
+use super::{Store, StoreResult, Tx, on_read};
 use crate::clock::Millis;
 
 /// One hour in milliseconds: the bucket width.
@@ -194,54 +194,107 @@ pub fn short_error(a: &AttemptRecord) -> String {
 }
 
 impl Tx {
-    /// Applies a batch's health deltas: one grouped update of the webhook
-    /// rows and one upsert of the current hour's buckets per 200 webhooks
-    /// (a batch rarely touches more), never a statement per delivery.
+    /// Applies a batch's health deltas: one update of the webhook rows and
+    /// one upsert of the current hour's buckets, each of one shape whatever
+    /// the batch (the deltas travel as one JSON or array parameter), never
+    /// a statement per delivery.
     pub async fn record_health(&mut self, deltas: &[HealthDelta], now: Millis) -> StoreResult<()> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
         let hour = now.div_euclid(HOUR_MS);
-        for chunk in deltas.chunks(200) {
-            let mut p = Params::new(self.backend());
-            let values = p.rows(chunk.len(), 7);
-            let sql = format!(
-                "WITH v (id, ls, lf, err, streak, since, had_success) AS (VALUES {values}) \
-                 UPDATE webhooks SET \
-                   last_success_at = COALESCE(v.ls, webhooks.last_success_at), \
-                   last_failure_at = COALESCE(v.lf, webhooks.last_failure_at), \
-                   last_error = COALESCE(v.err, webhooks.last_error), \
-                   consecutive_failures = CASE WHEN v.had_success = 1 THEN v.streak ELSE webhooks.consecutive_failures + v.streak END, \
-                   failing_since = CASE WHEN v.streak = 0 THEN NULL WHEN v.had_success = 1 THEN v.since \
-                     ELSE COALESCE(webhooks.failing_since, v.since) END \
-                 FROM v WHERE webhooks.id = v.id"
-            );
-            let mut p = Params::new(self.backend());
-            let buckets = p.rows(chunk.len(), 4);
-            let upsert = format!(
-                "INSERT INTO webhook_hours (webhook_id, hour, successes, failures) VALUES {buckets} \
-                 ON CONFLICT (webhook_id, hour) DO UPDATE SET \
-                   successes = webhook_hours.successes + excluded.successes, \
-                   failures = webhook_hours.failures + excluded.failures"
-            );
-            on_tx!(self, c => {
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for d in chunk {
-                    // A success in the batch resets the streak to what followed it.
-                    let reset = i64::from(d.successes > 0);
-                    q = q
-                        .bind(&d.webhook_id)
-                        .bind(d.last_success_at)
-                        .bind(d.last_failure_at)
-                        .bind(&d.last_error)
-                        .bind(d.trailing_failures)
-                        .bind(d.trailing_since)
-                        .bind(reset);
-                }
-                q.execute(&mut *c).await?;
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(upsert));
-                for d in chunk {
-                    q = q.bind(&d.webhook_id).bind(hour).bind(d.successes).bind(d.failures);
-                }
-                q.execute(&mut *c).await?;
-            });
+        // A success in the batch resets the streak to what followed it.
+        let reset = |d: &HealthDelta| i64::from(d.successes > 0);
+        const SET: &str = "last_success_at = COALESCE(v.ls, webhooks.last_success_at), \
+             last_failure_at = COALESCE(v.lf, webhooks.last_failure_at), \
+             last_error = COALESCE(v.err, webhooks.last_error), \
+             consecutive_failures = CASE WHEN v.had_success = 1 THEN v.streak ELSE webhooks.consecutive_failures + v.streak END, \
+             failing_since = CASE WHEN v.streak = 0 THEN NULL WHEN v.had_success = 1 THEN v.since \
+               ELSE COALESCE(webhooks.failing_since, v.since) END";
+        const BUCKETS: &str = "ON CONFLICT (webhook_id, hour) DO UPDATE SET \
+             successes = webhook_hours.successes + excluded.successes, \
+             failures = webhook_hours.failures + excluded.failures";
+        match self {
+            Tx::Sqlite(t, _) => {
+                let rows: Vec<serde_json::Value> = deltas
+                    .iter()
+                    .map(|d| {
+                        serde_json::json!([
+                            d.webhook_id,
+                            d.last_success_at,
+                            d.last_failure_at,
+                            d.last_error,
+                            d.trailing_failures,
+                            d.trailing_since,
+                            reset(d),
+                            d.successes,
+                            d.failures
+                        ])
+                    })
+                    .collect();
+                // Both statements in one call into the connection's thread.
+                let sql = format!(
+                    "WITH v (id, ls, lf, err, streak, since, had_success) AS ( \
+                       SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6 FROM json_each($1) j) \
+                     UPDATE webhooks SET {SET} FROM v WHERE webhooks.id = v.id; \
+                     INSERT INTO webhook_hours (webhook_id, hour, successes, failures) \
+                       SELECT j.value->>0, $2, j.value->>7, j.value->>8 FROM json_each($1) j WHERE TRUE {BUCKETS}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(serde_json::Value::Array(rows).to_string())
+                    .bind(hour)
+                    .execute(&mut **t)
+                    .await?;
+            }
+            Tx::Postgres(t) => {
+                let sql = format!(
+                    "UPDATE webhooks SET {SET} \
+                     FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[]) \
+                       AS v (id, ls, lf, err, streak, since, had_success) \
+                     WHERE webhooks.id = v.id"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(
+                        deltas
+                            .iter()
+                            .map(|d| d.webhook_id.as_str())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(deltas.iter().map(|d| d.last_success_at).collect::<Vec<_>>())
+                    .bind(deltas.iter().map(|d| d.last_failure_at).collect::<Vec<_>>())
+                    .bind(
+                        deltas
+                            .iter()
+                            .map(|d| d.last_error.as_deref())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(
+                        deltas
+                            .iter()
+                            .map(|d| d.trailing_failures)
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(deltas.iter().map(|d| d.trailing_since).collect::<Vec<_>>())
+                    .bind(deltas.iter().map(reset).collect::<Vec<_>>())
+                    .execute(&mut **t)
+                    .await?;
+                let upsert = format!(
+                    "INSERT INTO webhook_hours (webhook_id, hour, successes, failures) \
+                     SELECT v.id, $2::int8, v.s, v.f FROM unnest($1::text[], $3::int8[], $4::int8[]) AS v (id, s, f) {BUCKETS}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(upsert))
+                    .bind(
+                        deltas
+                            .iter()
+                            .map(|d| d.webhook_id.as_str())
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(hour)
+                    .bind(deltas.iter().map(|d| d.successes).collect::<Vec<_>>())
+                    .bind(deltas.iter().map(|d| d.failures).collect::<Vec<_>>())
+                    .execute(&mut **t)
+                    .await?;
+            }
         }
         Ok(())
     }
