@@ -371,7 +371,9 @@ mod tests {
                     .unwrap();
             });
             tx.commit().await.unwrap();
-            let len = std::fs::metadata(&*wal).expect("the log is where sync_wal looks").len();
+            let len = std::fs::metadata(&*wal)
+                .expect("the log is where sync_wal looks")
+                .len();
             assert!(len > 0, "{url}: the commit is in the log");
             // A relaxed commit lands in the same log.
             let mut tx = store.begin_relaxed().await.unwrap();
