@@ -106,7 +106,8 @@ pub struct ServeArgs {
     #[arg(long, env = "SCAIHUB_PLUGIN_FUEL", default_value_t = 200_000_000)]
     pub plugin_fuel: u64,
 
-    /// Wall-clock limit of one plugin call (milliseconds).
+    /// Time limit of one plugin call (milliseconds of the guest's own
+    /// running, counted in 2 ms epoch ticks).
     #[arg(long, env = "SCAIHUB_PLUGIN_TIMEOUT_MS", default_value_t = 250)]
     pub plugin_timeout_ms: u64,
 

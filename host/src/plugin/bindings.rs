@@ -7,6 +7,7 @@ pub mod filter {
     wasmtime::component::bindgen!({
         world: "filter",
         path: "../wit",
+        exports: { default: async },
     });
 }
 
@@ -15,6 +16,7 @@ pub mod transform {
     wasmtime::component::bindgen!({
         world: "transform",
         path: "../wit",
+        exports: { default: async },
         with: {
             "scaidrive:hooks/types": super::filter::scaidrive::hooks::types,
         },

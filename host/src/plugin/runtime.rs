@@ -8,12 +8,12 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder,
+    StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::filter::{Filter, FilterPre};
-use super::bindings::transform::{Transform, TransformPre};
+use super::bindings::filter::FilterPre;
+use super::bindings::transform::TransformPre;
 use super::bindings::{self, OutgoingRequest, Verdict};
 use crate::domain::{Category, Event};
 
@@ -29,7 +29,8 @@ pub struct PluginLimits {
     pub max_memory_bytes: usize,
     /// Fuel (roughly, wasm instructions) per call.
     pub fuel: u64,
-    /// Wall-clock deadline per call.
+    /// Time cap per call: the guest's own running time, counted in epoch
+    /// ticks (time spent yielded to other tasks does not count).
     pub timeout: Duration,
     /// Largest body (and headers) a transform may return.
     pub max_output_bytes: usize,
@@ -215,7 +216,7 @@ impl PluginRuntime {
         let mut linker = Linker::new(&engine);
         // Rust wasip2 guests import WASI even when they do no I/O; it is
         // linked, and the empty context denies everything it could reach.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         {
             let engine = engine.clone();
@@ -347,18 +348,94 @@ impl PluginRuntime {
         );
         store.limiter(|s| &mut s.limits);
         let _ = store.set_fuel(self.limits.fuel);
-        store.set_epoch_deadline(self.deadline_ticks());
+        // The guest runs on a fiber of the async worker that called it. Each
+        // epoch tick it has run through, it hands the worker back (so other
+        // tasks go on) until its time budget is spent; then it traps.
+        let mut ticks_left = self.deadline_ticks();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks_left = ticks_left.saturating_sub(1);
+            Ok(if ticks_left == 0 {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
         store
     }
 
-    /// The CPU-time cap in epoch ticks. Set again on the blocking thread
-    /// right before each call, so time spent waiting for a slot or a thread
-    /// does not count against the plugin.
+    /// The time cap in epoch ticks of the guest's own running: a tick
+    /// counts when it passes while the guest runs, not while it waits.
     fn deadline_ticks(&self) -> u64 {
         (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 
-    /// Runs a filter on a blocking thread.
+    /// Waits for one of the pooled instance slots.
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CallError::Unavailable("plugin runtime is shutting down".into()))
+    }
+
+    /// One filter call in a fresh store.
+    async fn call_filter(
+        &self,
+        pre: &FilterPre<CallState>,
+        event: &bindings::Event,
+        config: &str,
+    ) -> (Result<bool, CallError>, CallReport) {
+        let mut store = self.store();
+        let started = Instant::now();
+        let outcome = match pre.instantiate_async(&mut store).await {
+            Ok(f) => f.call_filter(&mut store, event, config).await,
+            Err(e) => Err(e),
+        };
+        let report = self.report(&store, started);
+        let result = match outcome {
+            Ok(Ok(Verdict::Deliver)) => Ok(true),
+            Ok(Ok(Verdict::Skip)) => Ok(false),
+            Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
+            Err(e) => Err(CallError::Trap(trap_text(&e))),
+        };
+        (result, report)
+    }
+
+    /// One transform call in a fresh store, its output checked.
+    async fn call_transform(
+        &self,
+        pre: &TransformPre<CallState>,
+        event: &bindings::Event,
+        request: &OutgoingRequest,
+        config: &str,
+    ) -> (Result<OutgoingRequest, CallError>, CallReport) {
+        let mut store = self.store();
+        let started = Instant::now();
+        let outcome = match pre.instantiate_async(&mut store).await {
+            Ok(t) => t.call_transform(&mut store, event, request, config).await,
+            Err(e) => Err(e),
+        };
+        let report = self.report(&store, started);
+        let result = match outcome {
+            Ok(Ok(out)) => check_output(out, self.limits.max_output_bytes),
+            Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
+            Err(e) => Err(CallError::Trap(trap_text(&e))),
+        };
+        (result, report)
+    }
+
+    fn report(&self, store: &Store<CallState>, started: Instant) -> CallReport {
+        CallReport {
+            duration: started.elapsed(),
+            fuel_used: self
+                .limits
+                .fuel
+                .saturating_sub(store.get_fuel().unwrap_or(0)),
+        }
+    }
+
+    /// Runs a filter.
     pub async fn filter(
         &self,
         loaded: Arc<Loaded>,
@@ -371,34 +448,14 @@ impl PluginRuntime {
                 CallReport::default(),
             );
         };
-        let pre = pre.clone();
-        let event = wit_event(event);
-        let config = config.to_string();
-        let fuel = self.limits.fuel;
-        let mut store = self.store();
-        let ticks = self.deadline_ticks();
-        self.blocking(move || {
-            let started = Instant::now();
-            store.set_epoch_deadline(ticks);
-            let outcome = pre
-                .instantiate(&mut store)
-                .and_then(|f: Filter| f.call_filter(&mut store, &event, &config));
-            let report = CallReport {
-                duration: started.elapsed(),
-                fuel_used: fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
-            };
-            let result = match outcome {
-                Ok(Ok(Verdict::Deliver)) => Ok(true),
-                Ok(Ok(Verdict::Skip)) => Ok(false),
-                Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
-                Err(e) => Err(CallError::Trap(trap_text(&e))),
-            };
-            (result, report)
-        })
-        .await
+        let _slot = match self.slot().await {
+            Ok(s) => s,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
+        self.call_filter(pre, &wit_event(event), config).await
     }
 
-    /// Runs a transform on a blocking thread and checks its output.
+    /// Runs a transform and checks its output.
     pub async fn transform(
         &self,
         loaded: Arc<Loaded>,
@@ -412,36 +469,16 @@ impl PluginRuntime {
                 CallReport::default(),
             );
         };
-        let pre = pre.clone();
-        let event = wit_event(event);
-        let config = config.to_string();
-        let fuel = self.limits.fuel;
-        let max_output = self.limits.max_output_bytes;
-        let mut store = self.store();
-        let ticks = self.deadline_ticks();
-        self.blocking(move || {
-            let started = Instant::now();
-            store.set_epoch_deadline(ticks);
-            let outcome = pre
-                .instantiate(&mut store)
-                .and_then(|t: Transform| t.call_transform(&mut store, &event, &request, &config));
-            let report = CallReport {
-                duration: started.elapsed(),
-                fuel_used: fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
-            };
-            let result = match outcome {
-                Ok(Ok(out)) => check_output(out, max_output),
-                Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
-                Err(e) => Err(CallError::Trap(trap_text(&e))),
-            };
-            (result, report)
-        })
-        .await
+        let _slot = match self.slot().await {
+            Ok(s) => s,
+            Err(e) => return (Err(e), CallReport::default()),
+        };
+        self.call_transform(pre, &wit_event(event), &request, config)
+            .await
     }
 
-    /// Runs a webhook's filters, then its transform, in one blocking
-    /// section: one hand-off for the whole chain instead of one per call.
-    /// Each call still gets a fresh store of its own.
+    /// Runs a webhook's filters, then its transform, holding one instance
+    /// slot for the chain. Each call gets a fresh store of its own.
     pub async fn chain(
         &self,
         filters: Vec<ChainCall>,
@@ -449,91 +486,36 @@ impl PluginRuntime {
         event: &Event,
         request: OutgoingRequest,
     ) -> ChainOutcome {
+        let _slot = match self.slot().await {
+            Ok(s) => s,
+            Err(e) => return ChainOutcome::Failed("runtime".into(), e),
+        };
         let event = wit_event(event);
-        let max_output = self.limits.max_output_bytes;
-        let filter_calls: Vec<_> = filters
-            .into_iter()
-            .map(|(id, l, c)| (id, l, c, self.store()))
-            .collect();
-        let transform_call = transform.map(|(id, l, c)| (id, l, c, self.store()));
-        let ticks = self.deadline_ticks();
-        let (result, _) = self
-            .blocking(move || {
-                let done = |o: ChainOutcome| (Ok(o), CallReport::default());
-                for (id, loaded, config, mut store) in filter_calls {
-                    let Loaded::Filter(pre) = &*loaded else {
-                        return done(ChainOutcome::Failed(
-                            id,
-                            CallError::Unavailable("not a filter plugin".into()),
-                        ));
-                    };
-                    store.set_epoch_deadline(ticks);
-                    match pre
-                        .instantiate(&mut store)
-                        .and_then(|f: Filter| f.call_filter(&mut store, &event, &config))
-                    {
-                        Ok(Ok(Verdict::Deliver)) => {}
-                        Ok(Ok(Verdict::Skip)) => return done(ChainOutcome::Filtered(id)),
-                        Ok(Err(e)) => {
-                            return done(ChainOutcome::Failed(
-                                id,
-                                CallError::Plugin(plugin_error_text(&e)),
-                            ));
-                        }
-                        Err(e) => {
-                            return done(ChainOutcome::Failed(id, CallError::Trap(trap_text(&e))));
-                        }
-                    }
-                }
-                let Some((id, loaded, config, mut store)) = transform_call else {
-                    return done(ChainOutcome::Passed(None));
-                };
-                let Loaded::Transform(pre) = &*loaded else {
-                    return done(ChainOutcome::TransformFailed(
-                        id,
-                        CallError::Unavailable("not a transform plugin".into()),
-                    ));
-                };
-                store.set_epoch_deadline(ticks);
-                let result = match pre.instantiate(&mut store).and_then(|t: Transform| {
-                    t.call_transform(&mut store, &event, &request, &config)
-                }) {
-                    Ok(Ok(out)) => check_output(out, max_output),
-                    Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
-                    Err(e) => Err(CallError::Trap(trap_text(&e))),
-                };
-                done(match result {
-                    Ok(out) => ChainOutcome::Passed(Some(out)),
-                    Err(e) => ChainOutcome::TransformFailed(id, e),
-                })
-            })
-            .await;
-        result.unwrap_or_else(|e| ChainOutcome::Failed("runtime".into(), e))
-    }
-
-    async fn blocking<R: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> (Result<R, CallError>, CallReport) + Send + 'static,
-    ) -> (Result<R, CallError>, CallReport) {
-        let Ok(_permit) = self.slots.clone().acquire_owned().await else {
-            return (
-                Err(CallError::Unavailable(
-                    "plugin runtime is shutting down".into(),
-                )),
-                CallReport::default(),
+        for (id, loaded, config) in filters {
+            let Loaded::Filter(pre) = &*loaded else {
+                return ChainOutcome::Failed(
+                    id,
+                    CallError::Unavailable("not a filter plugin".into()),
+                );
+            };
+            match self.call_filter(pre, &event, &config).await.0 {
+                Ok(true) => {}
+                Ok(false) => return ChainOutcome::Filtered(id),
+                Err(e) => return ChainOutcome::Failed(id, e),
+            }
+        }
+        let Some((id, loaded, config)) = transform else {
+            return ChainOutcome::Passed(None);
+        };
+        let Loaded::Transform(pre) = &*loaded else {
+            return ChainOutcome::TransformFailed(
+                id,
+                CallError::Unavailable("not a transform plugin".into()),
             );
         };
-        // The call runs on the blocking pool, never on an async worker; the
-        // slots bound how many run at once and the epoch deadline how long.
-        // (`block_in_place` avoids the hop but hands the worker's core to
-        // another thread on every call: in the load bench it made 5.5
-        // context switches a delivery against 2.1 this way.)
-        match tokio::task::spawn_blocking(work).await {
-            Ok(out) => out,
-            Err(e) => (
-                Err(CallError::Trap(format!("plugin call panicked: {e}"))),
-                CallReport::default(),
-            ),
+        match self.call_transform(pre, &event, &request, &config).await.0 {
+            Ok(out) => ChainOutcome::Passed(Some(out)),
+            Err(e) => ChainOutcome::TransformFailed(id, e),
         }
     }
 }

@@ -262,7 +262,7 @@ async fn hostile_plugins_become_recorded_errors_and_others_are_unaffected(backen
     let victim = Receiver::ok().await;
     let (healthy_id, _) = env.webhook(&healthy.url("/ok"), &["SHARING"]).await;
     let behaviours = [
-        // Fuel or the wall-clock deadline, whichever a loaded machine hits first.
+        // Fuel or the time budget, whichever a loaded machine hits first.
         ("infinite-loop", "fuel|time limit"),
         ("memory-bomb", "trapped"),
         // Rust guests keep their stack in linear memory: it runs off its end.
@@ -484,4 +484,56 @@ async fn attached_plugins_cannot_be_deleted(backend: Backend) {
         .await;
     assert_eq!(s, 404);
     env.finish().await;
+}
+
+/// A plugin that spins is stopped by its time budget, and while it spins it
+/// hands the async worker back at every epoch tick: on a one-thread runtime
+/// another task keeps running beside it. (Fuel is set too high to end it.)
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_plugin_yields_its_worker_and_is_stopped_by_its_time_budget() {
+    use scaihub::domain::Event;
+    use scaihub::plugin::{PluginKind, PluginLimits};
+    let limits = PluginLimits {
+        fuel: u64::MAX / 2,
+        timeout: Duration::from_millis(200),
+        ..PluginLimits::default()
+    };
+    let runtime = crate::support::plugin_runtime(limits);
+    let wasm = std::fs::read(plugin_wasm("hostile_filter")).unwrap();
+    let artifact = runtime.compile(&wasm, PluginKind::Filter).unwrap();
+    let loaded = runtime
+        .load("spinner", PluginKind::Filter, &artifact)
+        .unwrap();
+    let event = Event::from_json(&event("evt_spin", "SHARING", "share.a"), "event").unwrap();
+
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let ticker = {
+        let ticks = ticks.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let (result, report) = runtime
+        .filter(loaded, &event, r#"{"behaviour":"infinite-loop"}"#)
+        .await;
+    let took = started.elapsed();
+    ticker.abort();
+    let err = result
+        .expect_err("an endless loop cannot decide")
+        .to_string();
+    assert!(err.contains("time limit"), "{err}");
+    assert!(report.fuel_used > 0);
+    assert!(
+        took >= Duration::from_millis(150) && took < Duration::from_secs(5),
+        "stopped after {took:?}"
+    );
+    let ran = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        ran >= 20,
+        "the other task ran {ran} times while the plugin spun for {took:?}"
+    );
 }
