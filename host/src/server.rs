@@ -50,6 +50,7 @@ pub fn hub(
             fast_backlog: Default::default(),
             audit_queue,
             cluster: Default::default(),
+            ingest_gate: tokio::sync::Semaphore::new(1),
         }
     })
 }

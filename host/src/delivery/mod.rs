@@ -38,6 +38,10 @@ use sender::{Rewrite, Sender, Target};
 
 /// How many deliveries one claim takes at most.
 const CLAIM_BATCH: i64 = 256;
+/// Results that may wait to be written, per sending slot. Writing them in
+/// batches through the store's one writer can stall behind ingest for a
+/// while; the next attempts go on meanwhile, up to this many per slot.
+const UNRECORDED_PER_SLOT: usize = 8;
 /// How long a webhook's settings are reused before being read again.
 const TARGET_TTL: Duration = Duration::from_secs(1);
 
@@ -65,10 +69,10 @@ fn writer_runtime() -> &'static tokio::runtime::Handle {
 struct Finished {
     claimed: ClaimedDelivery,
     completion: Completion,
-    /// The attempt's slot, freed once the result is written: attempts sent
-    /// but not recorded never outnumber `max_in_flight`, which bounds what
-    /// a crash can make be sent twice.
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    /// Freed once the result is written: attempts sent but not recorded
+    /// never outnumber `max_in_flight × UNRECORDED_PER_SLOT`, which bounds
+    /// what a crash can make be sent twice.
+    _unrecorded: tokio::sync::OwnedSemaphorePermit,
 }
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -92,7 +96,7 @@ struct State {
 #[derive(Default)]
 struct Line {
     ready: VecDeque<ClaimedDelivery>,
-    /// Attempts being sent.
+    /// Attempts being sent (not yet answered).
     busy: usize,
     /// In `State::turns`.
     queued: bool,
@@ -117,9 +121,12 @@ pub struct Worker {
     hub: Arc<Hub>,
     owner: String,
     sender: Sender,
-    slots: Arc<Semaphore>,
+    /// Attempts being sent at once: `max_in_flight`.
+    sending: Arc<Semaphore>,
+    /// Attempts started and not yet recorded (see [`Finished`]).
+    unrecorded: Arc<Semaphore>,
     state: Mutex<State>,
-    /// Rings when an attempt finishes (a slot and maybe a webhook free up).
+    /// Rings when recorded results free room to start more.
     freed: Notify,
     targets: Mutex<HashMap<String, Arc<Target>>>,
 }
@@ -128,7 +135,8 @@ impl Worker {
     pub fn new(hub: Arc<Hub>) -> Result<Arc<Worker>, reqwest::Error> {
         let sender = Sender::new(hub.destinations.clone(), hub.settings.delivery_timeout)?;
         Ok(Arc::new(Worker {
-            slots: Arc::new(Semaphore::new(hub.settings.max_in_flight)),
+            sending: Arc::new(Semaphore::new(hub.settings.max_in_flight)),
+            unrecorded: Arc::new(Semaphore::new(Self::unrecorded_limit(&hub))),
             owner: hub.worker_owner.clone(),
             hub,
             sender,
@@ -209,8 +217,8 @@ impl Worker {
         // if the store is gone, what was not recorded stays leased and is
         // sent again later (at least once), rather than hanging the stop.
         let grace = self.hub.settings.delivery_timeout + Duration::from_secs(15);
-        let all = self.hub.settings.max_in_flight as u32;
-        let _ = tokio::time::timeout(grace, self.slots.acquire_many(all)).await;
+        let all = Self::unrecorded_limit(&self.hub) as u32;
+        let _ = tokio::time::timeout(grace, self.unrecorded.acquire_many(all)).await;
         drop(done_tx);
         if tokio::time::timeout(grace, recorder).await.is_err() {
             warn!("stopping without recording some finished attempts: the store did not answer");
@@ -280,15 +288,25 @@ impl Worker {
         Ok(n)
     }
 
+    fn unrecorded_limit(hub: &Hub) -> usize {
+        hub.settings.max_in_flight.max(1) * UNRECORDED_PER_SLOT
+    }
+
     /// Starts as many held deliveries as slots and per-webhook limits allow,
-    /// webhooks taking turns, each webhook's oldest first.
+    /// webhooks taking turns, each webhook's oldest first. Called by the
+    /// run loop and by each attempt as it gets its answer.
     fn dispatch(self: &Arc<Self>, done: &mpsc::Sender<Finished>) {
         let per_webhook = self.hub.settings.max_in_flight_per_webhook;
         let mut start = Vec::new();
         {
             let mut state = self.state.lock().expect("worker state lock");
             while let Some(webhook_id) = state.turns.pop_front() {
-                let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                let permits = self
+                    .sending
+                    .clone()
+                    .try_acquire_owned()
+                    .and_then(|s| Ok((s, self.unrecorded.clone().try_acquire_owned()?)));
+                let Ok(permit) = permits else {
                     state.turns.push_front(webhook_id);
                     break;
                 };
@@ -308,24 +326,43 @@ impl Worker {
         if started > 0 {
             self.hub.fast_backlog.fetch_sub(started, Ordering::Relaxed);
         }
-        for (delivery, permit) in start {
+        for (delivery, (sending, unrecorded)) in start {
             let worker = self.clone();
             let done = done.clone();
             let span = info_span!("delivery", delivery_id = %delivery.id, webhook_id = %delivery.webhook_id, attempt = delivery.attempt_count + 1);
             tokio::spawn(
                 async move {
                     let completion = worker.attempt(&delivery).await;
-                    // The slot is held until the result is recorded.
+                    drop(sending);
+                    let webhook_id = delivery.webhook_id.clone();
+                    // Counted as unrecorded until the recorder has written it.
                     let _ = done
                         .send(Finished {
                             claimed: delivery,
                             completion,
-                            _slot: permit,
+                            _unrecorded: unrecorded,
                         })
                         .await;
+                    worker.answered(&webhook_id);
+                    worker.dispatch(&done);
                 }
                 .instrument(span),
             );
+        }
+    }
+
+    /// An attempt of this webhook got its answer: its in-flight place frees.
+    fn answered(&self, webhook_id: &str) {
+        let limit = self.hub.settings.max_in_flight_per_webhook;
+        let mut state = self.state.lock().expect("worker state lock");
+        let Some(line) = state.lines.get_mut(webhook_id) else {
+            return;
+        };
+        line.busy = line.busy.saturating_sub(1);
+        if line.busy == 0 && line.ready.is_empty() && !line.queued {
+            state.lines.remove(webhook_id);
+        } else {
+            state.offer_turn(webhook_id, limit);
         }
     }
 
@@ -532,8 +569,8 @@ impl Worker {
 
     /// Writes finished attempts in batches, one transaction per batch.
     async fn record(self: Arc<Self>, mut rx: mpsc::Receiver<Finished>) {
-        let mut batch = Vec::with_capacity(512);
-        while rx.recv_many(&mut batch, 512).await > 0 {
+        let mut batch = Vec::with_capacity(1024);
+        while rx.recv_many(&mut batch, 1024).await > 0 {
             let mut wait = Duration::from_millis(50);
             let retries = loop {
                 match self.write_batch(&batch).await {
@@ -548,22 +585,12 @@ impl Worker {
                 }
             };
             {
-                let limit = self.hub.settings.max_in_flight_per_webhook;
                 let mut state = self.state.lock().expect("worker state lock");
                 for f in &batch {
-                    let webhook_id = &f.claimed.webhook_id;
                     state.owned.remove(&f.claimed.id);
-                    let Some(line) = state.lines.get_mut(webhook_id) else {
-                        continue;
-                    };
-                    line.busy = line.busy.saturating_sub(1);
-                    if line.busy == 0 && line.ready.is_empty() && !line.queued {
-                        state.lines.remove(webhook_id);
-                    } else {
-                        state.offer_turn(webhook_id, limit);
-                    }
                 }
             }
+            // Frees their places among the unrecorded.
             batch.clear();
             self.freed.notify_one();
             // A retry may now be due earlier than the worker planned to look.

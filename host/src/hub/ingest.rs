@@ -56,6 +56,14 @@ impl Incoming {
 impl Hub {
     /// Ingests producer events (deduplicated by id) and commits.
     pub async fn ingest(&self, org_id: &str, events: Vec<Event>) -> HubResult<IngestOutcome> {
+        // PostgreSQL runs ingest transactions side by side; SQLite has one
+        // writer, and a queue of ingests in front of it would starve the
+        // recorder (see `Hub::ingest_gate`).
+        let _turn = match self.store.backend() {
+            // Never closed, so `acquire` always gives a permit.
+            crate::storage::Backend::Sqlite => self.ingest_gate.acquire().await.ok(),
+            crate::storage::Backend::Postgres => None,
+        };
         let mut tx = self.store.begin().await?;
         let outcome = self
             .ingest_in_tx(

@@ -91,6 +91,10 @@ pub struct Hub {
     pub cluster: crate::delivery::notify::Cluster,
     /// Own events written with group commit (see [`Hub::log_batched`]).
     pub audit_queue: Option<tokio::sync::mpsc::Sender<QueuedEvent>>,
+    /// On SQLite, ingest transactions wait for the one writer one at a
+    /// time, so the recorder of attempt results and the claims wait behind
+    /// at most one of them, not behind every concurrent ingest request.
+    pub ingest_gate: tokio::sync::Semaphore,
 }
 
 /// An own event waiting for the group-commit writer, and who to tell.
