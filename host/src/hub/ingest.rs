@@ -59,7 +59,7 @@ impl Hub {
         // PostgreSQL runs ingest transactions side by side; SQLite has one
         // writer, and a queue of ingests in front of it would starve the
         // recorder (see `Hub::ingest_gate`).
-        let _turn = match self.store.backend() {
+        let turn = match self.store.backend() {
             // Never closed, so `acquire` always gives a permit.
             crate::storage::Backend::Sqlite => self.ingest_gate.acquire().await.ok(),
             crate::storage::Backend::Postgres => None,
@@ -72,7 +72,8 @@ impl Hub {
                 events.into_iter().map(Incoming::new).collect(),
             )
             .await?;
-        tx.commit().await?;
+        // The next ingest may take the writer while this one waits for the disk.
+        tx.commit_then(move || drop(turn)).await?;
         self.after_commit(&outcome);
         Ok(outcome)
     }

@@ -249,14 +249,24 @@ impl Store {
 
 impl Tx {
     pub async fn commit(self) -> StoreResult<()> {
+        self.commit_then(|| {}).await
+    }
+
+    /// Commits; `released` runs once the SQLite writer is free again, before
+    /// the wait for the disk (at once on PostgreSQL).
+    pub async fn commit_then(self, released: impl FnOnce()) -> StoreResult<()> {
         match self {
             Tx::Sqlite(t, wal) => {
                 t.commit().await?;
+                released();
                 if let Some(wal) = wal {
                     sync_file(wal).await?;
                 }
             }
-            Tx::Postgres(t) => t.commit().await?,
+            Tx::Postgres(t) => {
+                t.commit().await?;
+                released();
+            }
         }
         Ok(())
     }
