@@ -38,12 +38,11 @@ use sender::{Rewrite, Sender, Target};
 
 /// How many deliveries one claim takes at most.
 const CLAIM_BATCH: i64 = 256;
-/// Results that may wait to be written, per sending slot, on SQLite: there
-/// the recorder shares the one writer with ingest and may wait for it a
-/// while; the next attempts go on meanwhile, up to this many per slot. On
-/// PostgreSQL the recorder has connections of its own, and what a crash can
-/// make be sent twice stays at one per slot.
-const UNRECORDED_PER_SLOT_SQLITE: usize = 8;
+/// Results that may wait to be written, per sending slot: the recorder
+/// writes them in batches (on SQLite sharing the one writer with ingest)
+/// and the next attempts go on meanwhile, up to this many per slot. It is
+/// also what bounds the attempts a crash can make be sent twice.
+pub const UNRECORDED_PER_SLOT: usize = 8;
 /// How long a webhook's settings are reused before being read again.
 const TARGET_TTL: Duration = Duration::from_secs(1);
 
@@ -291,11 +290,7 @@ impl Worker {
     }
 
     fn unrecorded_limit(hub: &Hub) -> usize {
-        let per_slot = match hub.store.backend() {
-            crate::storage::Backend::Sqlite => UNRECORDED_PER_SLOT_SQLITE,
-            crate::storage::Backend::Postgres => 1,
-        };
-        hub.settings.max_in_flight.max(1) * per_slot
+        hub.settings.max_in_flight.max(1) * UNRECORDED_PER_SLOT
     }
 
     /// Starts as many held deliveries as slots and per-webhook limits allow,
