@@ -92,6 +92,52 @@ pub struct AttemptRecord {
     pub response_snippet: Option<String>,
 }
 
+/// One element of a delivery's `attempt_log` column (a JSON array, oldest
+/// first): `[attempted_at, status_code, duration_ms, error, response_snippet]`.
+type LogEntry = (Millis, Option<i64>, i64, Option<String>, Option<String>);
+
+impl AttemptRecord {
+    /// This attempt as an element of `attempt_log`.
+    fn log_entry(&self) -> String {
+        let entry: (Millis, Option<i64>, i64, &Option<String>, &Option<String>) = (
+            self.attempted_at,
+            self.status_code,
+            self.duration_ms,
+            &self.error,
+            &self.response_snippet,
+        );
+        serde_json::to_string(&entry).expect("an attempt serialises")
+    }
+
+    /// Every attempt of an `attempt_log`, oldest first.
+    fn parse_log(log: &str) -> StoreResult<Vec<AttemptRecord>> {
+        let entries: Vec<LogEntry> = serde_json::from_str(log)
+            .map_err(|e| super::StoreError::Corrupt(format!("attempt log: {e}")))?;
+        Ok(entries
+            .into_iter()
+            .map(
+                |(attempted_at, status_code, duration_ms, error, response_snippet)| AttemptRecord {
+                    attempted_at,
+                    status_code,
+                    duration_ms,
+                    error,
+                    response_snippet,
+                },
+            )
+            .collect())
+    }
+}
+
+/// SQL (both stores) for `log` with the JSON element `entry` appended, or
+/// unchanged when `entry` is NULL; plain text surgery, since every element
+/// is written by [`AttemptRecord::log_entry`].
+fn append_attempt(log: &str, entry: &str) -> String {
+    format!(
+        "CASE WHEN {entry} IS NULL THEN {log} WHEN {log} = '[]' THEN '[' || {entry} || ']' \
+         ELSE substr({log}, 1, length({log}) - 1) || ',' || {entry} || ']' END"
+    )
+}
+
 /// A delivery claimed for sending, with what sending needs.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
@@ -212,80 +258,23 @@ impl Tx {
         })
     }
 
-    /// Records an attempt and the delivery's new state. The state changes
-    /// only while `owner` still holds the lease, so a worker whose lease ran
-    /// out cannot overwrite the work of the one that took over.
-    pub async fn complete(
-        &mut self,
-        done: &Completion,
-        owner: &str,
-        now: Millis,
-    ) -> StoreResult<bool> {
-        on_tx!(self, c => {
-            let counted: i64 = if done.attempt.is_some() { 1 } else { 0 };
-            let updated = sqlx::query(
-                "UPDATE deliveries SET status = $2, attempt_count = attempt_count + $7, next_attempt_at = $3, \
-                 last_status_code = CASE WHEN $7 = 1 THEN $4 ELSE last_status_code END, lease_owner = NULL, lease_until = NULL, updated_at = $5 \
-                 WHERE id = $1 AND lease_owner = $6",
-            )
-            .bind(&done.delivery_id)
-            .bind(done.status.as_str())
-            .bind(done.next_attempt_at)
-            .bind(done.attempt.as_ref().and_then(|a| a.status_code))
-            .bind(now)
-            .bind(owner)
-            .bind(counted)
-            .execute(&mut *c)
-            .await?;
-            let Some(a) = &done.attempt else { return Ok(updated.rows_affected() == 1) };
-            sqlx::query(
-                "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) \
-                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = $1)",
-            )
-            .bind(&done.delivery_id)
-            .bind(a.attempted_at)
-            .bind(a.status_code)
-            .bind(a.duration_ms)
-            .bind(&a.error)
-            .bind(&a.response_snippet)
-            .execute(&mut *c)
-            .await?;
-            Ok(updated.rows_affected() == 1)
-        })
-    }
-
     /// Records a batch of attempts; answers the ids whose state was
-    /// recorded (those whose lease `owner` still held). Each statement has
-    /// one shape whatever the batch holds — the batch travels as one JSON
-    /// (SQLite) or array (PostgreSQL) parameter — so it is prepared once per
-    /// connection, and on SQLite the attempts and the new states are written
-    /// by one call into the connection's thread.
+    /// recorded (those whose lease `owner` still held). An attempt is
+    /// appended to its delivery's `attempt_log` by the same update that sets
+    /// the new state: one row write a result. Each statement has one shape
+    /// whatever the batch holds — the batch travels as one JSON (SQLite) or
+    /// array (PostgreSQL) parameter — so it is prepared once per connection.
     pub async fn complete_many(
         &mut self,
         done: &[Completion],
         owner: &str,
         now: Millis,
     ) -> StoreResult<std::collections::HashSet<String>> {
-        use std::collections::HashSet;
         let counted = |c: &Completion| i64::from(c.attempt.is_some());
         let code = |c: &Completion| c.attempt.as_ref().and_then(|a| a.status_code);
-        let mut owned: HashSet<String> = HashSet::new();
+        let entry = |c: &Completion| c.attempt.as_ref().map(AttemptRecord::log_entry);
         match self {
             Tx::Sqlite(t, _) => {
-                let attempts: Vec<serde_json::Value> = done
-                    .iter()
-                    .filter_map(|c| {
-                        let a = c.attempt.as_ref()?;
-                        Some(serde_json::json!([
-                            c.delivery_id,
-                            a.attempted_at,
-                            a.status_code,
-                            a.duration_ms,
-                            a.error,
-                            a.response_snippet
-                        ]))
-                    })
-                    .collect();
                 let states: Vec<serde_json::Value> = done
                     .iter()
                     .map(|c| {
@@ -294,77 +283,55 @@ impl Tx {
                             c.status.as_str(),
                             counted(c),
                             c.next_attempt_at,
-                            code(c)
+                            code(c),
+                            entry(c)
                         ])
                     })
                     .collect();
-                // The attempts first, of deliveries still leased to `owner`;
-                // then the states under the same condition (nothing runs
-                // between the two: one writer, one transaction).
-                let rows = sqlx::query(
-                    "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) \
-                     SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5 FROM json_each($1) j \
-                     WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = j.value->>0 AND d.lease_owner = $3); \
-                     UPDATE deliveries SET status = v.value->>1, attempt_count = attempt_count + (v.value->>2), \
+                let sql = format!(
+                    "UPDATE deliveries SET status = v.value->>1, attempt_count = attempt_count + (v.value->>2), \
                        next_attempt_at = v.value->>3, \
                        last_status_code = CASE WHEN v.value->>2 = 1 THEN v.value->>4 ELSE last_status_code END, \
-                       lease_owner = NULL, lease_until = NULL, updated_at = $4 \
-                     FROM json_each($2) v WHERE deliveries.id = v.value->>0 AND deliveries.lease_owner = $3 \
+                       attempt_log = {}, lease_owner = NULL, lease_until = NULL, updated_at = $3 \
+                     FROM json_each($1) v WHERE deliveries.id = v.value->>0 AND deliveries.lease_owner = $2 \
                      RETURNING deliveries.id",
-                )
-                .bind(serde_json::Value::Array(attempts).to_string())
-                .bind(serde_json::Value::Array(states).to_string())
-                .bind(owner)
-                .bind(now)
-                .fetch_all(&mut **t)
-                .await?;
-                for row in rows {
-                    owned.insert(row.try_get::<String, _>("id")?);
-                }
+                    append_attempt("attempt_log", "(v.value->>5)")
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(serde_json::Value::Array(states).to_string())
+                    .bind(owner)
+                    .bind(now)
+                    .fetch_all(&mut **t)
+                    .await
+                    .map_err(Into::into)
+                    .and_then(|rows| rows.iter().map(|r| Ok(r.try_get::<String, _>("id")?)).collect())
             }
             Tx::Postgres(t) => {
-                let rows = sqlx::query(
+                let sql = format!(
                     "UPDATE deliveries d SET status = v.status, attempt_count = d.attempt_count + v.counted, \
                        next_attempt_at = v.next_at, \
                        last_status_code = CASE WHEN v.counted = 1 THEN v.code ELSE d.last_status_code END, \
-                       lease_owner = NULL, lease_until = NULL, updated_at = $6 \
-                     FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[]) AS v (id, status, counted, next_at, code) \
-                     WHERE d.id = v.id AND d.lease_owner = $7 RETURNING d.id",
-                )
-                .bind(done.iter().map(|c| c.delivery_id.as_str()).collect::<Vec<_>>())
-                .bind(done.iter().map(|c| c.status.as_str()).collect::<Vec<_>>())
-                .bind(done.iter().map(counted).collect::<Vec<_>>())
-                .bind(done.iter().map(|c| c.next_attempt_at).collect::<Vec<_>>())
-                .bind(done.iter().map(code).collect::<Vec<_>>())
-                .bind(now)
-                .bind(owner)
-                .fetch_all(&mut **t)
-                .await?;
-                for row in rows {
-                    owned.insert(row.try_get::<String, _>("id")?);
-                }
-                let attempts: Vec<(&str, &AttemptRecord)> = done
-                    .iter()
-                    .filter(|c| owned.contains(&c.delivery_id))
-                    .filter_map(|c| c.attempt.as_ref().map(|a| (c.delivery_id.as_str(), a)))
-                    .collect();
-                if !attempts.is_empty() {
-                    sqlx::query(
-                        "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) \
-                         SELECT * FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::text[], $6::text[])",
-                    )
-                    .bind(attempts.iter().map(|(id, _)| *id).collect::<Vec<_>>())
-                    .bind(attempts.iter().map(|(_, a)| a.attempted_at).collect::<Vec<_>>())
-                    .bind(attempts.iter().map(|(_, a)| a.status_code).collect::<Vec<_>>())
-                    .bind(attempts.iter().map(|(_, a)| a.duration_ms).collect::<Vec<_>>())
-                    .bind(attempts.iter().map(|(_, a)| a.error.as_deref()).collect::<Vec<_>>())
-                    .bind(attempts.iter().map(|(_, a)| a.response_snippet.as_deref()).collect::<Vec<_>>())
-                    .execute(&mut **t)
-                    .await?;
-                }
+                       attempt_log = {}, lease_owner = NULL, lease_until = NULL, updated_at = $7 \
+                     FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[]) \
+                       AS v (id, status, counted, next_at, code, entry) \
+                     WHERE d.id = v.id AND d.lease_owner = $8 RETURNING d.id",
+                    append_attempt("d.attempt_log", "v.entry")
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(done.iter().map(|c| c.delivery_id.as_str()).collect::<Vec<_>>())
+                    .bind(done.iter().map(|c| c.status.as_str()).collect::<Vec<_>>())
+                    .bind(done.iter().map(counted).collect::<Vec<_>>())
+                    .bind(done.iter().map(|c| c.next_attempt_at).collect::<Vec<_>>())
+                    .bind(done.iter().map(code).collect::<Vec<_>>())
+                    .bind(done.iter().map(entry).collect::<Vec<_>>())
+                    .bind(now)
+                    .bind(owner)
+                    .fetch_all(&mut **t)
+                    .await
+                    .map_err(Into::into)
+                    .and_then(|rows| rows.iter().map(|r| Ok(r.try_get::<String, _>("id")?)).collect())
             }
         }
-        Ok(owned)
     }
 
     /// Moves a paused webhook's queue back to pending, oldest first.
@@ -512,30 +479,12 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
-        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id = $1 AND org_id = $2");
+        let sql = format!("SELECT {COLUMNS}, attempt_log FROM deliveries WHERE id = $1 AND org_id = $2");
         on_read!(self, p => {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(org_id).fetch_optional(p).await?;
             let Some(row) = row else { return Ok(None) };
             let delivery = decode!(&row)?;
-            let rows = sqlx::query(
-                "SELECT attempted_at, status_code, duration_ms, error, response_snippet FROM attempts \
-                 WHERE delivery_id = $1 ORDER BY id",
-            )
-            .bind(id)
-            .fetch_all(p)
-            .await?;
-            let attempts = rows
-                .iter()
-                .map(|r| {
-                    Ok(AttemptRecord {
-                        attempted_at: r.try_get("attempted_at")?,
-                        status_code: r.try_get("status_code")?,
-                        duration_ms: r.try_get("duration_ms")?,
-                        error: r.try_get("error")?,
-                        response_snippet: r.try_get("response_snippet")?,
-                    })
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
+            let attempts = AttemptRecord::parse_log(&row.try_get::<String, _>("attempt_log")?)?;
             Ok(Some((delivery, attempts)))
         })
     }

@@ -47,44 +47,39 @@ impl Store {
             ""
         };
         let select = format!(
-            "SELECT id FROM deliveries WHERE webhook_id = $1 AND created_at < $2 AND status IN {FINISHED} \
+            "SELECT id, attempt_count FROM deliveries WHERE webhook_id = $1 AND created_at < $2 AND status IN {FINISHED} \
              ORDER BY created_at LIMIT $3{lock}"
         );
         let mut tx = self.begin().await?;
-        let ids: Vec<String> = on_tx!(&mut tx, c => {
+        let (ids, attempts): (Vec<String>, Vec<i64>) = on_tx!(&mut tx, c => {
             let rows = sqlx::query(sqlx::AssertSqlSafe(select))
                 .bind(webhook_id)
                 .bind(cutoff)
                 .bind(limit)
                 .fetch_all(&mut *c)
                 .await?;
-            rows.iter().map(|r| r.try_get::<String, _>("id")).collect::<Result<_, _>>()?
+            rows.iter()
+                .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<i64, _>("attempt_count")?)))
+                .collect::<StoreResult<Vec<_>>>()?
+                .into_iter()
+                .unzip()
         });
         if ids.is_empty() {
             return Ok(PrunedDeliveries::default());
         }
-        let mut p = Params::new(self.backend());
-        let attempts_sql = format!(
-            "DELETE FROM attempts WHERE delivery_id IN ({})",
-            p.list(ids.len())
-        );
         let mut p = Params::new(self.backend());
         let deliveries_sql = format!(
             "DELETE FROM deliveries WHERE id IN ({}) AND status IN {FINISHED}",
             p.list(ids.len())
         );
         let pruned = on_tx!(&mut tx, c => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(attempts_sql));
-            for id in &ids {
-                q = q.bind(id);
-            }
-            let attempts = q.execute(&mut *c).await?.rows_affected();
             let mut q = sqlx::query(sqlx::AssertSqlSafe(deliveries_sql));
             for id in &ids {
                 q = q.bind(id);
             }
             let deliveries = q.execute(&mut *c).await?.rows_affected();
-            PrunedDeliveries { deliveries, attempts }
+            // Attempts live in their delivery's row and go with it.
+            PrunedDeliveries { deliveries, attempts: attempts.iter().sum::<i64>() as u64 }
         });
         tx.commit().await?;
         Ok(pruned)

@@ -170,10 +170,6 @@ impl Tx {
 
     pub async fn delete_webhook(&mut self, org_id: &str, id: &str) -> StoreResult<bool> {
         on_tx!(self, c => {
-            sqlx::query("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE webhook_id = $1)")
-                .bind(id)
-                .execute(&mut *c)
-                .await?;
             sqlx::query("DELETE FROM deliveries WHERE webhook_id = $1").bind(id).execute(&mut *c).await?;
             let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND org_id = $2")
                 .bind(id)

@@ -258,20 +258,22 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
         .unwrap();
     let statuses: HashMap<String, i64> =
         rows.iter().map(|r| (r.get("status"), r.get("n"))).collect();
+    // Each delivery's attempts, from its `attempt_log` (oldest first).
     let rows = sqlx::query(
-        "SELECT a.delivery_id, a.attempted_at, a.status_code FROM attempts a \
-         JOIN deliveries d ON d.id = a.delivery_id JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE w.name LIKE 'w%' ORDER BY a.delivery_id, a.attempted_at, a.id",
+        "SELECT d.id, d.attempt_log FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE w.name LIKE 'w%'",
     )
     .fetch_all(&mut conn)
     .await
     .unwrap();
     let mut recorded: HashMap<String, Vec<(i64, Option<i64>)>> = HashMap::new();
     for r in &rows {
-        recorded
-            .entry(r.get("delivery_id"))
-            .or_default()
-            .push((r.get("attempted_at"), r.get("status_code")));
+        let log: Vec<serde_json::Value> =
+            serde_json::from_str(r.get::<&str, _>("attempt_log")).unwrap();
+        let attempts = recorded.entry(r.get("id")).or_default();
+        for a in log {
+            attempts.push((a[0].as_i64().unwrap(), a[1].as_i64()));
+        }
     }
     let _ = conn.close().await;
 

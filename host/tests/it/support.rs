@@ -135,7 +135,6 @@ impl TestDb {
                 "events",
                 "webhooks",
                 "deliveries",
-                "attempts",
             ] {
                 let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT t::text AS row FROM {table} t"
