@@ -304,7 +304,11 @@ impl Tx {
                     .fetch_all(&mut **t)
                     .await
                     .map_err(Into::into)
-                    .and_then(|rows| rows.iter().map(|r| Ok(r.try_get::<String, _>("id")?)).collect())
+                    .and_then(|rows| {
+                        rows.iter()
+                            .map(|r| Ok(r.try_get::<String, _>("id")?))
+                            .collect()
+                    })
             }
             Tx::Postgres(t) => {
                 let sql = format!(
@@ -318,7 +322,11 @@ impl Tx {
                     append_attempt("d.attempt_log", "v.entry")
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(done.iter().map(|c| c.delivery_id.as_str()).collect::<Vec<_>>())
+                    .bind(
+                        done.iter()
+                            .map(|c| c.delivery_id.as_str())
+                            .collect::<Vec<_>>(),
+                    )
                     .bind(done.iter().map(|c| c.status.as_str()).collect::<Vec<_>>())
                     .bind(done.iter().map(counted).collect::<Vec<_>>())
                     .bind(done.iter().map(|c| c.next_attempt_at).collect::<Vec<_>>())
@@ -329,7 +337,11 @@ impl Tx {
                     .fetch_all(&mut **t)
                     .await
                     .map_err(Into::into)
-                    .and_then(|rows| rows.iter().map(|r| Ok(r.try_get::<String, _>("id")?)).collect())
+                    .and_then(|rows| {
+                        rows.iter()
+                            .map(|r| Ok(r.try_get::<String, _>("id")?))
+                            .collect()
+                    })
             }
         }
     }
@@ -479,7 +491,8 @@ impl Store {
         org_id: &str,
         id: &str,
     ) -> StoreResult<Option<(DeliveryRecord, Vec<AttemptRecord>)>> {
-        let sql = format!("SELECT {COLUMNS}, attempt_log FROM deliveries WHERE id = $1 AND org_id = $2");
+        let sql =
+            format!("SELECT {COLUMNS}, attempt_log FROM deliveries WHERE id = $1 AND org_id = $2");
         on_read!(self, p => {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(org_id).fetch_optional(p).await?;
             let Some(row) = row else { return Ok(None) };
