@@ -149,7 +149,7 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode_registry(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
-        out.push_str("# HELP scaihub_deliveries Deliveries in the store by status (queue depth: pending, retrying, queued).\n");
+        out.push_str("# HELP scaihub_deliveries Deliveries owed in the store by status (queue depth: pending, retrying, queued); finished ones are counted by scaihub_delivery_attempts_total, scaihub_queue_overflows_total and scaihub_plugin_calls_total.\n");
         out.push_str("# TYPE scaihub_deliveries gauge\n");
         for (status, n) in deliveries_by_status {
             out.push_str(&format!("scaihub_deliveries{{status=\"{status}\"}} {n}\n"));

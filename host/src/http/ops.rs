@@ -42,7 +42,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let by_status = state
         .hub
         .store
-        .count_deliveries_by_status()
+        .count_owed_deliveries()
         .await
         .unwrap_or_default();
     let now = state.hub.now();

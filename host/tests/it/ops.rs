@@ -26,6 +26,8 @@ async fn health_readiness_metrics_and_openapi_are_served(backend: Backend) {
         "scaihub_delivery_attempts_total{outcome=\"failed\"} 1",
         "scaihub_delivery_attempt_duration_seconds_bucket",
         "scaihub_deliveries{status=\"retrying\"} 1",
+        // Queue depth by status is always there, 0 when empty.
+        "scaihub_deliveries{status=\"queued\"} 0",
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
