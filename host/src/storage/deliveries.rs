@@ -273,6 +273,15 @@ impl Tx {
         let counted = |c: &Completion| i64::from(c.attempt.is_some());
         let code = |c: &Completion| c.attempt.as_ref().and_then(|a| a.status_code);
         let entry = |c: &Completion| c.attempt.as_ref().map(AttemptRecord::log_entry);
+        // The ids the update answered (row types differ by backend).
+        macro_rules! ids {
+            ($rows:expr) => {
+                $rows
+                    .iter()
+                    .map(|r| Ok(r.try_get::<String, _>("id")?))
+                    .collect::<StoreResult<std::collections::HashSet<String>>>()
+            };
+        }
         match self {
             Tx::Sqlite(t, _) => {
                 let states: Vec<serde_json::Value> = done
@@ -297,18 +306,13 @@ impl Tx {
                      RETURNING deliveries.id",
                     append_attempt("attempt_log", "(v.value->>5)")
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(serde_json::Value::Array(states).to_string())
                     .bind(owner)
                     .bind(now)
                     .fetch_all(&mut **t)
-                    .await
-                    .map_err(Into::into)
-                    .and_then(|rows| {
-                        rows.iter()
-                            .map(|r| Ok(r.try_get::<String, _>("id")?))
-                            .collect()
-                    })
+                    .await?;
+                ids!(rows)
             }
             Tx::Postgres(t) => {
                 let sql = format!(
@@ -321,7 +325,7 @@ impl Tx {
                      WHERE d.id = v.id AND d.lease_owner = $8 RETURNING d.id",
                     append_attempt("d.attempt_log", "v.entry")
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(
                         done.iter()
                             .map(|c| c.delivery_id.as_str())
@@ -335,13 +339,8 @@ impl Tx {
                     .bind(now)
                     .bind(owner)
                     .fetch_all(&mut **t)
-                    .await
-                    .map_err(Into::into)
-                    .and_then(|rows| {
-                        rows.iter()
-                            .map(|r| Ok(r.try_get::<String, _>("id")?))
-                            .collect()
-                    })
+                    .await?;
+                ids!(rows)
             }
         }
     }
