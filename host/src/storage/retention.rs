@@ -8,7 +8,7 @@
 
 use sqlx::Row;
 
-use super::{Backend, Params, Store, StoreResult, on_tx, on_write};
+use super::{Backend, Store, StoreResult, on_write};
 use crate::clock::Millis;
 
 /// Delivery states that are over: nothing will send them again.
@@ -46,43 +46,30 @@ impl Store {
         } else {
             ""
         };
-        let select = format!(
-            "SELECT id, attempt_count FROM deliveries WHERE webhook_id = $1 AND created_at < $2 AND status IN {FINISHED} \
-             ORDER BY created_at LIMIT $3{lock}"
+        // One statement: the attempts live in each delivery's row and go
+        // with it.
+        let sql = format!(
+            "DELETE FROM deliveries WHERE id IN (\
+               SELECT id FROM deliveries WHERE webhook_id = $1 AND created_at < $2 AND status IN {FINISHED} \
+               ORDER BY created_at LIMIT $3{lock}) \
+             RETURNING attempt_count"
         );
-        let mut tx = self.begin().await?;
-        let (ids, attempts): (Vec<String>, Vec<i64>) = on_tx!(&mut tx, c => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(select))
+        on_write!(self, p => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(webhook_id)
                 .bind(cutoff)
                 .bind(limit)
-                .fetch_all(&mut *c)
+                .fetch_all(p)
                 .await?;
-            rows.iter()
-                .map(|r| Ok((r.try_get::<String, _>("id")?, r.try_get::<i64, _>("attempt_count")?)))
-                .collect::<StoreResult<Vec<_>>>()?
-                .into_iter()
-                .unzip()
-        });
-        if ids.is_empty() {
-            return Ok(PrunedDeliveries::default());
-        }
-        let mut p = Params::new(self.backend());
-        let deliveries_sql = format!(
-            "DELETE FROM deliveries WHERE id IN ({}) AND status IN {FINISHED}",
-            p.list(ids.len())
-        );
-        let pruned = on_tx!(&mut tx, c => {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(deliveries_sql));
-            for id in &ids {
-                q = q.bind(id);
-            }
-            let deliveries = q.execute(&mut *c).await?.rows_affected();
-            // Attempts live in their delivery's row and go with it.
-            PrunedDeliveries { deliveries, attempts: attempts.iter().sum::<i64>() as u64 }
-        });
-        tx.commit().await?;
-        Ok(pruned)
+            let attempts = rows
+                .iter()
+                .map(|r| r.try_get::<i64, _>("attempt_count"))
+                .sum::<Result<i64, _>>()?;
+            Ok(PrunedDeliveries {
+                deliveries: rows.len() as u64,
+                attempts: attempts as u64,
+            })
+        })
     }
 
     /// Deletes up to `limit` events received before `cutoff` that no
