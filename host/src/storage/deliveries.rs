@@ -50,6 +50,15 @@ impl DeliveryStatus {
     pub fn parse(text: &str) -> Option<DeliveryStatus> {
         DeliveryStatus::ALL.into_iter().find(|s| s.as_str() == text)
     }
+
+    /// Still owed: the delivery is in `delivery_queue` (its due time and
+    /// lease; see [`Store::owed_table`]) until it leaves these states.
+    pub fn is_owed(self) -> bool {
+        matches!(
+            self,
+            DeliveryStatus::Pending | DeliveryStatus::Retrying | DeliveryStatus::Queued
+        )
+    }
 }
 
 /// A delivery to create.
@@ -138,6 +147,17 @@ fn append_attempt(log: &str, entry: &str) -> String {
     )
 }
 
+/// SQL for when a delivery whose lease is given up falls due (`$1` is
+/// now), in an update of `table` keyed by `key` (see
+/// [`Store::owed_table`]): never-tried ones by creation time, so the oldest
+/// go first.
+pub(crate) fn unleased_due(table: &str, key: &str) -> String {
+    format!(
+        "CASE WHEN (SELECT d.attempt_count FROM deliveries d WHERE d.id = {table}.{key}) = 0 \
+         THEN created_at ELSE $1 END"
+    )
+}
+
 /// A delivery claimed for sending, with what sending needs.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
@@ -193,15 +213,21 @@ macro_rules! decode {
 }
 
 impl Tx {
-    /// Inserts deliveries in multi-row statements.
+    /// Inserts deliveries in multi-row statements; on PostgreSQL those
+    /// still owed get their row in `delivery_queue` too.
     pub async fn insert_deliveries(&mut self, rows: &[NewDelivery]) -> StoreResult<()> {
+        let lease_until = |d: &NewDelivery| d.lease_owner.as_ref().and(d.next_attempt_at);
         if let Tx::Postgres(t) = self {
             // One shape whatever the count: prepared once per connection.
             if !rows.is_empty() {
                 sqlx::query(
-                    "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, updated_at) \
-                     SELECT v.*, v.created_at FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::int8[], $10::int8[]) \
-                       AS v (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at)",
+                    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::int8[], $10::int8[]) \
+                       AS v (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at)), \
+                     owed AS (INSERT INTO delivery_queue (delivery_id, webhook_id, status, next_attempt_at, lease_owner, lease_until, created_at) \
+                       SELECT id, webhook_id, status, next_attempt_at, lease_owner, lease_until, created_at FROM v \
+                       WHERE status IN ('pending', 'retrying', 'queued')) \
+                     INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, created_at, updated_at) \
+                     SELECT id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, created_at, created_at FROM v",
                 )
                 .bind(rows.iter().map(|d| d.id.as_str()).collect::<Vec<_>>())
                 .bind(rows.iter().map(|d| d.org_id.as_str()).collect::<Vec<_>>())
@@ -211,17 +237,17 @@ impl Tx {
                 .bind(rows.iter().map(|d| d.status.as_str()).collect::<Vec<_>>())
                 .bind(rows.iter().map(|d| d.next_attempt_at).collect::<Vec<_>>())
                 .bind(rows.iter().map(|d| d.lease_owner.as_deref()).collect::<Vec<_>>())
-                .bind(rows.iter().map(|d| d.lease_owner.as_ref().and(d.next_attempt_at)).collect::<Vec<_>>())
+                .bind(rows.iter().map(lease_until).collect::<Vec<_>>())
                 .bind(rows.iter().map(|d| d.created_at).collect::<Vec<_>>())
                 .execute(&mut **t)
                 .await?;
             }
             return Ok(());
         }
-        const COLS: usize = 11;
+        // SQLite keeps what is owed in the delivery's own row.
         for chunk in rows.chunks(200) {
             let mut p = Params::new(self.backend());
-            let values = p.rows(chunk.len(), COLS);
+            let values = p.rows(chunk.len(), 11);
             let sql = format!(
                 "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, updated_at) VALUES {values}"
             );
@@ -237,7 +263,7 @@ impl Tx {
                         .bind(d.status.as_str())
                         .bind(d.next_attempt_at)
                         .bind(&d.lease_owner)
-                        .bind(d.lease_owner.as_ref().and(d.next_attempt_at))
+                        .bind(lease_until(d))
                         .bind(d.created_at)
                         .bind(d.created_at);
                 }
@@ -250,7 +276,7 @@ impl Tx {
     /// How many deliveries a webhook holds while paused.
     pub async fn queued_count(&mut self, webhook_id: &str) -> StoreResult<i64> {
         on_tx!(self, c => {
-            let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE webhook_id = $1 AND status = 'queued'")
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued'")
                 .bind(webhook_id)
                 .fetch_one(c)
                 .await?;
@@ -261,9 +287,13 @@ impl Tx {
     /// Records a batch of attempts; answers the ids whose state was
     /// recorded (those whose lease `owner` still held). An attempt is
     /// appended to its delivery's `attempt_log` by the same update that sets
-    /// the new state: one row write a result. Each statement has one shape
-    /// whatever the batch holds — the batch travels as one JSON (SQLite) or
-    /// array (PostgreSQL) parameter — so it is prepared once per connection.
+    /// the new state: one write of the delivery's row a result. On
+    /// PostgreSQL that write changes no indexed column, and the delivery's
+    /// `delivery_queue` row is deleted when it is finished, or takes its new
+    /// due time and state.
+    /// Each statement has one shape whatever the batch holds — the batch
+    /// travels as one JSON (SQLite) or array (PostgreSQL) parameter — so it
+    /// is prepared once per connection.
     pub async fn complete_many(
         &mut self,
         done: &[Completion],
@@ -315,16 +345,41 @@ impl Tx {
                 ids!(rows)
             }
             Tx::Postgres(t) => {
+                // The queue's row is locked and its lease checked by the
+                // statement that updates or deletes it; the delivery's row
+                // is written only for those. Each table is reached through
+                // its primary key by an array of ids (`= ANY`): the queue
+                // grows and shrinks faster than its statistics follow, and
+                // a join against the batch could be planned as a scan of it.
                 let sql = format!(
-                    "UPDATE deliveries d SET status = v.status, attempt_count = d.attempt_count + v.counted, \
+                    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[]) \
+                       AS v (id, status, counted, next_at, code, entry)), \
+                     kept AS (UPDATE delivery_queue q SET status = v.status, next_attempt_at = v.next_at, \
+                         lease_owner = NULL, lease_until = NULL \
+                       FROM v WHERE q.delivery_id = ANY($9::text[]) AND q.delivery_id = v.id AND q.lease_owner = $8 \
+                       RETURNING q.delivery_id), \
+                     gone AS (DELETE FROM delivery_queue q \
+                       WHERE q.delivery_id = ANY($10::text[]) AND q.lease_owner = $8 \
+                       RETURNING q.delivery_id) \
+                     UPDATE deliveries d SET status = v.status, attempt_count = d.attempt_count + v.counted, \
                        next_attempt_at = v.next_at, \
                        last_status_code = CASE WHEN v.counted = 1 THEN v.code ELSE d.last_status_code END, \
-                       attempt_log = {}, lease_owner = NULL, lease_until = NULL, updated_at = $7 \
-                     FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[], $6::text[]) \
-                       AS v (id, status, counted, next_at, code, entry) \
-                     WHERE d.id = v.id AND d.lease_owner = $8 RETURNING d.id",
+                       attempt_log = {}, updated_at = $7 \
+                     FROM v WHERE d.id = ANY(ARRAY(SELECT delivery_id FROM kept UNION ALL SELECT delivery_id FROM gone)) \
+                       AND v.id = d.id RETURNING d.id",
                     append_attempt("d.attempt_log", "v.entry")
                 );
+                // Whatever the statistics say (a queue's lag its size; see
+                // above), this transaction reaches rows by key.
+                sqlx::query("SET LOCAL enable_seqscan = off")
+                    .execute(&mut **t)
+                    .await?;
+                let ids = |owed: bool| {
+                    done.iter()
+                        .filter(|c| c.status.is_owed() == owed)
+                        .map(|c| c.delivery_id.as_str())
+                        .collect::<Vec<_>>()
+                };
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(
                         done.iter()
@@ -338,6 +393,8 @@ impl Tx {
                     .bind(done.iter().map(entry).collect::<Vec<_>>())
                     .bind(now)
                     .bind(owner)
+                    .bind(ids(true))
+                    .bind(ids(false))
                     .fetch_all(&mut **t)
                     .await?;
                 ids!(rows)
@@ -347,17 +404,35 @@ impl Tx {
 
     /// Moves a paused webhook's queue back to pending, oldest first.
     pub async fn release_queue(&mut self, webhook_id: &str, now: Millis) -> StoreResult<u64> {
-        on_tx!(self, c => {
-            let done = sqlx::query(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
-                 WHERE webhook_id = $1 AND status = 'queued'",
-            )
-            .bind(webhook_id)
-            .bind(now)
-            .execute(c)
-            .await?;
-            Ok(done.rows_affected())
-        })
+        let released = "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
+                        WHERE webhook_id = $1 AND status = 'queued'";
+        let done = match self {
+            Tx::Sqlite(t, _) => sqlx::query(released)
+                .bind(webhook_id)
+                .bind(now)
+                .execute(&mut **t)
+                .await?
+                .rows_affected(),
+            Tx::Postgres(t) => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
+                     WHERE id IN (SELECT delivery_id FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued')",
+                )
+                .bind(webhook_id)
+                .bind(now)
+                .execute(&mut **t)
+                .await?;
+                sqlx::query(
+                    "UPDATE delivery_queue SET status = 'pending', next_attempt_at = created_at \
+                     WHERE webhook_id = $1 AND status = 'queued'",
+                )
+                .bind(webhook_id)
+                .execute(&mut **t)
+                .await?
+                .rows_affected()
+            }
+        };
+        Ok(done)
     }
 }
 
@@ -389,36 +464,32 @@ impl Store {
             String::new()
         } else if self.backend() == Backend::Postgres {
             // One shape for any number of webhooks to pass over.
-            " AND d.webhook_id <> ALL($5::text[])".to_string()
+            " AND q.webhook_id <> ALL($5::text[])".to_string()
         } else {
             format!(
-                " AND d.webhook_id NOT IN ({})",
+                " AND q.webhook_id NOT IN ({})",
                 placeholders(5, skip_webhooks.len())
             )
         };
-        let sql = format!(
-            "UPDATE deliveries SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE id IN (\
-               SELECT d.id FROM deliveries d \
-               WHERE d.status IN ('pending', 'retrying') AND d.next_attempt_at <= $3 \
-                 AND (d.lease_until IS NULL OR d.lease_until <= $3){skip} \
-               ORDER BY d.next_attempt_at, d.id LIMIT $4{lock}) \
-             RETURNING id, org_id, webhook_id, event_id, attempt_count, \
-               (SELECT version FROM webhooks w WHERE w.id = deliveries.webhook_id) AS webhook_version, \
-               (SELECT action FROM events e WHERE e.seq = deliveries.event_seq) AS action, \
-               (SELECT body FROM events e WHERE e.seq = deliveries.event_seq) AS body"
+        let (table, key) = self.owed_table();
+        let lease = format!(
+            "UPDATE {table} SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE {} \
+               SELECT q.{key} FROM {table} q \
+               WHERE q.status IN ('pending', 'retrying') AND q.next_attempt_at <= $3 \
+                 AND (q.lease_until IS NULL OR q.lease_until <= $3){skip} \
+               ORDER BY q.next_attempt_at, q.{key} LIMIT $4{lock}{}",
+            self.ids_from(),
+            self.ids_end()
         );
-        // A lease is bookkeeping: on SQLite it need not reach the disk
-        // before the work goes on (leases are released at every start).
-        macro_rules! run {
-            ($c:expr, |$q:ident| $bind_skip:block) => {{
-                let mut $q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(limit);
-                $bind_skip;
-                $q.fetch_all($c)
-                    .await?
+        // What sending needs, for the deliveries leased.
+        const SENDING: &str = "d.id AS id, d.org_id AS org_id, d.webhook_id AS webhook_id, \
+             d.event_id AS event_id, d.attempt_count AS attempt_count, \
+             (SELECT w.version FROM webhooks w WHERE w.id = d.webhook_id) AS webhook_version, \
+             (SELECT e.action FROM events e WHERE e.seq = d.event_seq) AS action, \
+             (SELECT e.body FROM events e WHERE e.seq = d.event_seq) AS body";
+        macro_rules! decode_claimed {
+            ($rows:expr) => {
+                $rows
                     .iter()
                     .map(|r| {
                         Ok(ClaimedDelivery {
@@ -434,19 +505,45 @@ impl Store {
                         })
                     })
                     .collect::<StoreResult<Vec<_>>>()?
-            }};
+            };
         }
         let mut out = match self {
-            Store::Sqlite { write, .. } => run!(write, |q| {
+            // A lease is bookkeeping: on SQLite it need not reach the disk
+            // before the work goes on (leases are released at every start).
+            // The lease is written in the delivery's own row there.
+            Store::Sqlite { write, .. } => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{lease} RETURNING {}",
+                    SENDING.replace("d.", "deliveries.")
+                )))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit);
                 for id in skip_webhooks {
                     q = q.bind(id);
                 }
-            }),
-            Store::Postgres(pool) => run!(pool, |q| {
+                let rows = q.fetch_all(write).await?;
+                decode_claimed!(rows)
+            }
+            // The lease is written in the queue; each delivery leased is
+            // then read through its primary key.
+            Store::Postgres(pool) => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "WITH c AS ({lease} RETURNING delivery_id) \
+                     SELECT {SENDING} FROM c CROSS JOIN LATERAL \
+                       (SELECT * FROM deliveries WHERE id = c.delivery_id) d"
+                )))
+                .bind(owner)
+                .bind(lease_until)
+                .bind(now)
+                .bind(limit);
                 if !skip_webhooks.is_empty() {
                     q = q.bind(skip_webhooks);
                 }
-            }),
+                let rows = q.fetch_all(pool).await?;
+                decode_claimed!(rows)
+            }
         };
         // RETURNING gives no order guarantee; keep oldest first.
         out.sort_by(|a, b| a.id.cmp(&b.id));
@@ -458,7 +555,7 @@ impl Store {
     pub async fn next_due_at(&self) -> StoreResult<Option<Millis>> {
         on_read!(self, p => {
             let row = sqlx::query(
-                "SELECT MIN(next_attempt_at) AS t FROM deliveries WHERE status IN ('pending', 'retrying')",
+                "SELECT MIN(next_attempt_at) AS t FROM delivery_queue WHERE status IN ('pending', 'retrying')",
             )
             .fetch_one(p)
             .await?;
@@ -472,15 +569,20 @@ impl Store {
         on_write!(self, p => {
             // Leased rows wait until their lease ends; make them due now
             // (never-tried ones by creation time, so the oldest go first).
-            let done = sqlx::query(
-                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, \
-                 next_attempt_at = CASE WHEN attempt_count = 0 THEN created_at ELSE $1 END \
+            let (table, key) = self.owed_table();
+            let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET lease_owner = NULL, lease_until = NULL, next_attempt_at = {} \
                  WHERE lease_owner IS NOT NULL AND status IN ('pending', 'retrying')",
-            )
+                unleased_due(table, key)
+            )))
             .bind(now)
             .execute(p)
             .await?;
-            sqlx::query("UPDATE deliveries SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL").execute(p).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL"
+            )))
+            .execute(p)
+            .await?;
             Ok(done.rows_affected())
         })
     }
@@ -526,14 +628,13 @@ impl Store {
     }
 
     /// Deliveries still owed across the store, by status (`pending`,
-    /// `retrying`, `queued`; each present, 0 when none). Read from the
-    /// partial index of owed deliveries, so a scrape costs the size of the
-    /// queue, not of the whole delivery log.
+    /// `retrying`, `queued`; each present, 0 when none). Read from
+    /// `delivery_queue`, so a scrape costs the size of the queue, not of
+    /// the whole delivery log.
     pub async fn count_owed_deliveries(&self) -> StoreResult<Vec<(String, i64)>> {
         let counted: Vec<(String, i64)> = on_read!(self, p => {
             let rows = sqlx::query(
-                "SELECT status, COUNT(*) AS n FROM deliveries \
-                 WHERE status IN ('pending', 'retrying', 'queued') GROUP BY status",
+                "SELECT status, COUNT(*) AS n FROM delivery_queue GROUP BY status",
             )
             .fetch_all(p)
             .await?;

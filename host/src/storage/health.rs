@@ -70,7 +70,7 @@ impl HealthStatus {
     pub(crate) fn condition(self, since: &str) -> String {
         let active = format!(
             "(EXISTS (SELECT 1 FROM webhook_hours h WHERE h.webhook_id = w.id AND h.hour >= {since}) \
-             OR EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying', 'queued')))"
+             OR EXISTS (SELECT 1 FROM delivery_queue q WHERE q.webhook_id = w.id))"
         );
         match self {
             HealthStatus::Paused => "w.paused = TRUE".into(),
@@ -304,7 +304,7 @@ const HEALTH_SELECT: &str = "SELECT w.id, w.org_id, w.paused, w.last_success_at,
      w.consecutive_failures, w.failing_since, \
      (SELECT CAST(COALESCE(SUM(h.successes), 0) AS BIGINT) FROM webhook_hours h WHERE h.webhook_id = w.id AND h.hour >= $1) AS successes, \
      (SELECT CAST(COALESCE(SUM(h.failures), 0) AS BIGINT) FROM webhook_hours h WHERE h.webhook_id = w.id AND h.hour >= $1) AS failures, \
-     (SELECT COUNT(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying', 'queued')) AS queue_depth \
+     (SELECT COUNT(*) FROM delivery_queue q WHERE q.webhook_id = w.id) AS queue_depth \
      FROM webhooks w";
 
 /// The first hour of the rate window ending at `now`.

@@ -127,6 +127,38 @@ macro_rules! on_tx {
 pub(crate) use {on_read, on_tx, on_write};
 
 impl Store {
+    /// Where a delivery's due time and lease are written, and its key
+    /// there. PostgreSQL keeps what is owed in `delivery_queue` (migration
+    /// 0008: a result then rewrites the delivery's row as a HOT update);
+    /// SQLite updates rows in place anyway and keeps it in the delivery's
+    /// own row, where `delivery_queue` is a view for reading.
+    pub(crate) fn owed_table(&self) -> (&'static str, &'static str) {
+        match self.backend() {
+            Backend::Postgres => ("delivery_queue", "delivery_id"),
+            Backend::Sqlite => ("deliveries", "id"),
+        }
+    }
+
+    /// The start of `key <in> (subquery <ids_end>`: owed rows picked by a
+    /// subquery. On PostgreSQL the ids come as an array (`= ANY(ARRAY(…))`),
+    /// so the update reaches them through the primary key whatever the
+    /// planner guesses of the subquery's `LIMIT`; an `IN` can be planned as
+    /// a hash join over a scan of the whole queue.
+    pub(crate) fn ids_from(&self) -> &'static str {
+        match self.backend() {
+            Backend::Postgres => "delivery_id = ANY(ARRAY(",
+            Backend::Sqlite => "id IN (",
+        }
+    }
+
+    /// Closes what [`Store::ids_from`] opened.
+    pub(crate) fn ids_end(&self) -> &'static str {
+        match self.backend() {
+            Backend::Postgres => "))",
+            Backend::Sqlite => ")",
+        }
+    }
+
     /// Opens (creating if needed) the database at `url` and runs migrations.
     pub async fn connect(url: &str) -> StoreResult<Store> {
         let store = if let Some(rest) = url.strip_prefix("sqlite:") {

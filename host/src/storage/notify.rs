@@ -92,10 +92,13 @@ impl Store {
         } else {
             ""
         };
+        let (table, key) = self.owed_table();
         let sql = format!(
-            "UPDATE deliveries SET lease_until = $4, next_attempt_at = $4 WHERE id IN (\
-               SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') \
-                 AND next_attempt_at > $2 AND next_attempt_at < $3 AND lease_owner = $1{lock})"
+            "UPDATE {table} SET lease_until = $4, next_attempt_at = $4 WHERE {} \
+               SELECT {key} FROM {table} WHERE status IN ('pending', 'retrying') \
+                 AND next_attempt_at > $2 AND next_attempt_at < $3 AND lease_owner = $1{lock}{}",
+            self.ids_from(),
+            self.ids_end()
         );
         on_write!(self, p => {
             let done = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -114,13 +117,14 @@ impl Store {
     /// for the other processes, never-tried ones by creation time.
     pub async fn release_leases(&self, owner: &str, now: Millis) -> StoreResult<u64> {
         on_write!(self, p => {
-            let done = sqlx::query(
-                "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, \
-                 next_attempt_at = CASE WHEN attempt_count = 0 THEN created_at ELSE $2 END \
-                 WHERE lease_owner = $1 AND status IN ('pending', 'retrying')",
-            )
-            .bind(owner)
+            let (table, key) = self.owed_table();
+            let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET lease_owner = NULL, lease_until = NULL, next_attempt_at = {} \
+                 WHERE lease_owner = $2 AND status IN ('pending', 'retrying')",
+                super::deliveries::unleased_due(table, key)
+            )))
             .bind(now)
+            .bind(owner)
             .execute(p)
             .await?;
             Ok(done.rows_affected())

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Store, StoreResult, Tx, from_json_text, json_text, on_read, on_tx};
+use super::{Backend, Store, StoreResult, Tx, from_json_text, json_text, on_read, on_tx};
 use crate::clock::Millis;
 use crate::domain::Category;
 use crate::domain::webhook::{Filters, OnPluginError, PluginRef, WebhookSettings};
@@ -169,8 +169,22 @@ impl Tx {
     }
 
     pub async fn delete_webhook(&mut self, org_id: &str, id: &str) -> StoreResult<bool> {
+        let backend = self.backend();
         on_tx!(self, c => {
-            sqlx::query("DELETE FROM deliveries WHERE webhook_id = $1").bind(id).execute(&mut *c).await?;
+            // Only the org's own webhook loses its deliveries.
+            const OWNED: &str = "EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.org_id = $2)";
+            let tables: &[&str] = match backend {
+                Backend::Postgres => &["delivery_queue", "deliveries"],
+                // `delivery_queue` is a view of `deliveries` there.
+                Backend::Sqlite => &["deliveries"],
+            };
+            for table in tables {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE webhook_id = $1 AND {OWNED}")))
+                    .bind(id)
+                    .bind(org_id)
+                    .execute(&mut *c)
+                    .await?;
+            }
             let done = sqlx::query("DELETE FROM webhooks WHERE id = $1 AND org_id = $2")
                 .bind(id)
                 .bind(org_id)
@@ -290,7 +304,7 @@ impl Store {
     /// The number of deliveries a paused webhook holds.
     pub async fn queued_count(&self, webhook_id: &str) -> StoreResult<i64> {
         on_read!(self, p => {
-            let row = sqlx::query("SELECT COUNT(*) AS n FROM deliveries WHERE webhook_id = $1 AND status = 'queued'")
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued'")
                 .bind(webhook_id)
                 .fetch_one(p)
                 .await?;

@@ -218,7 +218,7 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
     };
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let leased: Vec<(String, i64)> = sqlx::query(
-        "SELECT lease_owner, COUNT(*) AS n FROM deliveries WHERE lease_owner IS NOT NULL \
+        "SELECT lease_owner, COUNT(*) AS n FROM delivery_queue WHERE lease_owner IS NOT NULL \
          AND status IN ('pending', 'retrying') GROUP BY lease_owner",
     )
     .fetch_all(&mut conn)

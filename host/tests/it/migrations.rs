@@ -11,16 +11,18 @@ use crate::support::{Backend, TestDb};
 both!(attempts_recorded_before_the_attempt_log_are_kept_on_upgrade);
 
 /// Rows as schema 0005 stored them: a delivery with two attempts (one with
-/// a quote in its answer, one refused) and one never tried.
+/// a quote in its answer, one refused) due again later, one never tried,
+/// and one finished.
 const OLD_ROWS: &[&str] = &[
     "INSERT INTO orgs (id, name, parent_id, created_at) VALUES ('org1', 'Org', NULL, 0)",
     "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at) \
      VALUES ('org1', 'evt1', 0, 'SHARING', 'share.created', NULL, '{}', 0)",
     "INSERT INTO webhooks (id, org_id, name, url, settings, secret_enc, queue_limit, created_at, updated_at) \
      VALUES ('wh1', 'org1', 'hook', 'https://example.com/', '{}', x'00', 1000, 0, 0)",
-    "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, attempt_count, created_at, updated_at) \
-     VALUES ('dlv1', 'org1', 'wh1', 1, 'evt1', 'retrying', 2, 0, 0), \
-            ('dlv2', 'org1', 'wh1', 1, 'evt1', 'pending', 0, 0, 0)",
+    "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, attempt_count, next_attempt_at, created_at, updated_at) \
+     VALUES ('dlv1', 'org1', 'wh1', 1, 'evt1', 'retrying', 2, 91000, 0, 0), \
+            ('dlv2', 'org1', 'wh1', 1, 'evt1', 'pending', 0, 0, 0, 0), \
+            ('dlv3', 'org1', 'wh1', 1, 'evt1', 'succeeded', 1, NULL, 0, 0)",
     "INSERT INTO attempts (delivery_id, attempted_at, status_code, duration_ms, error, response_snippet) \
      VALUES ('dlv1', 1000, 500, 12, 'HTTP 500', 'say \"no\"'), \
             ('dlv1', 31000, NULL, 3, 'connection refused', NULL)",
@@ -86,6 +88,26 @@ async fn attempts_recorded_before_the_attempt_log_are_kept_on_upgrade(backend: B
     );
     let (_, none) = store.get_delivery("org1", "dlv2").await.unwrap().unwrap();
     assert!(none.is_empty());
+
+    // What was owed is still owed, due when it was (the queue moved out of
+    // `deliveries` in a later schema); the finished one is not.
+    let owed = store.count_owed_deliveries().await.unwrap();
+    assert_eq!(
+        owed,
+        vec![
+            ("pending".to_string(), 1),
+            ("retrying".to_string(), 1),
+            ("queued".to_string(), 0)
+        ]
+    );
+    assert_eq!(store.next_due_at().await.unwrap(), Some(0));
+    let claimed = store.claim_due("w", 1000, 61000, 10, &[]).await.unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, vec!["dlv2"]);
+    assert_eq!(claimed[0].body.as_ref(), "{}");
+    let later = store.claim_due("w2", 91000, 151000, 10, &[]).await.unwrap();
+    let ids: Vec<&str> = later.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, vec!["dlv1", "dlv2"], "dlv2's lease ended at 61000");
     drop(store);
     db.drop_db().await;
 }
