@@ -404,10 +404,11 @@ impl Tx {
 
     /// Moves a paused webhook's queue back to pending, oldest first.
     pub async fn release_queue(&mut self, webhook_id: &str, now: Millis) -> StoreResult<u64> {
-        let released = "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
-                        WHERE webhook_id = $1 AND status = 'queued'";
         let done = match self {
-            Tx::Sqlite(t, _) => sqlx::query(released)
+            Tx::Sqlite(t, _) => sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
+                 WHERE webhook_id = $1 AND status = 'queued'",
+            )
                 .bind(webhook_id)
                 .bind(now)
                 .execute(&mut **t)
@@ -472,21 +473,25 @@ impl Store {
             )
         };
         let (table, key) = self.owed_table();
+        let picked = self.owed_picked(&format!(
+            "SELECT q.{key} FROM {table} q \
+             WHERE q.status IN ('pending', 'retrying') AND q.next_attempt_at <= $3 \
+               AND (q.lease_until IS NULL OR q.lease_until <= $3){skip} \
+             ORDER BY q.next_attempt_at, q.{key} LIMIT $4{lock}"
+        ));
         let lease = format!(
-            "UPDATE {table} SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE {} \
-               SELECT q.{key} FROM {table} q \
-               WHERE q.status IN ('pending', 'retrying') AND q.next_attempt_at <= $3 \
-                 AND (q.lease_until IS NULL OR q.lease_until <= $3){skip} \
-               ORDER BY q.next_attempt_at, q.{key} LIMIT $4{lock}{}",
-            self.ids_from(),
-            self.ids_end()
+            "UPDATE {table} SET lease_owner = $1, lease_until = $2, next_attempt_at = $2 WHERE {picked}"
         );
-        // What sending needs, for the deliveries leased.
-        const SENDING: &str = "d.id AS id, d.org_id AS org_id, d.webhook_id AS webhook_id, \
-             d.event_id AS event_id, d.attempt_count AS attempt_count, \
-             (SELECT w.version FROM webhooks w WHERE w.id = d.webhook_id) AS webhook_version, \
-             (SELECT e.action FROM events e WHERE e.seq = d.event_seq) AS action, \
-             (SELECT e.body FROM events e WHERE e.seq = d.event_seq) AS body";
+        // What sending needs, for the deliveries leased (`d` names them).
+        let sending = |d: &str| {
+            format!(
+                "{d}.id AS id, {d}.org_id AS org_id, {d}.webhook_id AS webhook_id, \
+                 {d}.event_id AS event_id, {d}.attempt_count AS attempt_count, \
+                 (SELECT w.version FROM webhooks w WHERE w.id = {d}.webhook_id) AS webhook_version, \
+                 (SELECT e.action FROM events e WHERE e.seq = {d}.event_seq) AS action, \
+                 (SELECT e.body FROM events e WHERE e.seq = {d}.event_seq) AS body"
+            )
+        };
         macro_rules! decode_claimed {
             ($rows:expr) => {
                 $rows
@@ -514,7 +519,7 @@ impl Store {
             Store::Sqlite { write, .. } => {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "{lease} RETURNING {}",
-                    SENDING.replace("d.", "deliveries.")
+                    sending("deliveries")
                 )))
                 .bind(owner)
                 .bind(lease_until)
@@ -531,8 +536,9 @@ impl Store {
             Store::Postgres(pool) => {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "WITH c AS ({lease} RETURNING delivery_id) \
-                     SELECT {SENDING} FROM c CROSS JOIN LATERAL \
-                       (SELECT * FROM deliveries WHERE id = c.delivery_id) d"
+                     SELECT {} FROM c CROSS JOIN LATERAL \
+                       (SELECT * FROM deliveries WHERE id = c.delivery_id) d",
+                    sending("d")
                 )))
                 .bind(owner)
                 .bind(lease_until)

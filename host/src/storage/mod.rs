@@ -139,23 +139,16 @@ impl Store {
         }
     }
 
-    /// The start of `key <in> (subquery <ids_end>`: owed rows picked by a
-    /// subquery. On PostgreSQL the ids come as an array (`= ANY(ARRAY(…))`),
+    /// The condition on `owed_table()` picking the rows `subquery` names
+    /// by key. On PostgreSQL the ids come as an array (`= ANY(ARRAY(…))`),
     /// so the update reaches them through the primary key whatever the
     /// planner guesses of the subquery's `LIMIT`; an `IN` can be planned as
     /// a hash join over a scan of the whole queue.
-    pub(crate) fn ids_from(&self) -> &'static str {
+    pub(crate) fn owed_picked(&self, subquery: &str) -> String {
+        let (_, key) = self.owed_table();
         match self.backend() {
-            Backend::Postgres => "delivery_id = ANY(ARRAY(",
-            Backend::Sqlite => "id IN (",
-        }
-    }
-
-    /// Closes what [`Store::ids_from`] opened.
-    pub(crate) fn ids_end(&self) -> &'static str {
-        match self.backend() {
-            Backend::Postgres => "))",
-            Backend::Sqlite => ")",
+            Backend::Postgres => format!("{key} = ANY(ARRAY({subquery}))"),
+            Backend::Sqlite => format!("{key} IN ({subquery})"),
         }
     }
 

@@ -93,13 +93,12 @@ impl Store {
             ""
         };
         let (table, key) = self.owed_table();
-        let sql = format!(
-            "UPDATE {table} SET lease_until = $4, next_attempt_at = $4 WHERE {} \
-               SELECT {key} FROM {table} WHERE status IN ('pending', 'retrying') \
-                 AND next_attempt_at > $2 AND next_attempt_at < $3 AND lease_owner = $1{lock}{}",
-            self.ids_from(),
-            self.ids_end()
-        );
+        let picked = self.owed_picked(&format!(
+            "SELECT {key} FROM {table} WHERE status IN ('pending', 'retrying') \
+               AND next_attempt_at > $2 AND next_attempt_at < $3 AND lease_owner = $1{lock}"
+        ));
+        let sql =
+            format!("UPDATE {table} SET lease_until = $4, next_attempt_at = $4 WHERE {picked}");
         on_write!(self, p => {
             let done = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(owner)
