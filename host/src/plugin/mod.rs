@@ -4,9 +4,10 @@
 //! compiled artifact lives in our own store and is the only thing ever
 //! deserialised. A call gets a fresh store with an empty WASI context (no
 //! files, network, environment, arguments or stdin), a memory cap, a fuel
-//! budget and an epoch deadline, and runs on a blocking thread so guest code
-//! never holds an async worker. Whatever the guest does, the outcome is a
-//! [`CallError`], never a crash of the host.
+//! budget and an epoch deadline. The guest runs on a fiber of the async
+//! worker that called it and hands that worker back at every epoch tick it
+//! runs through, so guest code never holds a worker for long. Whatever the
+//! guest does, the outcome is a [`CallError`], never a crash of the host.
 
 mod bindings;
 pub mod runtime;

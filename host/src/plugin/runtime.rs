@@ -1,6 +1,7 @@
 //! The wasmtime engine, its sandbox settings, compiling and calling.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -174,15 +175,72 @@ pub struct PluginRuntime {
     limits: PluginLimits,
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     slots: Arc<Semaphore>,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
-/// Ticks the engine's epoch from a plain thread; stops when dropped.
-struct EpochTicker(Arc<std::sync::atomic::AtomicBool>);
+/// Ticks the engine's epoch from a plain thread while any call runs, and
+/// sleeps (parked, no wake-ups) while none does: an idle process, or one
+/// of several sharing a machine, pays nothing for it. Stops when dropped.
+struct EpochTicker {
+    shared: Arc<TickerShared>,
+    thread: std::thread::Thread,
+}
+
+struct TickerShared {
+    running: AtomicUsize,
+    stop: AtomicBool,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> std::io::Result<EpochTicker> {
+        let shared = Arc::new(TickerShared {
+            running: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("plugin-epoch".into())
+                .spawn(move || {
+                    while !shared.stop.load(Ordering::Acquire) {
+                        if shared.running.load(Ordering::Acquire) == 0 {
+                            // Woken by the first call to start (an unpark
+                            // before this park makes it return at once).
+                            std::thread::park();
+                            continue;
+                        }
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?
+                .thread()
+                .clone()
+        };
+        Ok(EpochTicker { shared, thread })
+    }
+
+    /// Keeps the epoch ticking until the guard is dropped.
+    fn running(&self) -> Ticking<'_> {
+        if self.shared.running.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.thread.unpark();
+        }
+        Ticking(&self.shared)
+    }
+}
 
 impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// A call in progress, as far as the epoch ticker is concerned.
+struct Ticking<'a>(&'a TickerShared);
+
+impl Drop for Ticking<'_> {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -217,26 +275,14 @@ impl PluginRuntime {
         // Rust wasip2 guests import WASI even when they do no I/O; it is
         // linked, and the empty context denies everything it could reach.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        {
-            let engine = engine.clone();
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("plugin-epoch".into())
-                .spawn(move || {
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })?;
-        }
+        let ticker = EpochTicker::start(engine.clone())?;
         Ok(PluginRuntime {
             engine,
             linker,
             slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
             limits,
             loaded: Mutex::default(),
-            _ticker: EpochTicker(stop),
+            ticker,
         })
     }
 
@@ -387,6 +433,7 @@ impl PluginRuntime {
         config: &str,
     ) -> (Result<bool, CallError>, CallReport) {
         let mut store = self.store();
+        let _ticking = self.ticker.running();
         let started = Instant::now();
         let outcome = match pre.instantiate_async(&mut store).await {
             Ok(f) => f.call_filter(&mut store, event, config).await,
@@ -411,6 +458,7 @@ impl PluginRuntime {
         config: &str,
     ) -> (Result<OutgoingRequest, CallError>, CallReport) {
         let mut store = self.store();
+        let _ticking = self.ticker.running();
         let started = Instant::now();
         let outcome = match pre.instantiate_async(&mut store).await {
             Ok(t) => t.call_transform(&mut store, event, request, config).await,
