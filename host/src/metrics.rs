@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -29,6 +30,11 @@ pub struct Metrics {
     pub retention_deleted_rows: Family<KindLabel, Counter>,
     /// Completed retention runs.
     pub retention_runs: Counter,
+    /// Processes on this host working on the same database (this one included).
+    pub host_processes: Gauge,
+    /// Attempts this process may have in flight: its share of
+    /// `SCAIHUB_MAX_IN_FLIGHT` among the processes on its host.
+    pub in_flight_limit: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -95,7 +101,21 @@ impl Metrics {
             "Completed retention pruning runs",
             retention_runs.clone(),
         );
+        let host_processes = Gauge::default();
+        registry.register(
+            "host_processes",
+            "Processes on this host working on the same database, this one included",
+            host_processes.clone(),
+        );
+        let in_flight_limit = Gauge::default();
+        registry.register(
+            "delivery_in_flight_limit",
+            "Attempts this process may have in flight: its share of SCAIHUB_MAX_IN_FLIGHT among the processes on its host",
+            in_flight_limit.clone(),
+        );
         Metrics {
+            host_processes,
+            in_flight_limit,
             retention_deleted_rows,
             retention_runs,
             registry,

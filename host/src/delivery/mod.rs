@@ -155,6 +155,7 @@ impl Worker {
         *self.hub.fast_lane.lock().expect("fast lane lock") = Some(lane_tx);
         let (done_tx, done_rx) = mpsc::channel::<Finished>(8192);
         let recorder = writer_runtime().spawn(self.clone().record(done_rx));
+        let share = tokio::spawn(self.clone().keep_share());
         let mut poll_store = true;
         // When the store next has something due; refreshed after each claim
         // (reading it on every wake-up would cost a query per batch).
@@ -213,6 +214,7 @@ impl Worker {
                 _ = shutdown.changed() => {}
             }
         }
+        share.abort();
         self.hub.fast_lane.lock().expect("fast lane lock").take();
         // Let every attempt in flight finish and be recorded, within bounds:
         // if the store is gone, what was not recorded stays leased and is
@@ -223,6 +225,40 @@ impl Worker {
         drop(done_tx);
         if tokio::time::timeout(grace, recorder).await.is_err() {
             warn!("stopping without recording some finished attempts: the store did not answer");
+        }
+    }
+
+    /// Keeps this process to its share of the host's in-flight budget
+    /// (see [`notify`]): the slots that belong to the other processes on
+    /// this host are taken from `sending` as they come free and held until
+    /// the share grows again.
+    async fn keep_share(self: Arc<Self>) {
+        let mut processes = self.hub.cluster.host_processes.subscribe();
+        let budget = self.hub.settings.max_in_flight;
+        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        loop {
+            let n = (*processes.borrow_and_update()).max(1);
+            let share = notify::in_flight_share(budget, n);
+            self.hub.metrics.host_processes.set(n as i64);
+            self.hub.metrics.in_flight_limit.set(share as i64);
+            drop(held.take());
+            if share < budget {
+                tokio::select! {
+                    got = self.sending.clone().acquire_many_owned((budget - share) as u32) => match got {
+                        Ok(permit) => held = Some(permit),
+                        Err(_) => return,
+                    },
+                    changed = processes.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            }
+            if processes.changed().await.is_err() {
+                return;
+            }
         }
     }
 

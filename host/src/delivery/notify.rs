@@ -14,6 +14,16 @@
 //!   another process, so work made due anywhere starts within
 //!   milliseconds. While it listens, the worker's idle look at the store is
 //!   only a safety net ([`LISTENING_POLL`]).
+//! - **Sharing the host**: every [`BEAT`] each process marks itself seen
+//!   in `workers` with its host name and counts the live processes on
+//!   that host; `SCAIHUB_MAX_IN_FLIGHT` is the host's budget of attempts in
+//!   flight, and each takes an equal share of it (the worker holds the
+//!   rest back). Several processes on one machine then keep as many
+//!   connections open to receivers as one would, instead of a multiple
+//!   of it that only costs the shared cores; processes on their own hosts
+//!   each keep the whole budget. Joining and leaving are announced, so
+//!   the others recount at once; a dead process stops counting once it
+//!   has not been seen for [`LIVE_FOR`].
 //! - **Keeping leases**: the leases this process holds on deliveries it has
 //!   not finished (held in memory or in flight) are renewed before they
 //!   end, so a live but busy process never loses work it is about to
@@ -25,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
 use crate::hub::Hub;
@@ -38,14 +48,50 @@ pub const IDLE_POLL: Duration = Duration::from_millis(500);
 pub const LISTENING_POLL: Duration = Duration::from_secs(5);
 /// The longest wait before listening again after a failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often a process marks itself seen and counts who shares its host.
+pub const BEAT: Duration = Duration::from_secs(2);
+/// A process not seen for this long no longer counts on its host.
+pub const LIVE_FOR: Duration = Duration::from_secs(7);
+/// A process not seen for this long is deleted from `workers`.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
 /// This process's side of the cluster.
-#[derive(Default)]
 pub struct Cluster {
     /// Rings the announcer.
     outgoing: Notify,
     /// Whether other processes' announcements are heard right now.
     listening: AtomicBool,
+    /// Rings when another process joined or left.
+    peers: Notify,
+    /// Processes on this host working on the same database, this one
+    /// included; the worker takes its share of the in-flight budget by it.
+    pub host_processes: watch::Sender<usize>,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        Cluster {
+            outgoing: Notify::new(),
+            listening: AtomicBool::new(false),
+            peers: Notify::new(),
+            host_processes: watch::Sender::new(1),
+        }
+    }
+}
+
+/// This process's share of a host's budget of attempts in flight.
+pub fn in_flight_share(budget: usize, processes: usize) -> usize {
+    budget.div_ceil(processes.max(1)).max(1)
+}
+
+/// The name processes on one machine share: the kernel's host name.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
 }
 
 impl Hub {
@@ -74,7 +120,12 @@ pub async fn run(hub: Arc<Hub>) {
     if hub.store.backend() != Backend::Postgres {
         return;
     }
-    tokio::join!(announce(&hub), listen(&hub), keep_leases(&hub));
+    tokio::join!(
+        announce(&hub),
+        listen(&hub),
+        keep_leases(&hub),
+        share_host(&hub)
+    );
 }
 
 async fn announce(hub: &Hub) {
@@ -105,6 +156,11 @@ async fn listen(hub: &Hub) {
                                 hub.wake.notify_one();
                             }
                         }
+                        Ok(Heard::Peers(from)) => {
+                            if from != hub.worker_owner {
+                                hub.cluster.peers.notify_one();
+                            }
+                        }
                         Ok(Heard::Reconnected) => {
                             warn!("lost the connection listening for work; reconnected");
                             hub.wake.notify_one();
@@ -124,6 +180,53 @@ async fn listen(hub: &Hub) {
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Marks this process seen every [`BEAT`] (and whenever another joins or
+/// leaves) and publishes how many processes share its host.
+async fn share_host(hub: &Hub) {
+    let host = host_name();
+    let mut announced = false;
+    loop {
+        let now = hub.now();
+        match hub
+            .store
+            .beat(
+                &hub.worker_owner,
+                &host,
+                now,
+                now - LIVE_FOR.as_millis() as i64,
+                now - FORGET_AFTER.as_millis() as i64,
+            )
+            .await
+        {
+            Ok(processes) => {
+                let changed = hub.cluster.host_processes.send_if_modified(|n| {
+                    let changed = *n != processes;
+                    *n = processes;
+                    changed
+                });
+                if changed {
+                    info!(
+                        processes,
+                        in_flight = in_flight_share(hub.settings.max_in_flight, processes),
+                        "processes on this host share its in-flight budget"
+                    );
+                }
+                if !announced {
+                    announced = true;
+                    if let Err(e) = hub.store.announce_peers(&hub.worker_owner).await {
+                        warn!(error = %format!("{e:#}"), "announcing this process to the others failed");
+                    }
+                }
+            }
+            Err(e) => warn!(error = %format!("{e:#}"), "marking this process seen failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(BEAT) => {}
+            _ = hub.cluster.peers.notified() => {}
+        }
     }
 }
 
@@ -150,12 +253,23 @@ async fn keep_leases(hub: &Hub) {
     }
 }
 
-/// After a graceful stop has recorded the attempts in flight: gives up the
-/// leases still held (deliveries held in memory, never started) so another
-/// process takes them now rather than when the lease would end.
+/// After a graceful stop has recorded the attempts in flight: leaves the
+/// count of processes on this host (the others take back its share of the
+/// in-flight budget) and gives up the leases still held (deliveries held
+/// in memory, never started) so another process takes them now rather
+/// than when the lease would end.
 pub async fn hand_over(hub: &Hub) {
     if hub.store.backend() != Backend::Postgres {
         return;
+    }
+    // The others on this host take back this process's share.
+    match hub.store.leave(&hub.worker_owner).await {
+        Ok(()) => {
+            if let Err(e) = hub.store.announce_peers(&hub.worker_owner).await {
+                warn!(error = %format!("{e:#}"), "announcing that this process leaves failed");
+            }
+        }
+        Err(e) => warn!(error = %format!("{e:#}"), "leaving the list of processes failed"),
     }
     match hub.store.release_leases(&hub.worker_owner, hub.now()).await {
         Ok(0) => {}

@@ -1,6 +1,7 @@
 //! What processes sharing one PostgreSQL tell each other through it:
 //! announcements that work fell due (`NOTIFY` on [`WORK_CHANNEL`], heard
-//! with `LISTEN`), and the upkeep of this process's leases (renewed while
+//! with `LISTEN`), who works on the database from which host (see
+//! [`Store::beat`]), and the upkeep of this process's leases (renewed while
 //! it lives, released when it stops). On SQLite one process owns the file,
 //! so there is no one to tell: announcing does nothing and there is no
 //! listener.
@@ -16,11 +17,18 @@ use crate::clock::Millis;
 /// announcing process's lease owner id, so a process can ignore its own.
 pub const WORK_CHANNEL: &str = "scaihub_work";
 
+/// Announcements on [`WORK_CHANNEL`] whose payload starts with this are
+/// not work: a process joined or left, and the others count again who
+/// shares their host (lease owner ids never contain a colon).
+pub const PEERS_PREFIX: &str = "peers:";
+
 /// What a [`WorkListener`] heard.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Heard {
     /// A process announced work; the payload names it.
     Work(String),
+    /// A process (named) joined or left.
+    Peers(String),
     /// The connection was lost and re-established: announcements made in
     /// between were missed.
     Reconnected,
@@ -35,7 +43,10 @@ impl WorkListener {
     /// The next announcement, or the news that some may have been missed.
     pub async fn next(&mut self) -> StoreResult<Heard> {
         Ok(match self.listener.try_recv().await? {
-            Some(n) => Heard::Work(n.payload().to_string()),
+            Some(n) => match n.payload().strip_prefix(PEERS_PREFIX) {
+                Some(owner) => Heard::Peers(owner.to_string()),
+                None => Heard::Work(n.payload().to_string()),
+            },
             None => Heard::Reconnected,
         })
     }
@@ -52,6 +63,60 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Tells every listening process that `from` joined or left, so they
+    /// count again who shares their host.
+    pub async fn announce_peers(&self, from: &str) -> StoreResult<()> {
+        self.announce_work(&format!("{PEERS_PREFIX}{from}")).await
+    }
+
+    /// Marks `owner`, running on `host`, alive at `now`; forgets processes
+    /// not seen since `forget_before` (long dead); answers how many
+    /// processes on `host` were seen since `live_since`, this one included.
+    pub async fn beat(
+        &self,
+        owner: &str,
+        host: &str,
+        now: Millis,
+        live_since: Millis,
+        forget_before: Millis,
+    ) -> StoreResult<usize> {
+        on_write!(self, p => {
+            sqlx::query(
+                "INSERT INTO workers (owner, host, seen_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (owner) DO UPDATE SET host = excluded.host, seen_at = excluded.seen_at",
+            )
+            .bind(owner)
+            .bind(host)
+            .bind(now)
+            .execute(p)
+            .await?;
+            sqlx::query("DELETE FROM workers WHERE seen_at < $1")
+                .bind(forget_before)
+                .execute(p)
+                .await?;
+            let live: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM workers WHERE host = $1 AND (seen_at >= $2 OR owner = $3)",
+            )
+            .bind(host)
+            .bind(live_since)
+            .bind(owner)
+            .fetch_one(p)
+            .await?;
+            Ok(live.max(1) as usize)
+        })
+    }
+
+    /// `owner` stops: it no longer counts on its host.
+    pub async fn leave(&self, owner: &str) -> StoreResult<()> {
+        on_write!(self, p => {
+            sqlx::query("DELETE FROM workers WHERE owner = $1")
+                .bind(owner)
+                .execute(p)
+                .await?;
+            Ok(())
+        })
     }
 
     /// Opens a listener on its own connection (not one of the pool's, which

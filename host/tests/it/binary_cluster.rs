@@ -387,3 +387,172 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
     drop(procs);
     db.drop_db().await;
 }
+
+/// A gauge's value in a process's `/metrics`.
+async fn gauge(p: &Proc, name: &str) -> Option<i64> {
+    let text = reqwest::get(format!("{}/metrics", p.base))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Waits until every process reports `processes` on its host and the
+/// matching share of the in-flight budget.
+async fn wait_share(procs: &[&Proc], processes: i64, share: i64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let mut seen = Vec::new();
+        for p in procs {
+            seen.push((
+                gauge(p, "scaihub_host_processes").await,
+                gauge(p, "scaihub_delivery_in_flight_limit").await,
+            ));
+        }
+        if seen.iter().all(|s| *s == (Some(processes), Some(share))) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {processes} processes and {share} in flight each within {within:?}, saw {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Counts requests open at once, each held for a while.
+#[derive(Clone, Default)]
+struct Concurrency {
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+    done: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn hold(State(c): State<Concurrency>) -> StatusCode {
+    use std::sync::atomic::Ordering::SeqCst;
+    let now = c.open.fetch_add(1, SeqCst) + 1;
+    c.most.fetch_max(now, SeqCst);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    c.open.fetch_sub(1, SeqCst);
+    c.done.fetch_add(1, SeqCst);
+    StatusCode::OK
+}
+
+/// Ingests `n` events through `p` and answers the most requests the
+/// receiver had open at once while they arrived.
+async fn most_open(
+    p: &Proc,
+    key: &str,
+    org: &str,
+    c: &Concurrency,
+    from: usize,
+    n: usize,
+) -> usize {
+    use std::sync::atomic::Ordering::SeqCst;
+    c.most.store(0, SeqCst);
+    let before = c.done.load(SeqCst);
+    let batch: Vec<Value> = (from..from + n)
+        .map(|i| event(&format!("evt_s{i:05}"), "SHARING", "share.a"))
+        .collect();
+    let (s, body) = p
+        .call(
+            key,
+            "POST",
+            &format!("/v1/orgs/{org}/events"),
+            Some(json!(batch)),
+        )
+        .await;
+    assert_eq!(s, 202, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.done.load(SeqCst) < before + n {
+        assert!(Instant::now() < deadline, "deliveries did not arrive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    c.most.load(SeqCst)
+}
+
+/// `SCAIHUB_MAX_IN_FLIGHT` is a host's budget: processes on one machine
+/// split it (the receiver sees no more requests open at once from one of
+/// two than half of it), take back a stopping one's share at once, and a
+/// killed one's once it has not been seen for a while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_on_one_host_share_its_in_flight_budget() {
+    if !postgres_available().await {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "shk_share_test_admin_key_0123456789";
+    let c = Concurrency::default();
+    let app = axum::Router::new()
+        .route("/hold", axum::routing::post(hold))
+        .with_state(c.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let budget = MAX_IN_FLIGHT as i64;
+    let a = Proc::start(&settings(&db, dir.path(), key)).await;
+    wait_share(&[&a], 1, budget, Duration::from_secs(10)).await;
+    let (_, me) = a.call(key, "GET", "/v1/me", None).await;
+    let org = me["org_id"].as_str().unwrap().to_string();
+    let (s, hook) = a
+        .call(
+            key,
+            "POST",
+            &format!("/v1/orgs/{org}/webhooks"),
+            Some(json!({"name": "hold", "url": format!("{receiver}/hold"), "events": ["SHARING"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{hook}");
+
+    // Alone on the host, the process uses the whole budget.
+    let alone = most_open(&a, key, &org, &c, 0, 200).await;
+    assert!(
+        alone > MAX_IN_FLIGHT / 2 && alone <= MAX_IN_FLIGHT,
+        "alone: {alone} requests open at once"
+    );
+
+    // With a second process on the host, each keeps to half of it.
+    let mut b = Proc::start(&settings(&db, dir.path(), key)).await;
+    wait_share(&[&a, &b], 2, budget / 2, Duration::from_secs(10)).await;
+    let shared = most_open(&a, key, &org, &c, 1000, 200).await;
+    assert!(
+        shared <= MAX_IN_FLIGHT / 2 && shared > MAX_IN_FLIGHT / 4,
+        "sharing the host with one other: {shared} requests open at once"
+    );
+
+    // A process that stops hands its share back at once (it announces
+    // leaving); one that is killed, once it has not been seen for a while.
+    b.signal(libc::SIGTERM);
+    b.wait_exit(Duration::from_secs(30));
+    wait_share(&[&a], 1, budget, Duration::from_secs(3)).await;
+    let mut k = Proc::start(&settings(&db, dir.path(), key)).await;
+    wait_share(&[&a, &k], 2, budget / 2, Duration::from_secs(10)).await;
+    k.signal(libc::SIGKILL);
+    k.wait_exit(Duration::from_secs(10));
+    let took_back = Instant::now();
+    wait_share(
+        &[&a],
+        1,
+        budget,
+        scaihub::delivery::notify::LIVE_FOR
+            + 2 * scaihub::delivery::notify::BEAT
+            + Duration::from_secs(2),
+    )
+    .await;
+    assert!(
+        took_back.elapsed() >= Duration::from_secs(2),
+        "a killed process was forgotten before it could have missed a beat"
+    );
+    let logs = a.stderr.lock().unwrap().clone();
+    assert!(
+        logs.contains("processes on this host share its in-flight budget"),
+        "the change of share is logged"
+    );
+    drop((a, b, k));
+    db.drop_db().await;
+}

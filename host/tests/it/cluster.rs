@@ -19,10 +19,13 @@ use scaihub::storage::deliveries::{Completion, DeliveryStatus};
 
 use crate::both;
 use crate::support::{
-    Backend, Options, Receiver, TestEnv, event, plugin_runtime, postgres_available,
+    Backend, Options, Receiver, TestDb, TestEnv, event, plugin_runtime, postgres_available,
 };
 
-both!(a_hanging_receiver_does_not_delay_the_other_webhooks);
+both!(
+    a_hanging_receiver_does_not_delay_the_other_webhooks,
+    processes_count_per_host_while_seen
+);
 
 /// Another process on the same database as `env`: same master key and
 /// clock, its own pool, lease owner id and (unstarted) worker.
@@ -323,4 +326,84 @@ async fn a_hanging_receiver_does_not_delay_the_other_webhooks(backend: Backend) 
         "healthy webhooks delayed: p99 {p99:?}"
     );
     env.finish().await;
+}
+
+/// The store's count of processes per host: a process counts on its own
+/// host while it was seen recently, stops counting when it leaves or
+/// misses its beats, and is forgotten once long dead.
+async fn processes_count_per_host_while_seen(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let forget = -1_000_000;
+    assert_eq!(
+        store.beat("wkr_a", "h1", 1_000, 0, forget).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.beat("wkr_b", "h1", 1_100, 100, forget).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.beat("wkr_c", "h2", 1_200, 200, forget).await.unwrap(),
+        1,
+        "another host's processes do not count"
+    );
+    assert_eq!(
+        store.beat("wkr_a", "h1", 1_300, 300, forget).await.unwrap(),
+        2
+    );
+    // b misses its beats: at 9,000 only what was seen since 2,000 counts.
+    assert_eq!(
+        store
+            .beat("wkr_a", "h1", 9_000, 2_000, forget)
+            .await
+            .unwrap(),
+        1
+    );
+    // b comes back; then leaves.
+    assert_eq!(
+        store
+            .beat("wkr_b", "h1", 9_100, 2_100, forget)
+            .await
+            .unwrap(),
+        2
+    );
+    store.leave("wkr_b").await.unwrap();
+    assert_eq!(
+        store.beat("wkr_a", "h1", 9_200, 0, forget).await.unwrap(),
+        1
+    );
+    // A process moved to another host counts there only.
+    assert_eq!(
+        store.beat("wkr_c", "h1", 9_300, 0, forget).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.beat("wkr_a", "h2", 9_400, 0, forget).await.unwrap(),
+        1
+    );
+    // Rows of processes not seen since `forget_before` are deleted: b
+    // (seen at 9,500) and c (9,300) are gone after a beat at 20,000 that
+    // forgets what was not seen since 10,000, so even asked to count
+    // everything ever seen on h1, a finds itself alone.
+    assert_eq!(
+        store.beat("wkr_b", "h1", 9_500, 0, forget).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .beat("wkr_a", "h1", 20_000, 15_000, 10_000)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .beat("wkr_a", "h1", 20_100, i64::MIN, forget)
+            .await
+            .unwrap(),
+        1
+    );
+    store.close().await;
+    db.drop_db().await;
 }
