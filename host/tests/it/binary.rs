@@ -117,6 +117,20 @@ impl Proc {
         }
     }
 
+    /// Ingests `events` through this process (202 expected); answers the body.
+    pub(crate) async fn ingest(&self, key: &str, org: &str, events: Vec<Value>) -> Value {
+        let (s, body) = self
+            .call(
+                key,
+                "POST",
+                &format!("/v1/orgs/{org}/events"),
+                Some(Value::Array(events)),
+            )
+            .await;
+        assert_eq!(s, 202, "{body}");
+        body
+    }
+
     pub(crate) async fn call(
         &self,
         key: &str,
@@ -225,15 +239,7 @@ async fn sigkill_mid_run_loses_no_accepted_event(backend: Backend) {
         let batch: Vec<Value> = (0..100)
             .map(|i| event(&format!("evt_c{b}_{i:03}"), "SHARING", "share.a"))
             .collect();
-        let (s, body) = first
-            .call(
-                key,
-                "POST",
-                &format!("/v1/orgs/{org}/events"),
-                Some(json!(batch)),
-            )
-            .await;
-        assert_eq!(s, 202, "{body}");
+        let body = first.ingest(key, &org, batch).await;
         accepted.extend(
             body["accepted"]
                 .as_array()

@@ -186,15 +186,7 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
         let batch: Vec<Value> = (b * 100..((b + 1) * 100).min(total_events))
             .map(|i| event(&format!("evt_k{i:05}"), "SHARING", "share.a"))
             .collect();
-        let (s, body) = procs[b % procs.len()]
-            .call(
-                key,
-                "POST",
-                &format!("/v1/orgs/{org}/events"),
-                Some(json!(batch)),
-            )
-            .await;
-        assert_eq!(s, 202, "{body}");
+        let body = procs[b % procs.len()].ingest(key, &org, batch).await;
         accepted.extend(
             body["accepted"]
                 .as_array()
@@ -457,15 +449,7 @@ async fn most_open(
     let batch: Vec<Value> = (from..from + n)
         .map(|i| event(&format!("evt_s{i:05}"), "SHARING", "share.a"))
         .collect();
-    let (s, body) = p
-        .call(
-            key,
-            "POST",
-            &format!("/v1/orgs/{org}/events"),
-            Some(json!(batch)),
-        )
-        .await;
-    assert_eq!(s, 202, "{body}");
+    p.ingest(key, org, batch).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while c.done.load(SeqCst) < before + n {
         assert!(Instant::now() < deadline, "deliveries did not arrive");
