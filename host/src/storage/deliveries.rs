@@ -22,6 +22,9 @@ pub enum DeliveryStatus {
     Overflowed,
 }
 
+/// Rows a resume releases per statement on SQLite (see `Tx::release_queue`).
+const RELEASE_STEP: i64 = 2_000;
+
 impl DeliveryStatus {
     pub const ALL: [DeliveryStatus; 8] = [
         DeliveryStatus::Pending,
@@ -405,15 +408,32 @@ impl Tx {
     /// Moves a paused webhook's queue back to pending, oldest first.
     pub async fn release_queue(&mut self, webhook_id: &str, now: Millis) -> StoreResult<u64> {
         let done = match self {
-            Tx::Sqlite(t, _) => sqlx::query(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
-                 WHERE webhook_id = $1 AND status = 'queued'",
-            )
-                .bind(webhook_id)
-                .bind(now)
-                .execute(&mut **t)
-                .await?
-                .rows_affected(),
+            // In steps of `RELEASE_STEP` rows: SQLite keeps each
+            // statement's journal (the pages it changed, in case it must
+            // be undone alone) in memory (`temp_store = memory`), so one
+            // statement releasing 100,000 rows held ~200 MiB until it
+            // ended. Each step leaves the partial index of queued rows, so
+            // the next finds the rest at once; due order is by creation
+            // time, so the steps do not change it.
+            Tx::Sqlite(t, _) => {
+                let mut released = 0;
+                loop {
+                    let step = sqlx::query(
+                        "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
+                         WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 AND status = 'queued' LIMIT $3)",
+                    )
+                    .bind(webhook_id)
+                    .bind(now)
+                    .bind(RELEASE_STEP)
+                    .execute(&mut **t)
+                    .await?
+                    .rows_affected();
+                    released += step;
+                    if step < RELEASE_STEP as u64 {
+                        break released;
+                    }
+                }
+            }
             Tx::Postgres(t) => {
                 sqlx::query(
                     "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \

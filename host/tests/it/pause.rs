@@ -14,6 +14,7 @@ both!(
     paused_webhook_queues_until_limit_then_overflows_and_resume_catches_up,
     resume_releases_the_queue_oldest_first,
     pausing_stops_deliveries_already_taken_into_memory,
+    a_long_queue_is_released_whole_and_in_order,
 );
 
 async fn pausing_stops_deliveries_already_taken_into_memory(backend: Backend) {
@@ -197,6 +198,82 @@ async fn resume_releases_the_queue_oldest_first(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+    hub.store.close().await;
+    db.drop_db().await;
+}
+
+/// A queue longer than one release step (2,000 rows a statement on SQLite,
+/// so that a statement's journal stays small) is released whole, in
+/// creation order, by one resume.
+async fn a_long_queue_is_released_whole_and_in_order(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = scaihub::storage::Store::connect(&db.url).await.unwrap();
+    let clock = scaihub::clock::ManualClock::at_fixed_date();
+    let policy = scaihub::destinations::DestinationPolicy::new(
+        scaihub::config::parse_allow_list("127.0.0.0/8").unwrap(),
+        std::sync::Arc::new(scaihub::destinations::SystemResolver),
+    );
+    let (key, _) = scaihub::crypto::MasterKey::generate();
+    let hub = scaihub::server::hub(
+        store,
+        std::sync::Arc::new(clock.clone()),
+        key,
+        policy,
+        Default::default(),
+        crate::support::plugin_runtime(Default::default()),
+    );
+    let boot = hub.bootstrap(None).await.unwrap().unwrap();
+    let actor = Actor::system();
+    let input = serde_json::from_value(json!({
+        "name": "long", "url": "http://127.0.0.1:9/", "events": ["SHARING"], "queue_limit": 5000
+    }))
+    .unwrap();
+    let (w, _) = hub
+        .create_webhook(&boot.org_id, &actor, input)
+        .await
+        .unwrap();
+    hub.pause_webhook(&boot.org_id, &w.id, &actor)
+        .await
+        .unwrap();
+    const QUEUED: usize = 4_500;
+    for b in 0..QUEUED / 500 {
+        let batch = (b * 500..(b + 1) * 500)
+            .map(|i| {
+                scaihub::domain::Event::from_json(
+                    &event(&format!("evt_l{i:04}"), "SHARING", "share.a"),
+                    "",
+                )
+                .unwrap()
+            })
+            .collect();
+        hub.ingest(&boot.org_id, batch).await.unwrap();
+        clock.advance(Duration::from_millis(3));
+    }
+    hub.resume_webhook(&boot.org_id, &w.id, &actor)
+        .await
+        .unwrap();
+    let claimed = hub
+        .store
+        .claim_due("w1", hub.now(), hub.now() + 60_000, 10_000, &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), QUEUED, "released by the resume");
+    // Batches were created 3 ms apart, so batch order is creation order.
+    let batches: Vec<usize> = claimed
+        .iter()
+        .map(|c| c.event_id["evt_l".len()..].parse::<usize>().unwrap() / 500)
+        .collect();
+    assert!(
+        batches.windows(2).all(|p| p[0] <= p[1]),
+        "not released oldest first"
+    );
+    let mut tx = hub.store.begin().await.unwrap();
+    assert_eq!(
+        tx.release_queue(&w.id, hub.now()).await.unwrap(),
+        0,
+        "something was left queued"
+    );
+    drop(tx);
     hub.store.close().await;
     db.drop_db().await;
 }
