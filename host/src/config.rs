@@ -81,12 +81,13 @@ pub struct ServeArgs {
     #[arg(long, env = "SCAIHUB_LEASE_SECS", default_value_t = 60)]
     pub lease_secs: u64,
 
-    /// Attempts in flight at once, across all webhooks.
+    /// Attempts in flight at once, across all webhooks, on this host:
+    /// processes on one host sharing a PostgreSQL database split it.
     #[arg(long, env = "SCAIHUB_MAX_IN_FLIGHT", default_value_t = 256)]
     pub max_in_flight: usize,
 
-    /// Attempts in flight at once to one webhook, so one slow receiver
-    /// cannot take every slot.
+    /// Attempts in flight at once to one webhook from this process, so one
+    /// slow receiver cannot take every slot.
     #[arg(long, env = "SCAIHUB_MAX_IN_FLIGHT_PER_WEBHOOK", default_value_t = 64)]
     pub max_in_flight_per_webhook: usize,
 
