@@ -134,35 +134,12 @@ async fn paused_webhook_queues_until_limit_then_overflows_and_resume_catches_up(
 async fn resume_releases_the_queue_oldest_first(backend: Backend) {
     // Claim order is what "oldest first" rests on: check it on a hub with no
     // worker running, so nothing else claims in between.
-    let db = TestDb::new(backend).await;
-    let store = scaihub::storage::Store::connect(&db.url).await.unwrap();
-    let clock = scaihub::clock::ManualClock::at_fixed_date();
-    let policy = scaihub::destinations::DestinationPolicy::new(
-        scaihub::config::parse_allow_list("127.0.0.0/8").unwrap(),
-        std::sync::Arc::new(scaihub::destinations::SystemResolver),
-    );
-    let (key, _) = scaihub::crypto::MasterKey::generate();
-    let hub = scaihub::server::hub(
-        store,
-        std::sync::Arc::new(clock.clone()),
-        key,
-        policy,
-        Default::default(),
-        crate::support::plugin_runtime(Default::default()),
-    );
-    let boot = hub.bootstrap(None).await.unwrap().unwrap();
-    let actor = Actor::system();
-    let input = serde_json::from_value(
+    let (db, hub, clock, boot, w) = paused_without_worker(
+        backend,
         json!({"name": "o", "url": "http://127.0.0.1:9/", "events": ["SHARING"]}),
     )
-    .unwrap();
-    let (w, _) = hub
-        .create_webhook(&boot.org_id, &actor, input)
-        .await
-        .unwrap();
-    hub.pause_webhook(&boot.org_id, &w.id, &actor)
-        .await
-        .unwrap();
+    .await;
+    let actor = Actor::system();
     for i in 0..20 {
         let e = scaihub::domain::Event::from_json(
             &event(&format!("evt_o{i:02}"), "SHARING", "share.a"),
@@ -206,35 +183,14 @@ async fn resume_releases_the_queue_oldest_first(backend: Backend) {
 /// so that a statement's journal stays small) is released whole, in
 /// creation order, by one resume.
 async fn a_long_queue_is_released_whole_and_in_order(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = scaihub::storage::Store::connect(&db.url).await.unwrap();
-    let clock = scaihub::clock::ManualClock::at_fixed_date();
-    let policy = scaihub::destinations::DestinationPolicy::new(
-        scaihub::config::parse_allow_list("127.0.0.0/8").unwrap(),
-        std::sync::Arc::new(scaihub::destinations::SystemResolver),
-    );
-    let (key, _) = scaihub::crypto::MasterKey::generate();
-    let hub = scaihub::server::hub(
-        store,
-        std::sync::Arc::new(clock.clone()),
-        key,
-        policy,
-        Default::default(),
-        crate::support::plugin_runtime(Default::default()),
-    );
-    let boot = hub.bootstrap(None).await.unwrap().unwrap();
+    let (db, hub, clock, boot, w) = paused_without_worker(
+        backend,
+        json!({
+            "name": "long", "url": "http://127.0.0.1:9/", "events": ["SHARING"], "queue_limit": 5000
+        }),
+    )
+    .await;
     let actor = Actor::system();
-    let input = serde_json::from_value(json!({
-        "name": "long", "url": "http://127.0.0.1:9/", "events": ["SHARING"], "queue_limit": 5000
-    }))
-    .unwrap();
-    let (w, _) = hub
-        .create_webhook(&boot.org_id, &actor, input)
-        .await
-        .unwrap();
-    hub.pause_webhook(&boot.org_id, &w.id, &actor)
-        .await
-        .unwrap();
     const QUEUED: usize = 4_500;
     for b in 0..QUEUED / 500 {
         let batch = (b * 500..(b + 1) * 500)
@@ -276,4 +232,44 @@ async fn a_long_queue_is_released_whole_and_in_order(backend: Backend) {
     drop(tx);
     hub.store.close().await;
     db.drop_db().await;
+}
+
+/// A hub on a fresh store with no worker running (nothing claims but the
+/// test), on a manual clock, with one webhook (`input`) created and paused.
+async fn paused_without_worker(
+    backend: Backend,
+    input: serde_json::Value,
+) -> (
+    TestDb,
+    std::sync::Arc<scaihub::hub::Hub>,
+    scaihub::clock::ManualClock,
+    scaihub::hub::principals::Bootstrap,
+    scaihub::storage::webhooks::WebhookRecord,
+) {
+    let db = TestDb::new(backend).await;
+    let store = scaihub::storage::Store::connect(&db.url).await.unwrap();
+    let clock = scaihub::clock::ManualClock::at_fixed_date();
+    let policy = scaihub::destinations::DestinationPolicy::new(
+        scaihub::config::parse_allow_list("127.0.0.0/8").unwrap(),
+        std::sync::Arc::new(scaihub::destinations::SystemResolver),
+    );
+    let (key, _) = scaihub::crypto::MasterKey::generate();
+    let hub = scaihub::server::hub(
+        store,
+        std::sync::Arc::new(clock.clone()),
+        key,
+        policy,
+        Default::default(),
+        crate::support::plugin_runtime(Default::default()),
+    );
+    let boot = hub.bootstrap(None).await.unwrap().unwrap();
+    let actor = Actor::system();
+    let (w, _) = hub
+        .create_webhook(&boot.org_id, &actor, serde_json::from_value(input).unwrap())
+        .await
+        .unwrap();
+    hub.pause_webhook(&boot.org_id, &w.id, &actor)
+        .await
+        .unwrap();
+    (db, hub, clock, boot, w)
 }
