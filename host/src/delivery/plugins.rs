@@ -6,10 +6,9 @@ use axum::http::{HeaderName, HeaderValue};
 use tracing::Instrument;
 
 use super::sender::{Rewrite, Target};
-use crate::domain::Event;
 use crate::domain::webhook::OnPluginError;
 use crate::hub::Hub;
-use crate::plugin::{CallError, ChainOutcome, OutgoingRequest};
+use crate::plugin::{CallError, ChainOutcome, OutgoingRequest, PluginEvent};
 
 /// What the plugins decided.
 pub enum PluginOutcome {
@@ -24,7 +23,7 @@ pub enum PluginOutcome {
 }
 
 pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome {
-    let event: Event = match serde_json::from_str(stored_body) {
+    let event = match PluginEvent::from_body(stored_body) {
         Ok(e) => e,
         Err(e) => return PluginOutcome::Failed(format!("stored event is not readable: {e}")),
     };

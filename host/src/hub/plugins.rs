@@ -12,7 +12,7 @@ use crate::domain::webhook::{PluginRef, WebhookSettings};
 use crate::domain::{Category, Event, FieldError};
 use crate::ids::{IdKind, new_id};
 use crate::plugin::runtime::Loaded;
-use crate::plugin::{CallError, CallReport, OutgoingRequest, PluginKind, UploadError};
+use crate::plugin::{CallError, CallReport, OutgoingRequest, PluginEvent, PluginKind, UploadError};
 use crate::storage::plugins::{NewPlugin, PluginRecord};
 
 /// Filters one webhook may attach.
@@ -164,9 +164,10 @@ impl Hub {
             Err(e) => return Ok((TestOutcome::Error(e), CallReport::default())),
         };
         let config = config.to_string();
+        let plugin_event = PluginEvent::from_event(&event);
         Ok(match loaded.kind() {
             PluginKind::Filter => {
-                let (result, report) = self.plugins.filter(loaded, &event, &config).await;
+                let (result, report) = self.plugins.filter(loaded, &plugin_event, &config).await;
                 (
                     result
                         .map(TestOutcome::Verdict)
@@ -182,7 +183,7 @@ impl Hub {
                 };
                 let (result, report) = self
                     .plugins
-                    .transform(loaded, &event, request, &config)
+                    .transform(loaded, &plugin_event, request, &config)
                     .await;
                 (
                     result

@@ -14,5 +14,6 @@ pub mod runtime;
 
 pub use bindings::{OutgoingRequest, Verdict};
 pub use runtime::{
-    CallError, CallReport, ChainOutcome, PluginKind, PluginLimits, PluginRuntime, UploadError,
+    CallError, CallReport, ChainOutcome, PluginEvent, PluginKind, PluginLimits, PluginRuntime,
+    UploadError,
 };
