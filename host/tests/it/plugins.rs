@@ -1,5 +1,6 @@
 //! Plugins: upload and validation, the four example plugins in the real
-//! runtime, plugins in the delivery path, hostile plugins, MSP sharing.
+//! runtime, plugins in the delivery path, the floor plugins, hostile
+//! plugins, MSP sharing.
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ both!(
     deliver_original_policy_sends_the_untransformed_event,
     msp_plugins_serve_children_but_no_other_organisation,
     attached_plugins_cannot_be_deleted,
+    floor_plugins_deliver_the_same_bytes_as_no_plugins,
 );
 
 /// Uploads a built plugin; answers its id.
@@ -249,6 +251,43 @@ async fn filters_and_transform_run_in_the_delivery_path_and_the_transformed_body
         (s, err["field"].as_str()),
         (422, Some("filter_plugins[0].plugin_id")),
         "{err}"
+    );
+    env.finish().await;
+}
+
+/// The floor plugins (the benchmarks' baseline) read nothing and change
+/// nothing: a webhook with them receives exactly the bytes a webhook without
+/// plugins does, payload text included, signed over those bytes.
+async fn floor_plugins_deliver_the_same_bytes_as_no_plugins(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let org = env.org_id.clone();
+    let filter = upload(&env, &org, "floor_filter", "floor-f", "filter").await;
+    let transform = upload(&env, &org, "floor_transform", "floor-t", "transform").await;
+    let rx = Receiver::ok().await;
+    env.webhook_with(json!({"name": "plain", "url": rx.url("/plain"), "events": ["SHARING"]}))
+        .await;
+    let (_, secret) = env
+        .webhook_with(json!({
+            "name": "floor", "url": rx.url("/floor"), "events": ["SHARING"],
+            "filter_plugins": [{"plugin_id": filter, "config": {"ignored": true}}],
+            "transform_plugin": {"plugin_id": transform, "config": {}}
+        }))
+        .await;
+    let mut ev = event("evt_floor", "SHARING", "share.member_added");
+    ev["payload"]["note"] = json!("quote \" back \\ é 😀 \u{1}");
+    ev["payload"]["n"] = json!([1, 2.5, -3e-7, 12345678901234567890u64]);
+    env.ingest(json!([ev])).await;
+    let got = rx.wait_for(2).await;
+    let body = |path: &str| got.iter().find(|r| r.path == path).unwrap().body.clone();
+    assert_eq!(body("/floor"), body("/plain"));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body("/floor")).unwrap()["payload"],
+        ev["payload"]
+    );
+    let floor = got.iter().find(|r| r.path == "/floor").unwrap();
+    assert_eq!(
+        floor.header("x-scaidrive-signature"),
+        independent_signature(&secret, &floor.body)
     );
     env.finish().await;
 }
@@ -492,7 +531,7 @@ async fn attached_plugins_cannot_be_deleted(backend: Backend) {
 #[tokio::test(flavor = "current_thread")]
 async fn a_spinning_plugin_yields_its_worker_and_is_stopped_by_its_time_budget() {
     use scaihub::domain::Event;
-    use scaihub::plugin::{PluginKind, PluginLimits};
+    use scaihub::plugin::{PluginEvent, PluginKind, PluginLimits};
     let limits = PluginLimits {
         fuel: u64::MAX / 2,
         timeout: Duration::from_millis(200),
@@ -504,7 +543,9 @@ async fn a_spinning_plugin_yields_its_worker_and_is_stopped_by_its_time_budget()
     let loaded = runtime
         .load("spinner", PluginKind::Filter, &artifact)
         .unwrap();
-    let event = Event::from_json(&event("evt_spin", "SHARING", "share.a"), "event").unwrap();
+    let event = PluginEvent::from_event(
+        &Event::from_json(&event("evt_spin", "SHARING", "share.a"), "event").unwrap(),
+    );
 
     let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let ticker = {
