@@ -1,14 +1,18 @@
 //! Micro benchmark of plugin calls in the real runtime: one filter call and
 //! one transform call on 1 KiB and 64 KiB events, each a fresh store and
-//! instance as in the delivery path. Prints p50 and p99.
+//! instance as in the delivery path. Prints p50 and p99. Beside the example
+//! plugins it calls the floor plugins, which do no work of their own: their
+//! figures are the sandbox's share of a call.
 //!
 //! `cargo bench -p scaihub --bench plugin_calls` (builds the plugins first).
+//! `BENCH_ITERATIONS=n` (default 3000), `BENCH_SIZES=1024,65536` and
+//! `BENCH_ONLY=<part of a case's name>` narrow a run, e.g. for a profiler.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scaihub::domain::Event;
-use scaihub::plugin::{OutgoingRequest, PluginKind, PluginLimits, PluginRuntime};
+use scaihub::plugin::{OutgoingRequest, PluginEvent, PluginKind, PluginLimits, PluginRuntime};
 use serde_json::json;
 
 fn build_plugins() -> std::path::PathBuf {
@@ -73,48 +77,91 @@ async fn main() {
     let transform = runtime
         .load("bench-transform", PluginKind::Transform, &transform_art)
         .unwrap();
+    // The floor plugins do no work of their own: what they cost is the
+    // sandbox's share of a call (a fresh store, instantiation, the event in,
+    // the answer out, the store dropped).
+    let idle_filter_art = compile("floor_filter.wasm", PluginKind::Filter);
+    let idle_transform_art = compile("floor_transform.wasm", PluginKind::Transform);
+    let idle_filter = runtime
+        .load("bench-idle-filter", PluginKind::Filter, &idle_filter_art)
+        .unwrap();
+    let idle_transform = runtime
+        .load(
+            "bench-idle-transform",
+            PluginKind::Transform,
+            &idle_transform_art,
+        )
+        .unwrap();
+    let idle_config = "{}".to_string();
     let filter_config = json!({"pointer": "/role", "allowed": ["contributor"]}).to_string();
     let transform_config = json!({"remove": ["/payload/email"]}).to_string();
     let iterations = std::env::var("BENCH_ITERATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000usize);
+    // BENCH_ONLY=<text> runs only the cases whose name contains it (to
+    // profile one case at a time).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
 
-    for size in [1024usize, 64 * 1024] {
+    let sizes: Vec<usize> = match std::env::var("BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect(),
+        Err(_) => vec![1024, 64 * 1024],
+    };
+    for size in sizes {
         let event = event_of(size);
         let body = event.to_body().into_bytes();
+        // As the delivery path builds it: once per delivery, from the body.
+        let event = PluginEvent::from_body(&event.to_body()).unwrap();
         // Warm up, then measure one call at a time (latency, not throughput).
-        let mut samples = Vec::with_capacity(iterations);
-        for i in 0..iterations + 200 {
-            let started = Instant::now();
-            let (result, _) = runtime.filter(filter.clone(), &event, &filter_config).await;
-            let took = started.elapsed();
-            assert!(result.unwrap());
-            if i >= 200 {
-                samples.push(took);
+        let filters = [
+            ("filter", &filter, &filter_config),
+            ("floor filter", &idle_filter, &idle_config),
+        ];
+        for (name, plugin, config) in filters {
+            if !name.contains(only.as_str()) {
+                continue;
             }
-        }
-        report(&format!("filter, {} KiB event", size / 1024), samples);
-        let mut samples = Vec::with_capacity(iterations);
-        for i in 0..iterations + 200 {
-            let request = OutgoingRequest {
-                body: body.clone(),
-                headers: vec![],
-                content_type: "application/json".into(),
-            };
-            let started = Instant::now();
-            let (result, _) = runtime
-                .transform(transform.clone(), &event, request, &transform_config)
-                .await;
-            let took = started.elapsed();
-            assert!(result.is_ok());
-            if i >= 200 {
-                samples.push(took);
+            let mut samples = Vec::with_capacity(iterations);
+            for i in 0..iterations + 200 {
+                let started = Instant::now();
+                let (result, _) = runtime.filter(plugin.clone(), &event, config).await;
+                let took = started.elapsed();
+                assert!(result.unwrap());
+                if i >= 200 {
+                    samples.push(took);
+                }
             }
+            report(&format!("{name}, {} KiB event", size / 1024), samples);
         }
-        report(
-            &format!("transform (pii), {} KiB event", size / 1024),
-            samples,
-        );
+        let transforms = [
+            ("transform (pii)", &transform, &transform_config),
+            ("floor transform", &idle_transform, &idle_config),
+        ];
+        for (name, plugin, config) in transforms {
+            if !name.contains(only.as_str()) {
+                continue;
+            }
+            let mut samples = Vec::with_capacity(iterations);
+            for i in 0..iterations + 200 {
+                let request = OutgoingRequest {
+                    body: body.clone(),
+                    headers: vec![],
+                    content_type: "application/json".into(),
+                };
+                let started = Instant::now();
+                let (result, _) = runtime
+                    .transform(plugin.clone(), &event, request, config)
+                    .await;
+                let took = started.elapsed();
+                assert!(result.is_ok());
+                if i >= 200 {
+                    samples.push(took);
+                }
+            }
+            report(&format!("{name}, {} KiB event", size / 1024), samples);
+        }
     }
 }

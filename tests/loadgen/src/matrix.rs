@@ -79,6 +79,7 @@ pub async fn matrix(
         pg_url: args.pg_url.clone(),
         drain_secs: 300,
         plugins: false,
+        floor_plugins: false,
         plugin_dir: args.plugin_dir.clone(),
         processes,
     };

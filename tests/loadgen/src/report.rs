@@ -91,7 +91,9 @@ pub fn run(r: &RunResult) {
             r.db,
             r.events,
             r.webhooks,
-            if r.plugins {
+            if r.floor_plugins {
+                ", floor filter + transform plugins"
+            } else if r.plugins {
                 ", filter + transform plugins"
             } else {
                 ""

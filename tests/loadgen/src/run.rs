@@ -57,6 +57,11 @@ pub struct RunArgs {
     /// plugins built: `plugins/build.sh`.
     #[arg(long)]
     pub plugins: bool,
+    /// With `--plugins`: attach floor-filter and floor-transform instead,
+    /// which do no work of their own, so the run shows what the sandbox
+    /// alone costs a delivery.
+    #[arg(long, requires = "plugins")]
+    pub floor_plugins: bool,
     /// Where the built plugin components are.
     #[arg(long, default_value = "plugins/target/wasm32-wasip2/release")]
     pub plugin_dir: PathBuf,
@@ -77,6 +82,7 @@ pub struct RunResult {
     pub concurrency: usize,
     pub processes: usize,
     pub plugins: bool,
+    pub floor_plugins: bool,
     pub accepted: u64,
     pub ingest_duplicates: u64,
     pub ingest_failed: u64,
@@ -166,20 +172,31 @@ async fn measure(
             std::fs::read(args.plugin_dir.join(f))
                 .map_err(|e| anyhow::anyhow!("{}: {e} (run plugins/build.sh)", f))
         };
-        let filter = api
-            .upload_plugin(
-                &org,
-                "bench-filter",
-                "filter",
-                read("payload_field_filter.wasm")?,
+        let (filter_file, filter_config, transform_file, transform_config) = if args.floor_plugins {
+            let none = serde_json::json!({});
+            (
+                "floor_filter.wasm",
+                none.clone(),
+                "floor_transform.wasm",
+                none,
             )
+        } else {
+            (
+                "payload_field_filter.wasm",
+                serde_json::json!({"pointer": "/role", "allowed": ["contributor"]}),
+                "pii_redact.wasm",
+                serde_json::json!({"remove": ["/payload/principal_id"]}),
+            )
+        };
+        let filter = api
+            .upload_plugin(&org, "bench-filter", "filter", read(filter_file)?)
             .await?;
         let transform = api
-            .upload_plugin(&org, "bench-pii", "transform", read("pii_redact.wasm")?)
+            .upload_plugin(&org, "bench-transform", "transform", read(transform_file)?)
             .await?;
         serde_json::json!({
-            "filter_plugins": [{"plugin_id": filter, "config": {"pointer": "/role", "allowed": ["contributor"]}}],
-            "transform_plugin": {"plugin_id": transform, "config": {"remove": ["/payload/principal_id"]}},
+            "filter_plugins": [{"plugin_id": filter, "config": filter_config}],
+            "transform_plugin": {"plugin_id": transform, "config": transform_config},
         })
     } else {
         serde_json::json!({})
@@ -268,6 +285,7 @@ fn result(
         concurrency: args.concurrency,
         processes: args.processes,
         plugins: args.plugins,
+        floor_plugins: args.floor_plugins,
         accepted: ingest.accepted,
         ingest_duplicates: ingest.duplicates,
         ingest_failed: ingest.failed,
