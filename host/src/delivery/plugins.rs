@@ -1,6 +1,7 @@
 //! Running a webhook's plugins on one delivery: every filter must deliver,
 //! then the transform rewrites the request. What the host signs is what the
-//! transform returned. The whole chain runs in one blocking section.
+//! transform returned. The calls run on the delivering task's worker, each
+//! handing it back at every epoch tick it runs through.
 
 use axum::http::{HeaderName, HeaderValue};
 use tracing::Instrument;
@@ -37,18 +38,23 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
             ));
         }
         let transform = match &target.transform {
-            Some((id, config)) => Some((
-                id.clone(),
-                hub.loaded_plugin(id).await.map_err(|e| (id.clone(), e))?,
-                config.clone(),
-            )),
+            Some((id, config)) => Some(
+                hub.loaded_plugin(id)
+                    .await
+                    .map(|loaded| (id.clone(), loaded, config.clone()))
+                    .map_err(|e| (id.clone(), e)),
+            ),
             None => None,
         };
         Ok::<_, (String, CallError)>((filters, transform))
     }
     .await;
-    let (filters, transform) = match loaded {
-        Ok(l) => l,
+    // A transform that cannot be loaded fails like one that fails to run
+    // (after the filters have had their say): the webhook's policy decides.
+    let (filters, transform, unavailable) = match loaded {
+        Ok((filters, Some(Err(failed)))) => (filters, None, Some(failed)),
+        Ok((filters, Some(Ok(t)))) => (filters, Some(t), None),
+        Ok((filters, None)) => (filters, None, None),
         Err((id, e)) => return PluginOutcome::Failed(format!("plugin {id}: {e}")),
     };
     let content_type = target
@@ -70,6 +76,10 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
         .chain(filters, transform, &event, request)
         .instrument(span)
         .await;
+    let outcome = match (outcome, unavailable) {
+        (ChainOutcome::Passed(None), Some((id, e))) => ChainOutcome::TransformFailed(id, e),
+        (outcome, _) => outcome,
+    };
     match &outcome {
         ChainOutcome::Passed(_) => {
             (0..filter_count).for_each(|_| hub.metrics.plugin_call("filter", true));
