@@ -108,7 +108,8 @@ pub struct ServeArgs {
     pub plugin_fuel: u64,
 
     /// Time limit of one plugin call (milliseconds of the guest's own
-    /// running, counted in 2 ms epoch ticks).
+    /// running, counted in 2 ms epoch ticks). A call also ends after 8 times
+    /// this in wall-clock time, whatever it waits on.
     #[arg(long, env = "SCAIHUB_PLUGIN_TIMEOUT_MS", default_value_t = 250)]
     pub plugin_timeout_ms: u64,
 

@@ -21,6 +21,11 @@ use crate::domain::{Category, Event};
 /// How often the epoch ticks; deadlines are counted in these.
 const EPOCH_TICK: Duration = Duration::from_millis(2);
 
+/// A call also ends after this many times its time cap in wall-clock time,
+/// whatever it is doing: the time cap counts only the guest's own running,
+/// so a guest that sleeps (a WASI clock it waits on) is stopped by this.
+const WALL_FACTOR: u32 = 8;
+
 /// The sandbox's limits, all configurable.
 #[derive(Debug, Clone)]
 pub struct PluginLimits {
@@ -31,7 +36,8 @@ pub struct PluginLimits {
     /// Fuel (roughly, wasm instructions) per call.
     pub fuel: u64,
     /// Time cap per call: the guest's own running time, counted in epoch
-    /// ticks (time spent yielded to other tasks does not count).
+    /// ticks (time spent yielded to other tasks does not count). A call
+    /// also ends after 8 times this in wall-clock time, waiting included.
     pub timeout: Duration,
     /// Largest body (and headers) a transform may return.
     pub max_output_bytes: usize,
@@ -94,6 +100,8 @@ pub enum UploadError {
     },
     #[error("the component imports something the sandbox does not provide: {0}")]
     Imports(String),
+    #[error("the component's `{world}` export does not match scaidrive:hooks@0.1.0: {detail}")]
+    Exports { world: &'static str, detail: String },
 }
 
 /// Why a call did not produce a result.
@@ -387,8 +395,7 @@ impl PluginRuntime {
                 found: found.as_str(),
             });
         }
-        self.prepare(&component, found)
-            .map_err(|e| UploadError::Imports(root_cause(&e)))?;
+        self.prepare(&component, found)?;
         component
             .serialize()
             .map_err(|e| UploadError::NotAComponent(root_cause(&e)))
@@ -407,11 +414,18 @@ impl PluginRuntime {
         }
     }
 
-    fn prepare(&self, component: &Component, kind: PluginKind) -> wasmtime::Result<Loaded> {
-        let pre: InstancePre<CallState> = self.linker.instantiate_pre(component)?;
+    fn prepare(&self, component: &Component, kind: PluginKind) -> Result<Loaded, UploadError> {
+        let pre: InstancePre<CallState> = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| UploadError::Imports(root_cause(&e)))?;
+        let exports = |e: wasmtime::Error| UploadError::Exports {
+            world: kind.as_str(),
+            detail: root_cause(&e),
+        };
         Ok(match kind {
-            PluginKind::Filter => Loaded::Filter(FilterPre::new(pre)?),
-            PluginKind::Transform => Loaded::Transform(TransformPre::new(pre)?),
+            PluginKind::Filter => Loaded::Filter(FilterPre::new(pre).map_err(exports)?),
+            PluginKind::Transform => Loaded::Transform(TransformPre::new(pre).map_err(exports)?),
         })
     }
 
@@ -431,7 +445,7 @@ impl PluginRuntime {
             .map_err(|e| CallError::Unavailable(root_cause(&e)))?;
         let loaded = Arc::new(
             self.prepare(&component, kind)
-                .map_err(|e| CallError::Unavailable(root_cause(&e)))?,
+                .map_err(|e| CallError::Unavailable(e.to_string()))?,
         );
         self.loaded
             .lock()
@@ -487,6 +501,18 @@ impl PluginRuntime {
         (self.limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
     }
 
+    /// The wall-clock cap of one call (dropping the call unwinds the guest).
+    fn wall_limit(&self) -> Duration {
+        self.limits.timeout * WALL_FACTOR
+    }
+
+    fn wall_limit_error(&self) -> CallError {
+        CallError::Trap(format!(
+            "exceeded its wall-clock limit of {} ms (waiting counts)",
+            self.wall_limit().as_millis()
+        ))
+    }
+
     /// Waits for one of the pooled instance slots.
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
         self.slots
@@ -506,16 +532,18 @@ impl PluginRuntime {
         let mut store = self.store();
         let _ticking = self.ticker.running();
         let started = Instant::now();
-        let outcome = match pre.instantiate_async(&mut store).await {
-            Ok(f) => f.call_filter(&mut store, event, config).await,
-            Err(e) => Err(e),
+        let call = async {
+            let f = pre.instantiate_async(&mut store).await?;
+            f.call_filter(&mut store, event, config).await
         };
+        let outcome = tokio::time::timeout(self.wall_limit(), call).await;
         let report = self.report(&store, started);
         let result = match outcome {
-            Ok(Ok(Verdict::Deliver)) => Ok(true),
-            Ok(Ok(Verdict::Skip)) => Ok(false),
-            Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
-            Err(e) => Err(CallError::Trap(trap_text(&e))),
+            Err(_) => Err(self.wall_limit_error()),
+            Ok(Ok(Ok(Verdict::Deliver))) => Ok(true),
+            Ok(Ok(Ok(Verdict::Skip))) => Ok(false),
+            Ok(Ok(Err(e))) => Err(CallError::Plugin(plugin_error_text(&e))),
+            Ok(Err(e)) => Err(CallError::Trap(trap_text(&e))),
         };
         (result, report)
     }
@@ -531,15 +559,17 @@ impl PluginRuntime {
         let mut store = self.store();
         let _ticking = self.ticker.running();
         let started = Instant::now();
-        let outcome = match pre.instantiate_async(&mut store).await {
-            Ok(t) => t.call_transform(&mut store, event, request, config).await,
-            Err(e) => Err(e),
+        let call = async {
+            let t = pre.instantiate_async(&mut store).await?;
+            t.call_transform(&mut store, event, request, config).await
         };
+        let outcome = tokio::time::timeout(self.wall_limit(), call).await;
         let report = self.report(&store, started);
         let result = match outcome {
-            Ok(Ok(out)) => check_output(out, self.limits.max_output_bytes),
-            Ok(Err(e)) => Err(CallError::Plugin(plugin_error_text(&e))),
-            Err(e) => Err(CallError::Trap(trap_text(&e))),
+            Err(_) => Err(self.wall_limit_error()),
+            Ok(Ok(Ok(out))) => check_output(out, self.limits.max_output_bytes),
+            Ok(Ok(Err(e))) => Err(CallError::Plugin(plugin_error_text(&e))),
+            Ok(Err(e)) => Err(CallError::Trap(trap_text(&e))),
         };
         (result, report)
     }
@@ -673,14 +703,16 @@ fn check_output(out: OutgoingRequest, max: usize) -> Result<OutgoingRequest, Cal
     for (name, value) in &out.headers {
         if reserved_header(name) {
             return Err(CallError::Output(format!(
-                "header {name} is set by ScaiHub (use content-type for Content-Type)"
+                "header {} is set by ScaiHub (use content-type for Content-Type)",
+                clip(name.clone(), 100)
             )));
         }
         if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
             || axum::http::HeaderValue::from_str(value).is_err()
         {
             return Err(CallError::Output(format!(
-                "header {name:?} is not a valid HTTP header"
+                "header {:?} is not a valid HTTP header",
+                clip(name.clone(), 100)
             )));
         }
     }
@@ -712,8 +744,19 @@ fn plugin_error_text(e: &bindings::PluginError) -> String {
         bindings::PluginError::InvalidEvent(t) => ("invalid event", t),
         bindings::PluginError::Failed(t) => ("failed", t),
     };
-    let mut text = format!("{kind}: {text}");
-    text.truncate(1000);
+    clip(format!("{kind}: {text}"), 1000)
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary (a guest's
+/// message may be any UTF-8; cutting inside a character would panic).
+fn clip(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
     text
 }
 
@@ -727,9 +770,7 @@ fn trap_text(e: &wasmtime::Error) -> String {
         };
         return what;
     }
-    let mut text = root_cause(e);
-    text.truncate(500);
-    text
+    clip(root_cause(e), 500)
 }
 
 fn root_cause(e: &wasmtime::Error) -> String {
@@ -772,6 +813,17 @@ mod tests {
                 json["payload"]
             );
         }
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let text = "é".repeat(1000); // 2,000 bytes
+        let cut = clip(text.clone(), 999);
+        assert_eq!(cut.len(), 998);
+        assert!(text.starts_with(&cut));
+        assert_eq!(clip("short".into(), 999), "short");
+        let error = bindings::PluginError::Failed("😀".repeat(700));
+        assert!(plugin_error_text(&error).len() <= 1000);
     }
 
     #[test]

@@ -78,6 +78,44 @@ async fn uploads_are_validated_versioned_listed_and_audited(backend: Backend) {
     );
     let (s, err) = raw_upload(&env, "name=x&kind=transform", filter.clone()).await;
     assert_eq!((s, err["field"].as_str()), (422, Some("kind")), "{err}");
+    // Components that are not plugins, each refused with the reason: no
+    // world of ours, a `filter` export of the wrong type, an import the
+    // sandbox does not give, one that does not validate; and the size cap.
+    let lifted_filter = r#"(core module $m (func (export "f")))
+        (core instance $i (instantiate $m))
+        (func (export "filter") (canon lift (core func $i "f")))"#;
+    let cases = [
+        ("(component)".to_string(), "exports neither"),
+        (
+            format!("(component {lifted_filter})"),
+            "export does not match",
+        ),
+        (
+            format!(r#"(component (import "socket" (func)) {lifted_filter})"#),
+            "imports something the sandbox does not provide",
+        ),
+        (
+            "(component (core module (func (result i32))))".to_string(),
+            "not a WebAssembly component",
+        ),
+    ];
+    for (text, reason) in cases {
+        let wasm = wat::parse_str(&text).unwrap();
+        let (s, err) = raw_upload(&env, "name=x&kind=filter", wasm).await;
+        assert_eq!(
+            (s, err["field"].as_str()),
+            (422, Some("body")),
+            "{text}: {err}"
+        );
+        assert!(
+            err["message"].as_str().unwrap().contains(reason),
+            "{text}: {err}"
+        );
+    }
+    let mut oversized = b"\0asm\x0d\0\x01\0".to_vec();
+    oversized.resize(8 * 1024 * 1024 + 1, 0);
+    let (s, err) = raw_upload(&env, "name=x&kind=filter", oversized).await;
+    assert_eq!(s, 413, "{err}");
     let (s, err) = raw_upload(&env, "kind=filter", filter.clone()).await;
     assert_eq!((s, err["field"].as_str()), (422, Some("name")));
     let (s, err) = raw_upload(&env, "name=Bad Name&kind=filter", filter.clone()).await;
@@ -302,24 +340,36 @@ async fn hostile_plugins_become_recorded_errors_and_others_are_unaffected(backen
     let (healthy_id, _) = env.webhook(&healthy.url("/ok"), &["SHARING"]).await;
     let behaviours = [
         // Fuel or the time budget, whichever a loaded machine hits first.
-        ("infinite-loop", "fuel|time limit"),
-        ("memory-bomb", "trapped"),
+        (json!({"behaviour": "infinite-loop"}), "fuel|time limit"),
+        (json!({"behaviour": "memory-bomb"}), "trapped"),
         // Rust guests keep their stack in linear memory: it runs off its end.
-        ("deep-recursion", "trapped"),
-        ("panic", "trapped"),
-        ("unreachable", "trapped"),
-        ("huge-output", ""),
-        ("read-env", "sandbox held"),
-        ("read-file", "sandbox held"),
-        ("connect-tcp", "sandbox held"),
+        (json!({"behaviour": "deep-recursion"}), "trapped"),
+        (json!({"behaviour": "panic"}), "trapped"),
+        (json!({"behaviour": "unreachable"}), "trapped"),
+        // 64 MiB cannot even be built under the 32 MiB memory cap.
+        (json!({"behaviour": "huge-output"}), "trapped"),
+        // 2 MiB can, but is over the 1 MiB output cap: the transform's body
+        // is refused; the filter's error message is cut.
+        (
+            json!({"behaviour": "huge-output", "bytes": 2 << 20}),
+            "output refused|failed: xxxxxxxx",
+        ),
+        // Sleeping uses no CPU, so only the wall-clock limit can end it.
+        (json!({"behaviour": "sleep"}), "wall-clock limit"),
+        // Cut without splitting a character (a split one panicked the task).
+        (json!({"behaviour": "long-error"}), "failed: €€€€"),
+        (json!({"behaviour": "read-env"}), "sandbox held"),
+        (json!({"behaviour": "read-file"}), "sandbox held"),
+        (json!({"behaviour": "connect-tcp"}), "sandbox held"),
     ];
     let mut hooks = Vec::new();
-    for (b, needle) in behaviours {
+    for (config, needle) in behaviours {
+        let b = config.to_string();
         for (plugin, field) in [
             (&hostile_t, "transform_plugin"),
             (&hostile_f, "filter_plugins"),
         ] {
-            let attach = json!({"plugin_id": plugin, "config": {"behaviour": b}});
+            let attach = json!({"plugin_id": plugin, "config": config});
             let attach = if field == "filter_plugins" {
                 json!([attach])
             } else {
@@ -328,7 +378,7 @@ async fn hostile_plugins_become_recorded_errors_and_others_are_unaffected(backen
             let mut body = json!({"name": format!("{b} {field}"), "url": victim.url("/"), "events": ["SHARING"]});
             body[field] = attach;
             let (id, _) = env.webhook_with(body).await;
-            hooks.push((id, b, needle, field));
+            hooks.push((id, b.clone(), needle, field));
         }
     }
     let batch: Vec<Value> = (0..5)
@@ -361,6 +411,11 @@ async fn hostile_plugins_become_recorded_errors_and_others_are_unaffected(backen
         assert!(
             !error.contains("sandbox breached"),
             "{behaviour} {field}: {error}"
+        );
+        assert!(
+            error.len() <= 1100,
+            "{behaviour} {field}: {} bytes",
+            error.len()
         );
     }
     assert!(

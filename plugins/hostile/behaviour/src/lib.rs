@@ -12,6 +12,10 @@
 //!   panic machinery;
 //! - `huge-output`: produce `bytes` bytes of output (default 64 MiB): the
 //!   transform's body, or the filter's error message;
+//! - `sleep`: sleep `ms` milliseconds (default an hour) on a WASI clock,
+//!   using no CPU (the host's wall-clock limit must stop it), then behave;
+//! - `long-error`: return a `failed` error of `chars` three-byte characters
+//!   (default 4,000: `€`), which the host must cut without splitting one;
 //! - `read-env` (`var`, default `PATH`), `read-file` (`path`, default
 //!   `/etc/passwd`), `connect-tcp` (`addr`, default `127.0.0.1:9`): try to
 //!   escape the sandbox. These always return a `failed` plugin error: its
@@ -46,6 +50,18 @@ pub enum Behaviour {
         #[serde(default = "default_huge_bytes")]
         bytes: usize,
     },
+    /// Sleep, then behave.
+    Sleep {
+        /// How long.
+        #[serde(default = "default_sleep_ms")]
+        ms: u64,
+    },
+    /// Fail with a long message of multi-byte characters.
+    LongError {
+        /// How many characters.
+        #[serde(default = "default_error_chars")]
+        chars: usize,
+    },
     /// Read an environment variable.
     ReadEnv {
         /// Which variable.
@@ -70,6 +86,14 @@ fn default_huge_bytes() -> usize {
     64 << 20
 }
 
+fn default_sleep_ms() -> u64 {
+    60 * 60 * 1000
+}
+
+fn default_error_chars() -> usize {
+    4000
+}
+
 fn default_var() -> String {
     "PATH".to_owned()
 }
@@ -89,8 +113,9 @@ impl Behaviour {
     }
 
     /// Carries out every behaviour except `none` and `huge-output`, which
-    /// differ per world and are the caller's: returns `Ok` for those two.
-    /// The others never return, trap, or return an error.
+    /// differ per world and are the caller's: returns `Ok` for those two,
+    /// and for `sleep` once it has slept. The others never return, trap, or
+    /// return an error.
     pub fn misbehave(&self) -> Result<(), Error> {
         match self {
             Self::None | Self::HugeOutput { .. } => Ok(()),
@@ -102,6 +127,11 @@ impl Behaviour {
             }
             Self::Panic => panic!("hostile plugin panicked on purpose"),
             Self::Unreachable => unreachable_instruction(),
+            Self::Sleep { ms } => {
+                std::thread::sleep(std::time::Duration::from_millis(*ms));
+                Ok(())
+            }
+            Self::LongError { chars } => Err(Error::failed("€".repeat(*chars))),
             Self::ReadEnv { var } => Err(escape_report(
                 &format!("reading environment variable {var}"),
                 std::env::var(var).map(|v| v.len()),
@@ -185,6 +215,14 @@ mod tests {
         assert_eq!(
             parse(r#"{"behaviour": "huge-output"}"#),
             Behaviour::HugeOutput { bytes: 64 << 20 }
+        );
+        assert_eq!(
+            parse(r#"{"behaviour": "sleep"}"#),
+            Behaviour::Sleep { ms: 3_600_000 }
+        );
+        assert_eq!(
+            parse(r#"{"behaviour": "long-error", "chars": 3}"#),
+            Behaviour::LongError { chars: 3 }
         );
         assert_eq!(
             parse(r#"{"behaviour": "read-file", "path": "/x"}"#),
