@@ -127,7 +127,9 @@ async fn main() {
             let mut samples = Vec::with_capacity(iterations);
             for i in 0..iterations + 200 {
                 let started = Instant::now();
-                let (result, _) = runtime.filter(plugin.clone(), &event, config).await;
+                let (result, _) = runtime
+                    .filter("bench", plugin.clone(), &event, config)
+                    .await;
                 let took = started.elapsed();
                 assert!(result.unwrap());
                 if i >= 200 {
@@ -153,7 +155,7 @@ async fn main() {
                 };
                 let started = Instant::now();
                 let (result, _) = runtime
-                    .transform(plugin.clone(), &event, request, config)
+                    .transform("bench", plugin.clone(), &event, request, config)
                     .await;
                 let took = started.elapsed();
                 assert!(result.is_ok());

@@ -449,6 +449,7 @@ impl Worker {
             .collect();
         let target = Arc::new(Target {
             webhook_id: w.id.clone(),
+            org_id: w.org_id.clone(),
             version: w.version,
             url: url::Url::parse(&w.settings.url)?,
             headers,

@@ -73,7 +73,7 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
     let span = tracing::info_span!("plugins", filters = filter_count, transform = has_transform);
     let outcome = hub
         .plugins
-        .chain(filters, transform, &event, request)
+        .chain(&target.org_id, filters, transform, &event, request)
         .instrument(span)
         .await;
     let outcome = match (outcome, unavailable) {

@@ -16,6 +16,8 @@ pub const SNIPPET_BYTES: usize = 1024;
 #[derive(Clone)]
 pub struct Target {
     pub webhook_id: String,
+    /// The webhook's organisation: plugin slots are shared fairly by these.
+    pub org_id: String,
     pub version: i64,
     pub url: url::Url,
     pub headers: Vec<(HeaderName, HeaderValue)>,

@@ -167,7 +167,10 @@ impl Hub {
         let plugin_event = PluginEvent::from_event(&event);
         Ok(match loaded.kind() {
             PluginKind::Filter => {
-                let (result, report) = self.plugins.filter(loaded, &plugin_event, &config).await;
+                let (result, report) = self
+                    .plugins
+                    .filter(org_id, loaded, &plugin_event, &config)
+                    .await;
                 (
                     result
                         .map(TestOutcome::Verdict)
@@ -183,7 +186,7 @@ impl Hub {
                 };
                 let (result, report) = self
                     .plugins
-                    .transform(loaded, &plugin_event, request, &config)
+                    .transform(org_id, loaded, &plugin_event, request, &config)
                     .await;
                 (
                     result

@@ -11,6 +11,7 @@
 
 mod bindings;
 pub mod runtime;
+mod slots;
 
 pub use bindings::{OutgoingRequest, Verdict};
 pub use runtime::{

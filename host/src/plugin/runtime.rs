@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
@@ -16,6 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::filter::FilterPre;
 use super::bindings::transform::TransformPre;
 use super::bindings::{self, OutgoingRequest, Verdict};
+use super::slots::{FairSlots, Slot};
 use crate::domain::{Category, Event};
 
 /// How often the epoch ticks; deadlines are counted in these.
@@ -255,7 +255,7 @@ pub struct PluginRuntime {
     linker: Linker<CallState>,
     limits: PluginLimits,
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
-    slots: Arc<Semaphore>,
+    slots: Arc<FairSlots>,
     ticker: EpochTicker,
 }
 
@@ -360,7 +360,7 @@ impl PluginRuntime {
         Ok(PluginRuntime {
             engine,
             linker,
-            slots: Arc::new(Semaphore::new(limits.max_concurrent.max(1))),
+            slots: FairSlots::new(limits.max_concurrent.max(1)),
             limits,
             loaded: Mutex::default(),
             ticker,
@@ -513,11 +513,12 @@ impl PluginRuntime {
         ))
     }
 
-    /// Waits for one of the pooled instance slots.
-    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
+    /// Waits for one of the pooled instance slots, on behalf of `tenant`
+    /// (an organisation): while slots are short they go round the waiting
+    /// tenants in turn.
+    async fn slot(&self, tenant: &str) -> Result<Slot, CallError> {
         self.slots
-            .clone()
-            .acquire_owned()
+            .acquire(tenant)
             .await
             .map_err(|_| CallError::Unavailable("plugin runtime is shutting down".into()))
     }
@@ -584,9 +585,10 @@ impl PluginRuntime {
         }
     }
 
-    /// Runs a filter.
+    /// Runs a filter for `tenant` (the organisation whose call it is).
     pub async fn filter(
         &self,
+        tenant: &str,
         loaded: Arc<Loaded>,
         event: &PluginEvent,
         config: &str,
@@ -597,16 +599,17 @@ impl PluginRuntime {
                 CallReport::default(),
             );
         };
-        let _slot = match self.slot().await {
+        let _slot = match self.slot(tenant).await {
             Ok(s) => s,
             Err(e) => return (Err(e), CallReport::default()),
         };
         self.call_filter(pre, &event.0, config).await
     }
 
-    /// Runs a transform and checks its output.
+    /// Runs a transform for `tenant` and checks its output.
     pub async fn transform(
         &self,
+        tenant: &str,
         loaded: Arc<Loaded>,
         event: &PluginEvent,
         request: OutgoingRequest,
@@ -618,7 +621,7 @@ impl PluginRuntime {
                 CallReport::default(),
             );
         };
-        let _slot = match self.slot().await {
+        let _slot = match self.slot(tenant).await {
             Ok(s) => s,
             Err(e) => return (Err(e), CallReport::default()),
         };
@@ -626,15 +629,17 @@ impl PluginRuntime {
     }
 
     /// Runs a webhook's filters, then its transform, holding one instance
-    /// slot for the chain. Each call gets a fresh store of its own.
+    /// slot (taken on behalf of `tenant`, the webhook's organisation) for
+    /// the chain. Each call gets a fresh store of its own.
     pub async fn chain(
         &self,
+        tenant: &str,
         filters: Vec<ChainCall>,
         transform: Option<ChainCall>,
         event: &PluginEvent,
         request: OutgoingRequest,
     ) -> ChainOutcome {
-        let _slot = match self.slot().await {
+        let _slot = match self.slot(tenant).await {
             Ok(s) => s,
             Err(e) => return ChainOutcome::Failed("runtime".into(), e),
         };

@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::support::{Backend, Receiver, TestEnv, event, independent_signature, plugin_wasm};
+use crate::support::{
+    Backend, Options, Receiver, TestEnv, event, independent_signature, plugin_wasm,
+};
 
 both!(
     uploads_are_validated_versioned_listed_and_audited,
@@ -18,6 +20,7 @@ both!(
     msp_plugins_serve_children_but_no_other_organisation,
     attached_plugins_cannot_be_deleted,
     floor_plugins_deliver_the_same_bytes_as_no_plugins,
+    a_tenant_with_slow_plugins_does_not_hold_up_another,
 );
 
 /// Uploads a built plugin; answers its id.
@@ -330,6 +333,80 @@ async fn floor_plugins_deliver_the_same_bytes_as_no_plugins(backend: Backend) {
     env.finish().await;
 }
 
+/// Two plugin slots. One organisation's filter sleeps to its wall-clock
+/// limit on each of 20 deliveries, all waiting for a slot at once; another
+/// organisation's delivery, arriving after them, gets the next slot that
+/// frees rather than waiting behind all 20 (as it would first come, first
+/// served).
+async fn a_tenant_with_slow_plugins_does_not_hold_up_another(backend: Backend) {
+    let mut options = Options::default();
+    options.plugin_limits.max_concurrent = 2;
+    options.plugin_limits.timeout = Duration::from_millis(100); // 800 ms wall-clock
+    let env = TestEnv::with(backend, options).await;
+    let sleeper = upload(&env, &env.org_id, "hostile_filter", "sleeper", "filter").await;
+    let (slow_id, _) = env
+        .webhook_with(json!({
+            "name": "slow", "url": Receiver::ok().await.url("/"), "events": ["SHARING"],
+            "filter_plugins": [{"plugin_id": sleeper, "config": {"behaviour": "sleep"}}]
+        }))
+        .await;
+    let (_, other) = env
+        .call("POST", "/v1/orgs", Some(json!({"name": "Other"})))
+        .await;
+    let other = other["id"].as_str().unwrap().to_string();
+    let floor = upload(&env, &other, "floor_filter", "floor", "filter").await;
+    let rx = Receiver::ok().await;
+    let (s, hook) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{other}/webhooks"),
+            Some(
+                json!({"name": "quick", "url": rx.url("/quick"), "events": ["SHARING"],
+                "filter_plugins": [{"plugin_id": floor, "config": {}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{hook}");
+
+    let slow: Vec<Value> = (0..20)
+        .map(|i| event(&format!("evt_slow{i}"), "SHARING", "share.a"))
+        .collect();
+    env.ingest(json!(slow)).await;
+    // Wait until the slow tenant's calls hold both slots.
+    env.wait_deliveries(&slow_id, "20 taken", |l| l.len() == 20)
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (s, _) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{other}/events"),
+            Some(event("evt_quick", "SHARING", "share.a")),
+        )
+        .await;
+    assert_eq!(s, 202);
+    rx.wait_for(1).await;
+    let settled = env
+        .deliveries(&slow_id)
+        .await
+        .iter()
+        .filter(|d| d["status"] == "plugin_failed")
+        .count();
+    assert!(
+        settled <= 8,
+        "the other tenant waited for {settled} of the slow tenant's 20 calls"
+    );
+    // The slow tenant's deliveries all end, each a recorded error.
+    let list = env
+        .wait_deliveries(&slow_id, "all failed", |l| {
+            l.iter().filter(|d| d["status"] == "plugin_failed").count() == 20
+        })
+        .await;
+    let d = env.delivery(list[0]["id"].as_str().unwrap()).await;
+    let error = d["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("wall-clock limit"), "{error}");
+    env.finish().await;
+}
+
 async fn hostile_plugins_become_recorded_errors_and_others_are_unaffected(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let org = env.org_id.clone();
@@ -614,7 +691,7 @@ async fn a_spinning_plugin_yields_its_worker_and_is_stopped_by_its_time_budget()
     };
     let started = std::time::Instant::now();
     let (result, report) = runtime
-        .filter(loaded, &event, r#"{"behaviour":"infinite-loop"}"#)
+        .filter("org", loaded, &event, r#"{"behaviour":"infinite-loop"}"#)
         .await;
     let took = started.elapsed();
     ticker.abort();
