@@ -238,15 +238,21 @@ async fn filters_and_transform_run_in_the_delivery_path_and_the_transformed_body
     let (id, secret) = env
         .webhook_with(json!({
             "name": "slack", "url": rx.url("/slack"), "events": ["SHARING"],
-            "filter_plugins": [{"plugin_id": filter, "config": {"pointer": "/role", "allowed": ["contributor"]}}],
+            "filter_plugins": [
+                {"plugin_id": filter, "config": {"pointer": "/role", "allowed": ["contributor"]}},
+                {"plugin_id": filter, "config": {"pointer": "/principal_id", "allowed": ["usr_bob"]}}
+            ],
             "transform_plugin": {"plugin_id": chat, "config": {"template": "{user_id} shared {resource_id} ({action})"}}
         }))
         .await;
+    // Every filter must deliver: the first skips evt_drop, the second evt_other.
     let mut keep = event("evt_keep", "SHARING", "share.member_added");
     keep["payload"]["role"] = json!("contributor");
     let mut drop = event("evt_drop", "SHARING", "share.member_added");
     drop["payload"]["role"] = json!("viewer");
-    env.ingest(json!([keep, drop])).await;
+    let mut other = event("evt_other", "SHARING", "share.member_added");
+    other["payload"]["principal_id"] = json!("usr_carol");
+    env.ingest(json!([keep, drop, other])).await;
     let got = rx.wait_for(1).await;
     let r = &got[0];
     assert_eq!(
@@ -259,13 +265,14 @@ async fn filters_and_transform_run_in_the_delivery_path_and_the_transformed_body
     );
     assert_eq!(r.header("x-scaidrive-event"), "share.member_added");
     let list = env
-        .wait_deliveries(&id, "both settled", |l| {
-            l.len() == 2 && l.iter().all(|d| d["status"] != "pending")
+        .wait_deliveries(&id, "all settled", |l| {
+            l.len() == 3 && l.iter().all(|d| d["status"] != "pending")
         })
         .await;
     let status = |e: &str| list.iter().find(|d| d["event_id"] == e).unwrap()["status"].clone();
     assert_eq!(status("evt_keep"), "succeeded");
     assert_eq!(status("evt_drop"), "filtered");
+    assert_eq!(status("evt_other"), "filtered");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(rx.received().len(), 1);
     // Attaching something that is not there, or of the wrong kind, is refused.
