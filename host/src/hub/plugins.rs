@@ -85,7 +85,13 @@ impl Hub {
                 created_by: Some(&by.user_id),
                 created_at: self.now(),
             })
-            .await?;
+            .await?
+            .map_err(|existing| {
+                FieldError::new(
+                    "kind",
+                    format!("{name} is a {existing} plugin; its new versions must be too"),
+                )
+            })?;
         let event = self.own_event(
             Category::Admin,
             "plugin.uploaded",

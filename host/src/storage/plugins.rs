@@ -52,16 +52,37 @@ macro_rules! decode {
 }
 
 impl Store {
-    /// Stores the next version of `name` in the organisation and returns it.
-    pub async fn insert_plugin(&self, p: &NewPlugin<'_>) -> StoreResult<PluginRecord> {
+    /// Stores the next version of `name` in the organisation and returns
+    /// it; `Err(kind)` when the name's versions are of another kind. A
+    /// version number is never given twice, even after a delete.
+    pub async fn insert_plugin(
+        &self,
+        p: &NewPlugin<'_>,
+    ) -> StoreResult<Result<PluginRecord, String>> {
         on_write!(self, pool => {
             let mut tx = pool.begin().await?;
-            let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM plugins WHERE org_id = $1 AND name = $2")
+            let row = sqlx::query(
+                "INSERT INTO plugin_names (org_id, name, kind, last_version) VALUES ($1, $2, $3, 1) \
+                 ON CONFLICT (org_id, name) DO UPDATE SET last_version = plugin_names.last_version + 1 \
+                 WHERE plugin_names.kind = excluded.kind \
+                 RETURNING last_version",
+            )
+            .bind(p.org_id)
+            .bind(p.name)
+            .bind(p.kind)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                let kind: String = sqlx::query_scalar(
+                    "SELECT kind FROM plugin_names WHERE org_id = $1 AND name = $2",
+                )
                 .bind(p.org_id)
                 .bind(p.name)
                 .fetch_one(&mut *tx)
                 .await?;
-            let version: i64 = row.try_get::<i64, _>("v")? + 1;
+                return Ok(Err(kind));
+            };
+            let version: i64 = row.try_get::<i64, _>("last_version")?;
             sqlx::query(
                 "INSERT INTO plugins (id, org_id, name, version, kind, sha256, size, wasm, artifact, created_by, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -80,7 +101,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(PluginRecord {
+            Ok(Ok(PluginRecord {
                 id: p.id.to_string(),
                 org_id: p.org_id.to_string(),
                 name: p.name.to_string(),
@@ -89,7 +110,7 @@ impl Store {
                 sha256: p.sha256.to_string(),
                 size: p.wasm.len() as i64,
                 created_at: p.created_at,
-            })
+            }))
         })
     }
 

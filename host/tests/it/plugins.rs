@@ -149,6 +149,30 @@ async fn uploads_are_validated_versioned_listed_and_audited(backend: Backend) {
     assert_eq!((s, one["version"].as_i64()), (200, Some(1)));
     let audit = env.audit("action=plugin.uploaded").await;
     assert_eq!(audit.len(), 2);
+    // A version number is never given twice: after v2 is deleted the next
+    // upload is v3. And a name keeps its kind.
+    let (s, _) = env
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{{org}}/plugins/{}", v2["id"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, v3) = raw_upload(&env, "name=role-filter&kind=filter", filter.clone()).await;
+    assert_eq!((s, v3["version"].as_i64()), (201, Some(3)), "{v3}");
+    let chat = std::fs::read(plugin_wasm("chat_message")).unwrap();
+    let (s, err) = raw_upload(&env, "name=role-filter&kind=transform", chat.clone()).await;
+    assert_eq!((s, err["field"].as_str()), (422, Some("kind")), "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("is a filter plugin"),
+        "{err}"
+    );
+    let (s, other) = raw_upload(&env, "name=chat&kind=transform", chat).await;
+    assert_eq!((s, other["version"].as_i64()), (201, Some(1)), "{other}");
     env.finish().await;
 }
 
