@@ -64,33 +64,25 @@ impl FairSlots {
             }
             let (tx, rx) = oneshot::channel();
             let queue = state.waiting.entry(key.to_string()).or_default();
-            if queue.is_empty() {
+            let first = queue.is_empty();
+            queue.push_back(tx);
+            if first {
                 state.turns.push_back(key.to_string());
             }
-            state
-                .waiting
-                .get_mut(key)
-                .expect("just inserted")
-                .push_back(tx);
             rx
         };
         let mut waiter = Waiter {
             rx: Some(rx),
             slots: self,
         };
-        let rx = waiter.rx.as_mut().expect("set above");
-        match rx.await {
-            Ok(()) => {
-                waiter.rx = None;
-                Ok(Slot {
-                    slots: self.clone(),
-                })
-            }
-            Err(_) => {
-                waiter.rx = None;
-                Err(Closed)
-            }
-        }
+        let granted = waiter.rx.as_mut().expect("set above").await;
+        // Settled either way: nothing for the waiter's drop to give back.
+        waiter.rx = None;
+        granted
+            .map(|()| Slot {
+                slots: self.clone(),
+            })
+            .map_err(|_| Closed)
     }
 
     /// Hands a freed slot to the next key in turn, or keeps it free.
