@@ -580,7 +580,7 @@ async fn detail_page(
         .flatten();
     let h = state.hub.webhook_health(&w).await?;
     let queued = if w.paused {
-        state.hub.store.queued_count(&w.id).await?
+        state.hub.store.queued_count(&w.org_id, &w.id).await?
     } else {
         0
     };

@@ -21,4 +21,5 @@ mod plugins;
 mod retention;
 mod retries;
 mod security;
+mod tenancy;
 mod webhooks;
