@@ -16,9 +16,9 @@ use serde_json::Value;
 use super::{Console, Layout, PageError, PageResult, Posted, error_for, page, see_other, when};
 use crate::domain::webhook::{OnPluginError, PluginRef, WebhookInput, WebhookPatch};
 use crate::domain::{Category, FieldError, Filters, Scope};
-use crate::http::AppState;
 use crate::hub::HubError;
 use crate::hub::console::WebhookHealth;
+use crate::state::AppState;
 use crate::storage::deliveries::{DeliveryRecord, DeliveryStatus};
 use crate::storage::webhooks::WebhookRecord;
 

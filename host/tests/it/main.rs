@@ -13,6 +13,7 @@ mod console;
 mod delivery;
 mod events;
 mod health;
+mod layering;
 mod migrations;
 mod oauth;
 mod ops;
