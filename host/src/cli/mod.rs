@@ -7,9 +7,15 @@
 //! - [`profile`]: the server URL, key and organisation, from flags, the
 //!   environment or the profile file; the key is never shown.
 //! - [`client`]: the HTTP client; [`error`]: errors and exit codes;
-//!   [`output`]: tables and `--json`; [`input`]: JSON from files and stdin.
+//!   [`output`]: tables and `--json`; [`input`]: JSON from files and stdin;
+//!   [`progress`]: the upload progress bar.
 //! - One file per resource group: [`webhooks`], [`deliveries`], [`events`],
+//!   [`plugins`] (with [`sandbox`], the local run of a component in the
+//!   server's own runtime, and [`scaffold`], `plugin new`),
 //!   [`applications`], [`users`] (users and API keys).
+//!
+//! The client sits on top of the crate: it uses `config` and `server` only
+//! to run a plugin locally under the limits `serve` would apply.
 
 pub mod applications;
 pub mod client;
@@ -18,7 +24,11 @@ pub mod error;
 pub mod events;
 pub mod input;
 pub mod output;
+pub mod plugins;
 pub mod profile;
+pub mod progress;
+pub mod sandbox;
+pub mod scaffold;
 pub mod users;
 pub mod webhooks;
 
@@ -76,6 +86,7 @@ macro_rules! group {
 group!(WebhookArgs, webhooks::Cmd);
 group!(DeliveryArgs, deliveries::Cmd);
 group!(EventArgs, events::Cmd);
+group!(PluginArgs, plugins::Cmd);
 group!(AppArgs, applications::Cmd);
 group!(UserArgs, users::UserCmd);
 group!(KeyArgs, users::KeyCmd);
@@ -94,6 +105,9 @@ pub enum TopCommand {
     /// Events: send one or many, from files or stdin.
     #[command(visible_alias = "events")]
     Event(EventArgs),
+    /// Plugins: new, test (here or on the server), upload, list, show, delete, attach, detach.
+    #[command(visible_alias = "plugins")]
+    Plugin(PluginArgs),
     /// OAuth applications: list, show, create, edit, rotate-secret, delete.
     #[command(visible_aliases = ["apps", "application"])]
     App(AppArgs),
@@ -133,6 +147,7 @@ pub async fn run(command: TopCommand) -> ExitCode {
         TopCommand::Webhook(a) => a.opts.json,
         TopCommand::Delivery(a) => a.opts.json,
         TopCommand::Event(a) => a.opts.json,
+        TopCommand::Plugin(a) => a.opts.json,
         TopCommand::App(a) => a.opts.json,
         TopCommand::User(a) => a.opts.json,
         TopCommand::Key(a) => a.opts.json,
@@ -172,6 +187,7 @@ async fn dispatch(command: TopCommand) -> CliResult<()> {
         TopCommand::Webhook(a) => webhooks::run(a.cmd, &connect(&a.opts)?, out(&a.opts)).await,
         TopCommand::Delivery(a) => deliveries::run(a.cmd, &connect(&a.opts)?, out(&a.opts)).await,
         TopCommand::Event(a) => events::run(a.cmd, &connect(&a.opts)?, out(&a.opts)).await,
+        TopCommand::Plugin(a) => plugins::run(a.cmd, &a.opts, connect).await,
         TopCommand::App(a) => applications::run(a.cmd, &connect(&a.opts)?, out(&a.opts)).await,
         TopCommand::User(a) => users::run_users(a.cmd, &connect(&a.opts)?, out(&a.opts)).await,
         TopCommand::Key(a) => users::run_keys(a.cmd, &connect(&a.opts)?, out(&a.opts)).await,

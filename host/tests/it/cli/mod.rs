@@ -6,6 +6,7 @@
 
 mod admin;
 mod deliveries;
+mod plugins;
 mod profile;
 
 use std::process::Stdio;
