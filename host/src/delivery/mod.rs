@@ -160,6 +160,7 @@ impl Worker {
         // When the store next has something due; refreshed after each claim
         // (reading it on every wake-up would cost a query per batch).
         let mut next_due: Option<Millis> = None;
+        let mut claim_failing = false;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -186,6 +187,10 @@ impl Worker {
                         }
                     }
                 };
+                if claimed.is_ok() && claim_failing {
+                    claim_failing = false;
+                    tracing::info!("claiming deliveries works again");
+                }
                 match claimed {
                     // More is due: claim again after dispatching, and leave
                     // asking when the next one falls due until the backlog
@@ -195,7 +200,14 @@ impl Worker {
                         next_due = None;
                     }
                     Ok(_) => next_due = self.hub.store.next_due_at().await.ok().flatten(),
-                    Err(e) => warn!(error = %format!("{e:#}"), "claiming deliveries failed"),
+                    // Once per outage, not once per look at the store.
+                    Err(e) if !claim_failing => {
+                        claim_failing = true;
+                        warn!(error = %format!("{e:#}"), "claiming deliveries failed; retrying quietly until it works");
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %format!("{e:#}"), "claiming deliveries failed")
+                    }
                 }
             }
             self.dispatch(&done_tx);
