@@ -50,7 +50,10 @@ pub fn check_transform<P: Transform>(table: &str) {
         let event = event(case)?;
         let request = request(case, &event)?;
         let expect = field(case, "expect")?;
-        match (P::transform(&event, request, &config(case)), expect.get("request")) {
+        match (
+            P::transform(&event, request, &config(case)),
+            expect.get("request"),
+        ) {
             (Ok(got), Some(want)) => compare_request(&got, want),
             (Ok(got), None) => Err(format!(
                 "got a request with body {:?}, expected {expect}",
@@ -85,7 +88,8 @@ fn check(table: &str, kind: &str, run: impl Fn(&Value) -> Result<(), String>) {
 }
 
 fn field<'a>(case: &'a Value, name: &str) -> Result<&'a Value, String> {
-    case.get(name).ok_or_else(|| format!("the case has no `{name}`"))
+    case.get(name)
+        .ok_or_else(|| format!("the case has no `{name}`"))
 }
 
 /// `Event::sample` with the case's overrides.
@@ -140,7 +144,10 @@ fn request(case: &Value, event: &Event) -> Result<Request, String> {
             .unwrap_or("application/json")
             .to_owned(),
     };
-    if spec.get("body_json").is_none() && spec.get("body_text").is_none() && spec.get("body_bytes").is_none() {
+    if spec.get("body_json").is_none()
+        && spec.get("body_text").is_none()
+        && spec.get("body_bytes").is_none()
+    {
         request.body = event.to_json().to_string().into_bytes();
     }
     Ok(request)
@@ -151,13 +158,22 @@ fn body(spec: &Value) -> Result<Option<Vec<u8>>, String> {
         return Ok(Some(json.to_string().into_bytes()));
     }
     if let Some(text) = spec.get("body_text") {
-        return Ok(Some(text.as_str().ok_or("`body_text` must be a string")?.as_bytes().to_vec()));
+        return Ok(Some(
+            text.as_str()
+                .ok_or("`body_text` must be a string")?
+                .as_bytes()
+                .to_vec(),
+        ));
     }
     if let Some(bytes) = spec.get("body_bytes") {
         let bytes = bytes.as_array().ok_or("`body_bytes` must be an array")?;
         return bytes
             .iter()
-            .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()).ok_or_else(|| "`body_bytes` holds bytes".to_owned()))
+            .map(|b| {
+                b.as_u64()
+                    .and_then(|b| u8::try_from(b).ok())
+                    .ok_or_else(|| "`body_bytes` holds bytes".to_owned())
+            })
             .collect::<Result<Vec<u8>, String>>()
             .map(Some);
     }
@@ -201,7 +217,10 @@ fn compare_request(got: &Request, want: &Value) -> Result<(), String> {
     }
     if let Some(content_type) = want.get("content_type") {
         if content_type.as_str() != Some(got.content_type.as_str()) {
-            problems.push(format!("content type {:?} != expected {content_type}", got.content_type));
+            problems.push(format!(
+                "content type {:?} != expected {content_type}",
+                got.content_type
+            ));
         }
     }
     if problems.is_empty() {

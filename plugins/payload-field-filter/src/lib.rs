@@ -150,6 +150,8 @@ mod tests {
     /// version in `plugins/js` must also pass.
     #[test]
     fn shared_cases_hold() {
-        plugin_cases::check_filter::<PayloadFieldFilter>(include_str!("../../cases/payload-field-filter.json"));
+        plugin_cases::check_filter::<PayloadFieldFilter>(include_str!(
+            "../../cases/payload-field-filter.json"
+        ));
     }
 }
