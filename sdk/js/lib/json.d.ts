@@ -9,8 +9,11 @@ export interface JsonObject {
  *  and a number too large for a double is an error (as in serde_json).
  *  Throws `SyntaxError` on text that is not JSON. */
 export declare function parseJson(text: string): JsonValue;
-/** Writes a value as compact JSON text, `bigint`s as their digits.
- *  Follows `JSON.stringify` otherwise (`toJSON`, skipped `undefined`). */
+/** Writes a value as compact JSON text: `bigint`s as their digits, and a
+ *  double at or beyond 2^53 that has no fraction in exponent form
+ *  (`1.152921504606847e+18`), so it is read back as the double it is and
+ *  not as a different exact integer. Follows `JSON.stringify` otherwise
+ *  (`toJSON`, skipped `undefined`). */
 export declare function stringifyJson(value: JsonValue): string;
 /** The value at `pointer` (RFC 6901: `""` is the whole value, `/a/0/b`
  *  walks keys and array indices, `~1` is `/`, `~0` is `~`), or `undefined`

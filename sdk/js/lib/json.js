@@ -22,20 +22,28 @@ export function parseJson(text) {
     }
     return new CarefulParser(text).document();
 }
-/** Writes a value as compact JSON text, `bigint`s as their digits.
- *  Follows `JSON.stringify` otherwise (`toJSON`, skipped `undefined`). */
+/** Writes a value as compact JSON text: `bigint`s as their digits, and a
+ *  double at or beyond 2^53 that has no fraction in exponent form
+ *  (`1.152921504606847e+18`), so it is read back as the double it is and
+ *  not as a different exact integer. Follows `JSON.stringify` otherwise
+ *  (`toJSON`, skipped `undefined`). */
 export function stringifyJson(value) {
+    let text;
     try {
-        return JSON.stringify(value);
+        text = JSON.stringify(value);
     }
     catch (e) {
         // JSON.stringify refuses bigint; only then walk the value ourselves.
         if (e instanceof TypeError && containsBigint(value)) {
-            return writeWithBigints(value);
+            return writeCarefully(value);
         }
         throw e;
     }
+    // A double of 16 or more integer digits is printed as digits; only then
+    // (rare) write the value again with those doubles in exponent form.
+    return text !== undefined && LONG_DIGITS.test(text) ? writeCarefully(value) : text;
 }
+const LONG_DIGITS = /\d{16}/;
 /** The value at `pointer` (RFC 6901: `""` is the whole value, `/a/0/b`
  *  walks keys and array indices, `~1` is `/`, `~0` is `~`), or `undefined`
  *  when nothing is there. Array indices are plain decimal numbers without
@@ -109,19 +117,22 @@ function containsBigint(value) {
         return Object.values(value).some(containsBigint);
     return false;
 }
-function writeWithBigints(value) {
+function writeCarefully(value) {
     if (typeof value === 'bigint') {
         return value.toString();
+    }
+    if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+        return value.toExponential();
     }
     if (value !== null && typeof value === 'object') {
         const withToJson = value;
         if (typeof withToJson.toJSON === 'function') {
-            return writeWithBigints(withToJson.toJSON());
+            return writeCarefully(withToJson.toJSON());
         }
     }
     if (Array.isArray(value)) {
         const items = value.map((v) => {
-            const text = writeWithBigints(v);
+            const text = writeCarefully(v);
             return text === undefined ? 'null' : text;
         });
         return `[${items.join(',')}]`;
@@ -129,7 +140,7 @@ function writeWithBigints(value) {
     if (typeof value === 'object' && value !== null) {
         const members = [];
         for (const [key, v] of Object.entries(value)) {
-            const text = writeWithBigints(v);
+            const text = writeCarefully(v);
             if (text !== undefined) {
                 members.push(`${JSON.stringify(key)}:${text}`);
             }

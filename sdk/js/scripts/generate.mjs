@@ -8,7 +8,7 @@
 // whose lib/ was not regenerated.
 
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -63,6 +63,8 @@ async function generate(into) {
   const tsc = join(sdk, 'node_modules', 'typescript', 'bin', 'tsc');
   const project = into === sdk ? sdk : stageProject(into);
   execFileSync(process.execPath, [tsc, '-p', project, '--outDir', lib], { stdio: 'inherit' });
+  // The package's bin: npm links it, and a path install runs it directly.
+  chmodSync(join(lib, 'cli.js'), 0o755);
 }
 
 /** For --check: a copy of the project whose types/ are the fresh ones. */

@@ -46,6 +46,17 @@ describe('stringifyJson', () => {
   });
 });
 
+describe('stringifyJson of large doubles', () => {
+  it('writes a whole double beyond 2^53 in exponent form, so it is not read back as another integer', () => {
+    const value = parseJson('{"f":1152921504606846976.0,"i":1152921504606846976,"s":"12345678901234567"}');
+    assert.deepEqual(value, { f: 2 ** 60, i: 1152921504606846976n, s: '12345678901234567' });
+    const text = stringifyJson(value);
+    assert.equal(text, '{"f":1.152921504606847e+18,"i":1152921504606846976,"s":"12345678901234567"}');
+    assert.deepEqual(parseJson(text), value);
+    assert.equal(stringifyJson([-(2 ** 53), 2 ** 53 - 1]), '[-9.007199254740992e+15,9007199254740991]');
+  });
+});
+
 describe('jsonPointer', () => {
   const doc = parseJson('{"a/b":1,"m~n":2,"list":[10,20],"":{"x":3},"deep":{"k":[{"v":true}]}}');
 
