@@ -5,8 +5,10 @@
 # - sdk/js: checks wit/, types/wit/ and lib/ against what wit/ and src/
 #   generate (WIT drift), type-checks, and runs the SDK's unit tests;
 # - plugins/js: type-checks, and runs the plugins' unit tests and the
-#   shared cases of plugins/cases/*.json under Node (no WebAssembly).
-# Building the components is ./build.sh's job.
+#   shared cases of plugins/cases/*.json under Node (no WebAssembly);
+# - then builds every component (./build.sh) and runs the shared cases
+#   again through the built examples, transpiled by jco into Node: the
+#   engine inside the component is held to the same outcomes.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,3 +33,6 @@ echo "== sdk/js: generated files, types, unit tests"
 
 echo "== plugins/js: types, unit tests, shared cases"
 (cd "$here" && npm test --silent)
+
+echo "== plugins/js: components built, shared cases through them"
+(cd "$here" && ./build.sh > /dev/null && npx scaihub-plugin test component-test)
