@@ -22,7 +22,8 @@ export declare class PluginError extends Error {
     toString(): string;
 }
 /** Turns anything a plugin threw into a `PluginError`: a `PluginError`
- *  stays as it is; any other exception becomes `failed`, naming it, so an
- *  unexpected `TypeError` reads as such on the delivery instead of as an
- *  anonymous trap. */
+ *  stays as it is (recognised by its WIT `payload`, so one from another copy
+ *  of this package counts too); any other exception becomes `failed`,
+ *  naming it, so an unexpected `TypeError` reads as such on the delivery
+ *  instead of as an anonymous trap. */
 export declare function asPluginError(thrown: unknown): PluginError;

@@ -52,12 +52,23 @@ export function defineTransform(handler) {
         catch (e) {
             throw asPluginError(e);
         }
-        if (!(answer instanceof Request)) {
+        // By shape rather than `instanceof`: a Request made by another copy of
+        // this package is as good.
+        if (!isRequestLike(answer)) {
             throw PluginError.failed(`the transform returned ${describe(answer)}; return a Request`);
         }
-        return answer.toWit();
+        return { body: answer.body, headers: answer.headers, contentType: answer.contentType };
     };
     return Object.assign(exported, { handler });
+}
+function isRequestLike(value) {
+    const r = value;
+    return (typeof r === 'object' &&
+        r !== null &&
+        r.body instanceof Uint8Array &&
+        Array.isArray(r.headers) &&
+        r.headers.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string') &&
+        typeof r.contentType === 'string');
 }
 function describe(value) {
     if (value === undefined)

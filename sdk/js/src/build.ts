@@ -93,6 +93,9 @@ async function bundleModule(source: string, bundle: string): Promise<string[]> {
       // so at build time beats a failure at the first delivery.
       platform: 'neutral',
       mainFields: ['module', 'main'],
+      // Libraries test this to pick a build; it is a constant here, not an
+      // environment the plugin can read.
+      define: { 'process.env.NODE_ENV': '"production"' },
       target: 'es2022',
       charset: 'utf8',
       legalComments: 'none',

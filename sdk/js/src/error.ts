@@ -46,15 +46,33 @@ export class PluginError extends Error {
 }
 
 /** Turns anything a plugin threw into a `PluginError`: a `PluginError`
- *  stays as it is; any other exception becomes `failed`, naming it, so an
- *  unexpected `TypeError` reads as such on the delivery instead of as an
- *  anonymous trap. */
+ *  stays as it is (recognised by its WIT `payload`, so one from another copy
+ *  of this package counts too); any other exception becomes `failed`,
+ *  naming it, so an unexpected `TypeError` reads as such on the delivery
+ *  instead of as an anonymous trap. */
 export function asPluginError(thrown: unknown): PluginError {
   if (thrown instanceof PluginError) {
     return thrown;
+  }
+  const payload = witPayload(thrown);
+  if (payload !== undefined) {
+    return new PluginError(payload.tag, payload.val);
   }
   if (thrown instanceof Error) {
     return PluginError.failed(`uncaught ${thrown.name}: ${thrown.message}`);
   }
   return PluginError.failed(`uncaught exception: ${String(thrown)}`);
+}
+
+const KINDS: readonly string[] = ['invalid-config', 'invalid-event', 'failed'] satisfies ErrorKind[];
+
+/** The WIT error a thrown value carries as its own `payload`, if any. */
+function witPayload(thrown: unknown): WitPluginError | undefined {
+  if (typeof thrown !== 'object' || thrown === null || !Object.prototype.hasOwnProperty.call(thrown, 'payload')) {
+    return undefined;
+  }
+  const payload = (thrown as { payload: unknown }).payload as { tag?: unknown; val?: unknown } | null;
+  return payload !== null && typeof payload === 'object' && KINDS.includes(payload.tag as string) && typeof payload.val === 'string'
+    ? (payload as WitPluginError)
+    : undefined;
 }

@@ -81,12 +81,26 @@ export function defineTransform(handler: TransformHandler): TransformExport {
     } catch (e) {
       throw asPluginError(e);
     }
-    if (!(answer instanceof Request)) {
+    // By shape rather than `instanceof`: a Request made by another copy of
+    // this package is as good.
+    if (!isRequestLike(answer)) {
       throw PluginError.failed(`the transform returned ${describe(answer)}; return a Request`);
     }
-    return answer.toWit();
+    return { body: answer.body, headers: answer.headers, contentType: answer.contentType };
   };
   return Object.assign(exported, { handler });
+}
+
+function isRequestLike(value: unknown): value is TransformWorld.OutgoingRequest {
+  const r = value as Partial<TransformWorld.OutgoingRequest> | null | undefined;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    r.body instanceof Uint8Array &&
+    Array.isArray(r.headers) &&
+    r.headers.every((h) => Array.isArray(h) && h.length === 2 && typeof h[0] === 'string' && typeof h[1] === 'string') &&
+    typeof r.contentType === 'string'
+  );
 }
 
 function describe(value: unknown): string {

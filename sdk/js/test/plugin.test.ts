@@ -90,3 +90,24 @@ describe('runFilter', () => {
     assert.throws(() => runFilter(raw, event, 'null'), RangeError);
   });
 });
+
+describe('exports and other copies of the SDK', () => {
+  it('keep a plugin error recognised by its payload, and accept a request-shaped answer', () => {
+    const foreign = Object.assign(new Error('x'), { payload: { tag: 'invalid-event', val: 'from another copy' } });
+    const filter = defineFilter(() => {
+      throw foreign;
+    });
+    assert.deepEqual(runFilter(filter, event, 'null'), { error: { kind: 'invalid-event', message: 'from another copy' } });
+    const transform = defineTransform(() => ({ body: new Uint8Array([120]), headers: [['A', 'b']], contentType: 'text/plain' }) as never);
+    const outcome = runTransform(transform, event, new Request(), 'null');
+    assert.ok('request' in outcome);
+    assert.equal(outcome.request.bodyText(), 'x');
+  });
+
+  it('refuses a request-like answer with a malformed header', () => {
+    const transform = defineTransform(() => ({ body: new Uint8Array(), headers: [['A']], contentType: '' }) as never);
+    const outcome = runTransform(transform, event, new Request(), 'null');
+    assert.ok('error' in outcome);
+    assert.match(outcome.error.message, /return a Request/);
+  });
+});
