@@ -3,7 +3,7 @@
 // component of the `filter` or `transform` world (componentize-js).
 
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { createRequire, register } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -153,6 +153,7 @@ function chooseKind(declared: Kind | undefined, exports: string[], source: strin
  *  the StarlingMonkey engine, evaluates the module's top level and
  *  snapshots it with Wizer, and wraps the result as a component. */
 async function componentizeModule(bundle: string, wit: string, kind: Kind, work: string): Promise<Uint8Array> {
+  findShimForComponentize();
   await allowWitReads([wit, work]);
   const { componentize } = await import('@bytecodealliance/componentize-js');
   try {
@@ -168,14 +169,36 @@ async function componentizeModule(bundle: string, wit: string, kind: Kind, work:
   }
 }
 
+let shimHooked = false;
+
+/** componentize-js imports @bytecodealliance/preview2-shim without
+ *  declaring it; where npm did not put a copy within its reach, let it find
+ *  this SDK's (see node/shim-hooks.ts). Once per process, before
+ *  componentize-js is first imported. */
+function findShimForComponentize(): void {
+  if (!shimHooked) {
+    register('./node/shim-hooks.js', import.meta.url, { data: { sdkUrl: import.meta.url } });
+    shimHooked = true;
+  }
+}
+
+/** The preview2-shim file that `from` resolves `subpath` to: the one
+ *  componentize-js sees if it sees one, else this SDK's (the hook above). */
+function shimPath(subpath: string): string {
+  const componentizeUrl = import.meta.resolve('@bytecodealliance/componentize-js');
+  try {
+    return createRequire(componentizeUrl).resolve(`@bytecodealliance/preview2-shim/${subpath}`);
+  } catch {
+    return createRequire(import.meta.url).resolve(`@bytecodealliance/preview2-shim/${subpath}`);
+  }
+}
+
 /** componentize-js reads the WIT through a WASI filesystem emulated by
  *  @bytecodealliance/preview2-shim, which since 0.26 opens no directory by
- *  default. Open exactly the folders the build reads, in the same module
- *  instance componentize-js imports (resolved from its own location). */
+ *  default. Open exactly the folders the build reads, in the shim instance
+ *  componentize-js uses. */
 async function allowWitReads(folders: string[]): Promise<void> {
-  const componentizeUrl = import.meta.resolve('@bytecodealliance/componentize-js');
-  const shimPath = createRequire(componentizeUrl).resolve('@bytecodealliance/preview2-shim/filesystem');
-  const shim = (await import(pathToFileURL(shimPath).href)) as {
+  const shim = (await import(pathToFileURL(shimPath('filesystem')).href)) as {
     _setPreopens(preopens: Record<string, string>): void;
   };
   shim._setPreopens(Object.fromEntries(folders.map((f) => [f, f])));
