@@ -26,10 +26,13 @@
 //   `sandbox held:` (with what the plugin met) when denied and
 //   `sandbox breached:` when the attempt worked:
 //   - `read-env` (`var`, default `PATH`): `process.env`;
-//   - `read-file` (`path`, default `/etc/passwd`): every way below;
-//   - `require-fs` (`path`): `require('fs').readFileSync`;
+//   - `read-file` (`path`, default `/etc/passwd`): `require('fs')`,
+//     `process.binding('fs')`, `Deno.readTextFileSync`, `Bun.file`;
+//   - `require-fs` (`path`): `require('fs').readFileSync` alone;
 //   - `import-fs` (`path`): `import('node:fs')`, `import('fs')`, and
-//     `import(path)` through the engine's own module loader;
+//     `import(path)` through the engine's own module loader. In a
+//     component the loader traps on any import after the build, so this
+//     ends as a trap before the plugin can report;
 //   - `fetch` (`url`, default `http://127.0.0.1:9/`): `fetch`;
 //   - `connect-tcp` (`addr`, default `127.0.0.1:9`): JavaScript has no
 //     sockets, so `fetch('http://<addr>/')`.
@@ -135,7 +138,7 @@ export async function misbehave(b: Behaviour): Promise<void> {
     case 'read-env':
       throw escapeReport(`reading environment variable ${b.var}`, await readEnv(b.var));
     case 'read-file':
-      throw escapeReport(`reading file ${b.path}`, await firstSuccess([requireFs(b.path), importFs(b.path)]));
+      throw escapeReport(`reading file ${b.path}`, await firstSuccess([requireFs(b.path), runtimeFs(b.path)]));
     case 'require-fs':
       throw escapeReport(`reading file ${b.path} with require('fs')`, await requireFs(b.path));
     case 'import-fs':
@@ -175,7 +178,9 @@ function why(e: unknown): string {
 // The globals below are Node's and the browser's; the sandbox's engine may
 // or may not define them, which is the point of trying.
 type Global = {
-  process?: { env?: Record<string, string | undefined> };
+  process?: { env?: Record<string, string | undefined>; binding?: (name: string) => { open?: unknown } };
+  Deno?: { readTextFileSync?: (path: string) => string };
+  Bun?: { file?: (path: string) => { size: number } };
   require?: (id: string) => { readFileSync?: (path: string) => { length: number } };
   fetch?: (url: string) => Promise<{ status: number; arrayBuffer(): Promise<ArrayBuffer> }>;
 };
@@ -200,6 +205,30 @@ async function requireFs(path: string): Promise<Attempt> {
   } catch (e) {
     return { denied: `require: ${why(e)}` };
   }
+}
+
+/** The file APIs of other JavaScript runtimes. */
+async function runtimeFs(path: string): Promise<Attempt> {
+  const denied: string[] = [];
+  try {
+    if (typeof g.process?.binding !== 'function') denied.push('process.binding is not defined');
+    else if (g.process.binding('fs').open !== undefined) return { ok: 0 };
+  } catch (e) {
+    denied.push(`process.binding: ${why(e)}`);
+  }
+  try {
+    if (typeof g.Deno?.readTextFileSync !== 'function') denied.push('Deno is not defined');
+    else return { ok: g.Deno.readTextFileSync(path).length };
+  } catch (e) {
+    denied.push(`Deno: ${why(e)}`);
+  }
+  try {
+    if (typeof g.Bun?.file !== 'function') denied.push('Bun is not defined');
+    else return { ok: g.Bun.file(path).size };
+  } catch (e) {
+    denied.push(`Bun: ${why(e)}`);
+  }
+  return { denied: denied.join('; ') };
 }
 
 async function importFs(path: string): Promise<Attempt> {

@@ -9,6 +9,11 @@ export type Kind = 'filter' | 'transform';
  *  them as empty or read-only WASI, and without `random` every call of a
  *  snapshot would draw the same "random" numbers. */
 export declare const DISABLED_FEATURES: readonly ['http', 'fetch-event'];
+/** Put at the top of every bundle. Without the `http` feature
+ *  componentize-js still defines `fetch`, but its WASI HTTP imports are
+ *  stubbed with traps, so a call would end the plugin with an anonymous
+ *  `unreachable`; this makes it a TypeError that says why. */
+export declare const PRELUDE = "globalThis.fetch = function fetch() {\n  throw new TypeError('fetch is not available in ScaiHub plugins: they have no network access');\n};";
 /** Where the SDK's copy of the WIT lives (kept equal to the repository's
  *  `wit/` by `npm run check`). */
 export declare const PACKAGED_WIT: string;

@@ -16,6 +16,13 @@ import * as esbuild from 'esbuild';
  *  them as empty or read-only WASI, and without `random` every call of a
  *  snapshot would draw the same "random" numbers. */
 export const DISABLED_FEATURES = ['http', 'fetch-event'];
+/** Put at the top of every bundle. Without the `http` feature
+ *  componentize-js still defines `fetch`, but its WASI HTTP imports are
+ *  stubbed with traps, so a call would end the plugin with an anonymous
+ *  `unreachable`; this makes it a TypeError that says why. */
+export const PRELUDE = `globalThis.fetch = function fetch() {
+  throw new TypeError('fetch is not available in ScaiHub plugins: they have no network access');
+};`;
 /** Where the SDK's copy of the WIT lives (kept equal to the repository's
  *  `wit/` by `npm run check`). */
 export const PACKAGED_WIT = fileURLToPath(new URL('../wit', import.meta.url));
@@ -69,6 +76,7 @@ async function bundleModule(source, bundle) {
             // Libraries test this to pick a build; it is a constant here, not an
             // environment the plugin can read.
             define: { 'process.env.NODE_ENV': '"production"' },
+            banner: { js: PRELUDE },
             target: 'es2022',
             charset: 'utf8',
             legalComments: 'none',

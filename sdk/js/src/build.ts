@@ -22,6 +22,14 @@ export type Kind = 'filter' | 'transform';
  *  snapshot would draw the same "random" numbers. */
 export const DISABLED_FEATURES = ['http', 'fetch-event'] as const;
 
+/** Put at the top of every bundle. Without the `http` feature
+ *  componentize-js still defines `fetch`, but its WASI HTTP imports are
+ *  stubbed with traps, so a call would end the plugin with an anonymous
+ *  `unreachable`; this makes it a TypeError that says why. */
+export const PRELUDE = `globalThis.fetch = function fetch() {
+  throw new TypeError('fetch is not available in ScaiHub plugins: they have no network access');
+};`;
+
 /** Where the SDK's copy of the WIT lives (kept equal to the repository's
  *  `wit/` by `npm run check`). */
 export const PACKAGED_WIT = fileURLToPath(new URL('../wit', import.meta.url));
@@ -96,6 +104,7 @@ async function bundleModule(source: string, bundle: string): Promise<string[]> {
       // Libraries test this to pick a build; it is a constant here, not an
       // environment the plugin can read.
       define: { 'process.env.NODE_ENV': '"production"' },
+      banner: { js: PRELUDE },
       target: 'es2022',
       charset: 'utf8',
       legalComments: 'none',
