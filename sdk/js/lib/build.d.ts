@@ -43,4 +43,3 @@ export declare class BuildError extends Error {
 export declare function buildPlugin(options: BuildOptions): Promise<BuildResult>;
 /** The packaged WIT's text (for `scaihub-plugin --version`). */
 export declare function witPackage(): Promise<string>;
-export declare const SDK_ROOT: string;

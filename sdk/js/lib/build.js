@@ -4,7 +4,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire, register } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 /** The engine features a plugin is built without. The sandbox refuses
@@ -153,8 +153,8 @@ function findShimForComponentize() {
         shimHooked = true;
     }
 }
-/** The preview2-shim file that `from` resolves `subpath` to: the one
- *  componentize-js sees if it sees one, else this SDK's (the hook above). */
+/** The file of preview2-shim's `subpath` that componentize-js imports: the
+ *  copy it finds itself if there is one, else this SDK's (the hook above). */
 function shimPath(subpath) {
     const componentizeUrl = import.meta.resolve('@bytecodealliance/componentize-js');
     try {
@@ -177,4 +177,3 @@ export async function witPackage() {
     const text = await readFile(join(PACKAGED_WIT, 'hooks.wit'), 'utf8');
     return /^package\s+([^;]+);/m.exec(text)?.[1] ?? 'unknown';
 }
-export const SDK_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));

@@ -3,6 +3,7 @@
 // under Node.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -112,7 +113,6 @@ function testFiles(root) {
     });
 }
 async function sdkVersion() {
-    const { readFile } = await import('node:fs/promises');
     const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'));
     return pkg.version;
 }

@@ -1,7 +1,7 @@
 // `@scaihub/plugin-sdk/component`: load a built component into Node
 // (transpiled by jco, run by V8 with WASI denied), so tests can call the
 // real compiled plugin, engine and all, without a ScaiHub host.
-import { mkdtemp, readFile, rm, symlink, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';

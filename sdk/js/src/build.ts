@@ -5,7 +5,7 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire, register } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -191,8 +191,8 @@ function findShimForComponentize(): void {
   }
 }
 
-/** The preview2-shim file that `from` resolves `subpath` to: the one
- *  componentize-js sees if it sees one, else this SDK's (the hook above). */
+/** The file of preview2-shim's `subpath` that componentize-js imports: the
+ *  copy it finds itself if there is one, else this SDK's (the hook above). */
 function shimPath(subpath: string): string {
   const componentizeUrl = import.meta.resolve('@bytecodealliance/componentize-js');
   try {
@@ -218,5 +218,3 @@ export async function witPackage(): Promise<string> {
   const text = await readFile(join(PACKAGED_WIT, 'hooks.wit'), 'utf8');
   return /^package\s+([^;]+);/m.exec(text)?.[1] ?? 'unknown';
 }
-
-export const SDK_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
