@@ -14,7 +14,9 @@
 // - plugin.ts: `defineFilter`, `defineTransform`, `Verdict`
 // - json.ts: lossless JSON parsing/writing and JSON pointers
 // - testing.ts (`@scaihub/plugin-sdk/testing`): run an export as the host would
-// - cli.ts, node/: the `scaihub-plugin` command (build, test)
+// - component.ts (`@scaihub/plugin-sdk/component`): load a built .wasm into Node
+// - cli.ts, build.ts (`@scaihub/plugin-sdk/build`), node/: the
+//   `scaihub-plugin` command (build, test) and the Node hooks it installs
 
 export { Config, ConfigFields } from './config.js';
 export { asPluginError, type ErrorKind, PluginError } from './error.js';
