@@ -6,10 +6,21 @@
 //! - [`storage`]: the only module that speaks SQL (SQLite and PostgreSQL).
 //! - [`hub`]: the service: ingest and fan-out, webhook management, principals.
 //! - [`delivery`]: the worker that claims, signs, sends, retries and drops.
+//! - [`plugin`]: the WebAssembly sandbox that runs customers' filters and
+//!   transforms (wasmtime, the WIT bindings, fair call slots).
+//! - [`oauth`]: access tokens (JWT), signing keys and PKCE for the
+//!   authorization server; its grants live in `hub::oauth`.
 //! - [`http`]: the API edge: routing, auth, errors, OpenAPI.
 //! - [`console`]: the admin console, server-rendered pages under `/console`.
-//! - [`server`]: wiring and graceful shutdown.
+//! - [`state`]: the state every handler of `http` and `console` gets.
+//! - [`server`]: wiring (the web app mounting `http` and `console`, the
+//!   worker, the cluster tasks) and graceful shutdown.
+//! - [`error`]: the API's one error type.
 //! - [`clock`], [`crypto`], [`signing`], [`destinations`], [`ids`], [`metrics`]: the pieces they share.
+//!
+//! Modules look down this list's layers, never up: `storage` knows no
+//! `hub`, `hub` no `delivery` or `http`, `http` and `console` not each
+//! other; `server` alone sees them all.
 
 pub mod clock;
 pub mod config;
@@ -27,6 +38,7 @@ pub mod oauth;
 pub mod plugin;
 pub mod server;
 pub mod signing;
+pub mod state;
 pub mod storage;
 
 /// Makes `ring` the process's TLS crypto provider (we build reqwest without

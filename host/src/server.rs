@@ -6,8 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::clock::SharedClock;
 use crate::config::{ConfigError, ServeArgs, parse_allow_list, parse_schedule};
@@ -17,6 +21,7 @@ use crate::destinations::{DestinationPolicy, NameResolver, SystemResolver};
 use crate::hub::{Hub, HubSettings};
 use crate::metrics::Metrics;
 use crate::plugin::{PluginLimits, PluginRuntime};
+use crate::state::AppState;
 use crate::storage::{Backend, Store};
 
 /// Builds the shared service over an open store.
@@ -81,7 +86,7 @@ pub async fn serve(
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let cluster_task = tokio::spawn(crate::delivery::notify::run(hub.clone()));
     let retention_task = tokio::spawn(crate::hub::retention::run(hub.clone(), stop_rx.clone()));
-    let app = crate::http::app(hub.clone());
+    let app = app(hub.clone());
     let mut http_stop = stop_rx.clone();
     let server = axum::serve(
         listener,
@@ -228,4 +233,23 @@ pub fn plugin_limits(args: &ServeArgs) -> Result<PluginLimits, ConfigError> {
         max_output_bytes: args.plugin_max_output_kib * 1024,
         max_concurrent: args.plugin_concurrency.max(1),
     })
+}
+
+/// The whole web application: the API (with its OpenAPI document) and the
+/// console, side by side over one [`AppState`]. Assembled here, above
+/// both, so neither module refers to the other.
+pub fn app(hub: Arc<Hub>) -> Router {
+    let max_body = hub.settings.max_body_bytes;
+    let (router, mut doc) = crate::http::api().split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let openapi = Arc::new(
+        doc.to_pretty_json()
+            .expect("the OpenAPI document serialises"),
+    );
+    router
+        .merge(crate::console::router())
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+        .with_state(AppState { hub, openapi })
 }

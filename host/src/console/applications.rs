@@ -11,9 +11,9 @@ use super::{
     Console, Form, Layout, PageError, PageResult, Posted, error_for, page, see_other, when,
 };
 use crate::domain::{FieldError, Scope};
-use crate::http::AppState;
 use crate::hub::HubError;
 use crate::hub::applications::{ApplicationPatch, MAX_TOKEN_LIFETIME_SECS, NewApplication};
+use crate::state::AppState;
 use crate::storage::applications::ApplicationRecord;
 
 pub fn router() -> Router<AppState> {

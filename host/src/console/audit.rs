@@ -12,8 +12,8 @@ use serde_json::Value;
 use super::{Console, Layout, PageResult, page, when};
 use crate::clock::parse_rfc3339;
 use crate::domain::{Category, FieldError, Scope};
-use crate::http::AppState;
 use crate::ids::{self, IdKind};
+use crate::state::AppState;
 use crate::storage::events::AuditQuery;
 
 const PAGE: i64 = 50;

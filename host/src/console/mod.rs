@@ -27,9 +27,9 @@ use axum::routing::{get, post};
 use crate::clock::{Millis, rfc3339};
 use crate::crypto::constant_time_eq;
 use crate::domain::{FieldError, Scope};
-use crate::http::AppState;
 use crate::hub::HubError;
 use crate::hub::console::ConsoleSession;
+use crate::state::AppState;
 
 /// The session cookie (`Path=/console`, `HttpOnly`, `SameSite=Lax`).
 pub const SESSION_COOKIE: &str = "scaihub_console";

@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use super::{Console, Layout, PageError, PageResult, Posted, csrf_ok, page, see_other, when};
 use crate::domain::webhook::{PluginRef, WebhookPatch};
 use crate::domain::{FieldError, Scope};
-use crate::http::AppState;
 use crate::hub::HubError;
 use crate::hub::plugins::TestOutcome;
+use crate::state::AppState;
 use crate::storage::plugins::PluginRecord;
 
 pub fn router() -> Router<AppState> {

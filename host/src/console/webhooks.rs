@@ -16,9 +16,9 @@ use serde_json::Value;
 use super::{Console, Layout, PageError, PageResult, Posted, error_for, page, see_other, when};
 use crate::domain::webhook::{OnPluginError, PluginRef, WebhookInput, WebhookPatch};
 use crate::domain::{Category, FieldError, Filters, Scope};
-use crate::http::AppState;
 use crate::hub::HubError;
 use crate::hub::console::WebhookHealth;
+use crate::state::AppState;
 use crate::storage::deliveries::{DeliveryRecord, DeliveryStatus};
 use crate::storage::webhooks::WebhookRecord;
 
@@ -580,7 +580,7 @@ async fn detail_page(
         .flatten();
     let h = state.hub.webhook_health(&w).await?;
     let queued = if w.paused {
-        state.hub.store.queued_count(&w.id).await?
+        state.hub.store.queued_count(&w.org_id, &w.id).await?
     } else {
         0
     };

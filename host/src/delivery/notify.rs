@@ -13,7 +13,7 @@
 //!   with backoff, and wakes the local worker on every announcement from
 //!   another process, so work made due anywhere starts within
 //!   milliseconds. While it listens, the worker's idle look at the store is
-//!   only a safety net ([`LISTENING_POLL`]).
+//!   only a safety net ([`crate::hub::cluster::LISTENING_POLL`]).
 //! - **Sharing the host**: every [`BEAT`] each process marks itself seen
 //!   in `workers` with its host name and counts the live processes on
 //!   that host; `SCAIHUB_MAX_IN_FLIGHT` is the host's budget of attempts in
@@ -32,52 +32,24 @@
 //! On SQLite none of this runs: one process owns the file.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
 use crate::hub::Hub;
+use crate::hub::cluster::DEAD_AFTER;
 use crate::storage::Backend;
 use crate::storage::notify::Heard;
 
-/// How often an idle worker looks at the store when nothing tells it.
-pub const IDLE_POLL: Duration = Duration::from_millis(500);
-/// The same while announcements from other processes are heard.
-pub const LISTENING_POLL: Duration = Duration::from_secs(5);
 /// The longest wait before listening again after a failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often a process marks itself seen and counts who shares its host.
-pub const BEAT: Duration = Duration::from_secs(2);
+pub const BEAT: Duration = Duration::from_secs(1);
 /// A process not seen for this long no longer counts on its host.
 pub const LIVE_FOR: Duration = Duration::from_secs(7);
 /// A process not seen for this long is deleted from `workers`.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
-
-/// This process's side of the cluster.
-pub struct Cluster {
-    /// Rings the announcer.
-    outgoing: Notify,
-    /// Whether other processes' announcements are heard right now.
-    listening: AtomicBool,
-    /// Rings when another process joined or left.
-    peers: Notify,
-    /// Processes on this host working on the same database, this one
-    /// included; the worker takes its share of the in-flight budget by it.
-    pub host_processes: watch::Sender<usize>,
-}
-
-impl Default for Cluster {
-    fn default() -> Self {
-        Cluster {
-            outgoing: Notify::new(),
-            listening: AtomicBool::new(false),
-            peers: Notify::new(),
-            host_processes: watch::Sender::new(1),
-        }
-    }
-}
 
 /// This process's share of a host's budget of attempts in flight.
 pub fn in_flight_share(budget: usize, processes: usize) -> usize {
@@ -92,26 +64,6 @@ pub fn host_name() -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "localhost".into())
-}
-
-impl Hub {
-    /// Work fell due in the store that any process may take: wakes the local
-    /// worker and, on PostgreSQL, every other process.
-    pub fn work_due(&self) {
-        self.wake.notify_one();
-        if self.store.backend() == Backend::Postgres {
-            self.cluster.outgoing.notify_one();
-        }
-    }
-
-    /// How long an idle worker waits before looking at the store anyway.
-    pub fn idle_poll(&self) -> Duration {
-        if self.cluster.listening.load(Ordering::Relaxed) {
-            LISTENING_POLL
-        } else {
-            IDLE_POLL
-        }
-    }
 }
 
 /// Runs the cluster tasks (announcing, listening, keeping leases) until
@@ -202,6 +154,8 @@ async fn share_host(hub: &Hub) {
             .await
         {
             Ok(processes) => {
+                hub.marked_alive();
+                take_over_dead(hub).await;
                 let changed = hub.cluster.host_processes.send_if_modified(|n| {
                     let changed = *n != processes;
                     *n = processes;
@@ -216,6 +170,7 @@ async fn share_host(hub: &Hub) {
                 }
                 if !announced {
                     announced = true;
+                    info!(process = %hub.worker_owner, host = %host, "joined the cluster");
                     if let Err(e) = hub.store.announce_peers(&hub.worker_owner).await {
                         warn!(error = %format!("{e:#}"), "announcing this process to the others failed");
                     }
@@ -233,6 +188,27 @@ async fn share_host(hub: &Hub) {
 /// Every quarter of a lease, the leases ending within half a lease are
 /// extended to a full one: each is written about once per half lease, and
 /// none ends while this process lives.
+/// Releases the leases of processes not alive for [`DEAD_AFTER`] and wakes
+/// every worker to send what they held: a killed process's deliveries go
+/// out within seconds, not when each of its leases would have ended.
+async fn take_over_dead(hub: &Hub) {
+    match hub.store.take_over_dead(DEAD_AFTER, hub.now()).await {
+        Ok(dead) if !dead.is_empty() => {
+            for (owner, released) in &dead {
+                warn!(
+                    process = %owner,
+                    released,
+                    "a process stopped marking itself alive: its deliveries are taken over"
+                );
+                hub.metrics.leases_taken_over.inc_by(*released);
+            }
+            hub.work_due();
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %format!("{e:#}"), "looking for dead processes failed"),
+    }
+}
+
 async fn keep_leases(hub: &Hub) {
     let lease = hub.settings.lease;
     let span = lease.as_millis() as i64;

@@ -9,10 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Auth;
-use super::webhooks::parse_status;
 use super::{AppState, Page, page_limit};
 use crate::clock::rfc3339;
-use crate::domain::Scope;
+use crate::domain::{FieldError, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::deliveries::{AttemptRecord, DeliveryRecord, DeliveryStatus};
 
@@ -155,4 +154,15 @@ async fn redeliver(
     auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let d = state.hub.redeliver(&org_id, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(DeliveryView::new(d, None))))
+}
+
+/// A `?status=` filter of a delivery listing (this router's and the
+/// per-webhook one in `webhooks.rs`).
+pub(crate) fn parse_status(text: Option<&str>) -> Result<Option<DeliveryStatus>, FieldError> {
+    text.map(|s| {
+        DeliveryStatus::parse(s).ok_or_else(|| {
+            FieldError::new("status", "must be one of pending queued succeeded retrying dropped filtered plugin_failed overflowed")
+        })
+    })
+    .transpose()
 }

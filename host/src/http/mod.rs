@@ -13,25 +13,12 @@ pub mod plugins;
 pub mod users;
 pub mod webhooks;
 
-use std::sync::Arc;
-
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use serde::{Deserialize, Serialize};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::hub::Hub;
-
-/// What every handler gets.
-#[derive(Clone)]
-pub struct AppState {
-    pub hub: Arc<Hub>,
-    pub openapi: Arc<String>,
-}
+pub use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -63,7 +50,7 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The API routes with their OpenAPI description.
-fn api() -> OpenApiRouter<AppState> {
+pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ops::router())
         .merge(orgs::router())
@@ -80,23 +67,6 @@ fn api() -> OpenApiRouter<AppState> {
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let (_, doc) = api().split_for_parts();
     doc
-}
-
-/// The whole application.
-pub fn app(hub: Arc<Hub>) -> Router {
-    let max_body = hub.settings.max_body_bytes;
-    let (router, mut doc) = api().split_for_parts();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
-    let openapi = Arc::new(
-        doc.to_pretty_json()
-            .expect("the OpenAPI document serialises"),
-    );
-    router
-        .merge(crate::console::router())
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new())
-        .with_state(AppState { hub, openapi })
 }
 
 /// `?limit=&cursor=` on list endpoints.

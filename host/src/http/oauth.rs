@@ -276,8 +276,8 @@ async fn introspect(
     body: axum::body::Bytes,
 ) -> Response {
     let result = async {
-        let (_, token) = client_and_token(&state, &headers, &body).await?;
-        Ok::<_, OAuthError>(state.hub.introspect(&token).await)
+        let (app, token) = client_and_token(&state, &headers, &body).await?;
+        Ok::<_, OAuthError>(state.hub.introspect(&app, &token).await)
     }
     .await;
     respond(result.map(|v| Json(v).into_response()))

@@ -114,7 +114,7 @@ async fn get_user(
         .get_user(&org_id, &id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
-    let keys = state.hub.store.list_api_keys(&id).await?;
+    let keys = state.hub.store.list_api_keys(&org_id, &id).await?;
     let mut v = view(user);
     v.api_keys = Some(
         keys.into_iter()

@@ -357,15 +357,3 @@ async fn test_webhook(
         .ok_or(ApiError::NotFound("delivery"))?;
     Ok(Json(DeliveryView::new(record, Some(attempts))))
 }
-
-// Used by the deliveries router for its per-webhook listing.
-pub(crate) fn parse_status(
-    text: Option<&str>,
-) -> Result<Option<crate::storage::deliveries::DeliveryStatus>, FieldError> {
-    text.map(|s| {
-        crate::storage::deliveries::DeliveryStatus::parse(s).ok_or_else(|| {
-            FieldError::new("status", "must be one of pending queued succeeded retrying dropped filtered plugin_failed overflowed")
-        })
-    })
-    .transpose()
-}

@@ -193,7 +193,9 @@ impl Hub {
             app.token_lifetime_secs = validate_lifetime(Some(t))?;
         }
         app.updated_at = self.now();
-        self.store.update_application(&app).await?;
+        if !self.store.update_application(&app).await? {
+            return Err(HubError::NotFound("application"));
+        }
         if let Some(mut account) = self.store.get_user(org_id, &app.service_account_id).await? {
             account.permissions = app.scopes.clone();
             self.store.update_user(&account, app.updated_at).await?;
@@ -252,7 +254,9 @@ impl Hub {
         ));
         app.prev_secret_expires_at = Some(expires);
         app.updated_at = now;
-        self.store.update_application(&app).await?;
+        if !self.store.update_application(&app).await? {
+            return Err(HubError::NotFound("application"));
+        }
         self.audit_app(
             org_id,
             by,

@@ -180,7 +180,10 @@ impl Hub {
 
     /// Paused, failing (the latest attempted delivery failed) or healthy.
     pub async fn webhook_health(&self, w: &WebhookRecord) -> HubResult<WebhookHealth> {
-        let recent = self.store.recent_outcomes(&w.id, HEALTH_WINDOW).await?;
+        let recent = self
+            .store
+            .recent_outcomes(&w.org_id, &w.id, HEALTH_WINDOW)
+            .await?;
         let succeeded = recent
             .iter()
             .filter(|o| o.status == DeliveryStatus::Succeeded)

@@ -181,7 +181,7 @@ impl Hub {
                 let status = if webhook.paused {
                     let held = match queued.get(&i) {
                         Some(n) => *n,
-                        None => tx.queued_count(&webhook.id).await?,
+                        None => tx.queued_count(&webhook.org_id, &webhook.id).await?,
                     };
                     if held < webhook.settings.queue_limit {
                         queued.insert(i, held + 1);
@@ -230,7 +230,8 @@ impl Hub {
         }
         tx.insert_deliveries(&deliveries).await?;
         for (i, count) in overflowed {
-            tx.add_overflow(&webhooks[i].id, count, now).await?;
+            tx.add_overflow(&webhooks[i].org_id, &webhooks[i].id, count, now)
+                .await?;
             self.metrics.queue_overflows.inc_by(count as u64);
         }
         Ok(outcome)

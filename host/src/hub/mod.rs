@@ -3,6 +3,7 @@
 //! clock, the master key and the destination policy.
 
 pub mod applications;
+pub mod cluster;
 pub mod console;
 pub mod ingest;
 pub mod oauth;
@@ -88,7 +89,7 @@ pub struct Hub {
     /// (see [`crate::hub::ingest::FAST_LANE_BYTES`]).
     pub fast_backlog: std::sync::atomic::AtomicUsize,
     /// Keeping in touch with other processes on the same PostgreSQL.
-    pub cluster: crate::delivery::notify::Cluster,
+    pub cluster: cluster::Cluster,
     /// Own events written with group commit (see [`Hub::log_batched`]).
     pub audit_queue: Option<tokio::sync::mpsc::Sender<QueuedEvent>>,
     /// On SQLite, ingest transactions wait for the one writer one at a

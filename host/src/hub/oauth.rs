@@ -512,9 +512,12 @@ impl Hub {
     }
 
     /// RFC 7662: what a token is, or `{"active": false}`.
-    pub async fn introspect(&self, token: &str) -> serde_json::Value {
+    /// RFC 7662: what a token is, told only to a client of the token's own
+    /// organisation (§4 leaves it to the server what each caller may
+    /// learn); to any other client, every token is inactive.
+    pub async fn introspect(&self, caller: &ApplicationRecord, token: &str) -> serde_json::Value {
         match self.verify_access_token(token).await {
-            Ok(v) => {
+            Ok(v) if v.claims.org == caller.org_id => {
                 let c = v.claims;
                 let mut out = json!({
                     "active": true, "scope": c.scope, "client_id": c.client_id, "sub": c.sub, "exp": c.exp,
@@ -525,7 +528,7 @@ impl Hub {
                 }
                 out
             }
-            Err(_) => json!({"active": false}),
+            Ok(_) | Err(_) => json!({"active": false}),
         }
     }
 

@@ -149,7 +149,9 @@ impl Hub {
             }
             user.permissions = permissions;
         }
-        self.store.update_user(&user, self.now()).await?;
+        if !self.store.update_user(&user, self.now()).await? {
+            return Err(HubError::NotFound("user"));
+        }
         self.audit_admin(
             org_id,
             by,

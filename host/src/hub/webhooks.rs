@@ -162,7 +162,7 @@ impl Hub {
         let changed = record.paused != paused;
         let released = if changed && !paused {
             record.overflow_reported = false;
-            tx.release_queue(id, self.now()).await?
+            tx.release_queue(org_id, id, self.now()).await?
         } else {
             0
         };

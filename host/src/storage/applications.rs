@@ -127,12 +127,14 @@ impl Store {
         Ok(())
     }
 
-    pub async fn update_application(&self, a: &ApplicationRecord) -> StoreResult<()> {
+    /// Writes back a live application of `a.org_id`; false when there is
+    /// none (deleted, or another organisation's).
+    pub async fn update_application(&self, a: &ApplicationRecord) -> StoreResult<bool> {
         on_write!(self, p => {
-            sqlx::query(
+            let done = sqlx::query(
                 "UPDATE applications SET name = $2, description = $3, redirect_uris = $4, scopes = $5, token_lifetime_secs = $6, \
                  secret_hash = $7, prev_secret_hash = $8, prev_secret_expires_at = $9, updated_at = $10 \
-                 WHERE id = $1 AND deleted_at IS NULL",
+                 WHERE id = $1 AND org_id = $11 AND deleted_at IS NULL",
             )
             .bind(&a.id)
             .bind(&a.name)
@@ -144,10 +146,11 @@ impl Store {
             .bind(&a.prev_secret_hash)
             .bind(a.prev_secret_expires_at)
             .bind(a.updated_at)
+            .bind(&a.org_id)
             .execute(p)
             .await?;
-        });
-        Ok(())
+            Ok(done.rows_affected() == 1)
+        })
     }
 
     /// A live application by id, optionally within an organisation.
@@ -193,8 +196,13 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE app_id = $1 AND used_at IS NULL")
+            if done.rows_affected() != 1 {
+                // Not this organisation's application: nothing changes.
+                return Ok(false);
+            }
+            sqlx::query("UPDATE refresh_tokens SET used_at = $3 WHERE app_id = $1 AND org_id = $2 AND used_at IS NULL")
                 .bind(id)
+                .bind(org_id)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;

@@ -277,10 +277,15 @@ impl Tx {
     }
 
     /// How many deliveries a webhook holds while paused.
-    pub async fn queued_count(&mut self, webhook_id: &str) -> StoreResult<i64> {
+    pub async fn queued_count(&mut self, org_id: &str, webhook_id: &str) -> StoreResult<i64> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued' AND {}",
+            super::WEBHOOK_OF_ORG
+        );
         on_tx!(self, c => {
-            let row = sqlx::query("SELECT COUNT(*) AS n FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued'")
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(webhook_id)
+                .bind(org_id)
                 .fetch_one(c)
                 .await?;
             Ok(row.try_get::<i64, _>("n")?)
@@ -406,7 +411,12 @@ impl Tx {
     }
 
     /// Moves a paused webhook's queue back to pending, oldest first.
-    pub async fn release_queue(&mut self, webhook_id: &str, now: Millis) -> StoreResult<u64> {
+    pub async fn release_queue(
+        &mut self,
+        org_id: &str,
+        webhook_id: &str,
+        now: Millis,
+    ) -> StoreResult<u64> {
         let done = match self {
             // In steps of `RELEASE_STEP` rows: SQLite keeps each
             // statement's journal (the pages it changed, in case it must
@@ -419,10 +429,11 @@ impl Tx {
                 let mut released = 0;
                 loop {
                     let step = sqlx::query(
-                        "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
-                         WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 AND status = 'queued' LIMIT $3)",
+                        "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $3 \
+                         WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 AND org_id = $2 AND status = 'queued' LIMIT $4)",
                     )
                     .bind(webhook_id)
+                    .bind(org_id)
                     .bind(now)
                     .bind(RELEASE_STEP)
                     .execute(&mut **t)
@@ -436,18 +447,21 @@ impl Tx {
             }
             Tx::Postgres(t) => {
                 sqlx::query(
-                    "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $2 \
-                     WHERE id IN (SELECT delivery_id FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued')",
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $3 \
+                     WHERE org_id = $2 AND id IN (SELECT delivery_id FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued')",
                 )
                 .bind(webhook_id)
+                .bind(org_id)
                 .bind(now)
                 .execute(&mut **t)
                 .await?;
-                sqlx::query(
+                sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE delivery_queue SET status = 'pending', next_attempt_at = created_at \
-                     WHERE webhook_id = $1 AND status = 'queued'",
-                )
+                     WHERE webhook_id = $1 AND status = 'queued' AND {}",
+                    super::WEBHOOK_OF_ORG
+                )))
                 .bind(webhook_id)
+                .bind(org_id)
                 .execute(&mut **t)
                 .await?
                 .rows_affected()

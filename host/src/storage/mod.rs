@@ -29,6 +29,8 @@ pub mod notify;
 pub mod orgs;
 pub mod plugins;
 pub mod retention;
+#[cfg(test)]
+mod scoping;
 pub mod sessions;
 pub mod webhooks;
 
@@ -125,6 +127,14 @@ macro_rules! on_tx {
 }
 
 pub(crate) use {on_read, on_tx, on_write};
+
+/// The condition that scopes a statement about one webhook's rows (`$1` the
+/// webhook id, `$2` its organisation) to that organisation, for tables that
+/// carry no `org_id` of their own (`delivery_queue` on PostgreSQL): a
+/// statement with it changes nothing when the webhook is another
+/// organisation's.
+pub(crate) const WEBHOOK_OF_ORG: &str =
+    "EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.org_id = $2)";
 
 impl Store {
     /// Where a delivery's due time and lease are written, and its key

@@ -231,58 +231,76 @@ impl Store {
     }
 
     /// Changes a user's name and permissions; keys keep only the scopes the
-    /// user still holds.
-    pub async fn update_user(&self, user: &UserRecord, now: Millis) -> StoreResult<()> {
+    /// user still holds. Every statement names the user's organisation.
+    pub async fn update_user(&self, user: &UserRecord, now: Millis) -> StoreResult<bool> {
         on_write!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query("UPDATE users SET name = $2, permissions = $3, updated_at = $4 WHERE id = $1")
+            let done = sqlx::query("UPDATE users SET name = $3, permissions = $4, updated_at = $5 WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
                 .bind(&user.id)
+                .bind(&user.org_id)
                 .bind(&user.name)
                 .bind(json_text(&user.permissions))
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let keys = sqlx::query("SELECT id, scopes FROM api_keys WHERE user_id = $1").bind(&user.id).fetch_all(&mut *tx).await?;
+            if done.rows_affected() != 1 {
+                // Not this organisation's user: nothing changes.
+                return Ok(false);
+            }
+            let keys = sqlx::query("SELECT id, scopes FROM api_keys WHERE user_id = $1 AND org_id = $2")
+                .bind(&user.id)
+                .bind(&user.org_id)
+                .fetch_all(&mut *tx)
+                .await?;
             for k in keys {
                 let scopes: Vec<Scope> = from_json_text(&k.try_get::<String, _>("scopes")?, "api key scopes")?;
                 let kept: Vec<Scope> = scopes.into_iter().filter(|s| user.permissions.contains(s)).collect();
-                sqlx::query("UPDATE api_keys SET scopes = $2 WHERE id = $1")
+                sqlx::query("UPDATE api_keys SET scopes = $3 WHERE id = $1 AND org_id = $2")
                     .bind(k.try_get::<String, _>("id")?)
+                    .bind(&user.org_id)
                     .bind(json_text(&kept))
                     .execute(&mut *tx)
                     .await?;
             }
             tx.commit().await?;
-        });
-        Ok(())
+            Ok(true)
+        })
     }
 
-    /// Deletes a user and revokes every key of theirs.
+    /// Deletes a user and revokes every key of theirs. The user is marked
+    /// first and keys are revoked only when that matched a user of this
+    /// organisation, and by a statement that names the organisation too, so
+    /// another organisation's call changes nothing.
     pub async fn delete_user(&self, org_id: &str, id: &str, now: Millis) -> StoreResult<bool> {
         on_write!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
             let done = sqlx::query("UPDATE users SET permissions = '[]', kind = 'deleted', updated_at = $3 WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
                 .bind(id)
                 .bind(org_id)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE api_keys SET revoked_at = $3 WHERE user_id = $1 AND org_id = $2 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(org_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
-            Ok(done.rows_affected() == 1)
+            Ok(true)
         })
     }
 
-    pub async fn list_api_keys(&self, user_id: &str) -> StoreResult<Vec<KeyRecord>> {
+    pub async fn list_api_keys(&self, org_id: &str, user_id: &str) -> StoreResult<Vec<KeyRecord>> {
         on_read!(self, p => {
             let rows = sqlx::query(
-                "SELECT id, scopes, expires_at, created_at FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id",
+                "SELECT id, scopes, expires_at, created_at FROM api_keys WHERE user_id = $1 AND org_id = $2 AND revoked_at IS NULL ORDER BY id",
             )
             .bind(user_id)
+            .bind(org_id)
             .fetch_all(p)
             .await?;
             rows.iter()

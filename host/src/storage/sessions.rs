@@ -157,15 +157,21 @@ impl Store {
 
     /// A webhook's most recent deliveries that were attempted (sent,
     /// retrying, dropped or refused by a plugin), newest first.
-    pub async fn recent_outcomes(&self, webhook_id: &str, limit: i64) -> StoreResult<Vec<Outcome>> {
+    pub async fn recent_outcomes(
+        &self,
+        org_id: &str,
+        webhook_id: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<Outcome>> {
         on_read!(self, p => {
             let rows = sqlx::query(
                 "SELECT status, last_status_code, updated_at FROM deliveries \
-                 WHERE webhook_id = $1 AND status IN ('succeeded', 'retrying', 'dropped', 'plugin_failed') \
+                 WHERE webhook_id = $1 AND org_id = $3 AND status IN ('succeeded', 'retrying', 'dropped', 'plugin_failed') \
                  ORDER BY created_at DESC LIMIT $2",
             )
             .bind(webhook_id)
             .bind(limit)
+            .bind(org_id)
             .fetch_all(p)
             .await?;
             rows.iter()

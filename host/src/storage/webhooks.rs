@@ -172,7 +172,7 @@ impl Tx {
         let backend = self.backend();
         on_tx!(self, c => {
             // Only the org's own webhook loses its deliveries.
-            const OWNED: &str = "EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.org_id = $2)";
+            const OWNED: &str = super::WEBHOOK_OF_ORG;
             let tables: &[&str] = match backend {
                 Backend::Postgres => &["delivery_queue", "deliveries"],
                 // `delivery_queue` is a view of `deliveries` there.
@@ -208,15 +208,17 @@ impl Tx {
     /// the overflow as reported.
     pub async fn add_overflow(
         &mut self,
+        org_id: &str,
         webhook_id: &str,
         count: i64,
         now: Millis,
     ) -> StoreResult<()> {
         on_tx!(self, c => {
             sqlx::query(
-                "UPDATE webhooks SET overflow_count = overflow_count + $2, overflow_reported = TRUE, updated_at = $3 WHERE id = $1",
+                "UPDATE webhooks SET overflow_count = overflow_count + $3, overflow_reported = TRUE, updated_at = $4 WHERE id = $1 AND org_id = $2",
             )
             .bind(webhook_id)
+            .bind(org_id)
             .bind(count)
             .bind(now)
             .execute(c)
@@ -302,10 +304,15 @@ impl Store {
     }
 
     /// The number of deliveries a paused webhook holds.
-    pub async fn queued_count(&self, webhook_id: &str) -> StoreResult<i64> {
+    pub async fn queued_count(&self, org_id: &str, webhook_id: &str) -> StoreResult<i64> {
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued' AND {}",
+            super::WEBHOOK_OF_ORG
+        );
         on_read!(self, p => {
-            let row = sqlx::query("SELECT COUNT(*) AS n FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued'")
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(webhook_id)
+                .bind(org_id)
                 .fetch_one(p)
                 .await?;
             Ok(row.try_get::<i64, _>("n")?)

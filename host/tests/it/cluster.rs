@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use scaihub::delivery::notify::LISTENING_POLL;
 use scaihub::destinations::DestinationPolicy;
 use scaihub::domain::Event;
+use scaihub::hub::cluster::LISTENING_POLL;
 use scaihub::hub::{Actor, Hub};
 use scaihub::plugin::PluginLimits;
 use scaihub::storage::Store;

@@ -23,6 +23,7 @@ both!(
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     token_exchange_carries_act_and_narrows,
     introspection_and_revocation,
+    introspection_tells_nothing_to_another_organisations_client,
     token_endpoint_errors_follow_rfc6749,
 );
 
@@ -722,6 +723,80 @@ impl PipeOk for Value {
     fn pipe_ok(self) -> ((), Value) {
         ((), self)
     }
+}
+
+/// RFC 7662 §4 lets the server choose what each caller learns: a client
+/// of one organisation learns nothing of another's tokens, while its own
+/// and its organisation's other clients' tokens still introspect.
+async fn introspection_tells_nothing_to_another_organisations_client(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let (a_id, a_secret) = app(&env, &["files:read"]).await;
+    let (a2_id, a2_secret) = app(&env, &["files:read"]).await;
+    let a_token = client_token(&env, &a_id, &a_secret, None).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Organisation B: a child of the first, with an application of its own.
+    let (s, b) = env
+        .call("POST", "/v1/orgs", Some(json!({"name": "B"})))
+        .await;
+    assert_eq!(s, 201);
+    let b_org = b["id"].as_str().unwrap();
+    let (s, b_app) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{b_org}/applications"),
+            Some(json!({"name": "B's app", "scopes": ["files:read"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b_app}");
+    let (b_id, b_secret) = (
+        b_app["client_id"].as_str().unwrap(),
+        b_app["client_secret"].as_str().unwrap(),
+    );
+    let b_token = client_token(&env, b_id, b_secret, None).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let introspect = |id: &str, secret: &str, token: &str| {
+        let (id, secret, token) = (id.to_string(), secret.to_string(), token.to_string());
+        let env = &env;
+        async move {
+            let (s, _, v) = form(
+                env,
+                "/oauth/introspect",
+                Some((&id, &secret)),
+                &[("token", &token)],
+            )
+            .await;
+            assert_eq!(s, 200);
+            v
+        }
+    };
+    assert_eq!(
+        introspect(b_id, b_secret, &a_token).await,
+        json!({"active": false}),
+        "B's client learns nothing of A's token"
+    );
+    assert_eq!(
+        introspect(&a_id, &a_secret, &b_token).await,
+        json!({"active": false}),
+        "nor A's client of B's"
+    );
+    let own = introspect(&a_id, &a_secret, &a_token).await;
+    assert_eq!(
+        (own["active"].clone(), own["client_id"].clone()),
+        (json!(true), json!(a_id))
+    );
+    let sibling = introspect(&a2_id, &a2_secret, &a_token).await;
+    assert_eq!(
+        sibling["active"], true,
+        "same organisation, other client: {sibling}"
+    );
+    let b_own = introspect(b_id, b_secret, &b_token).await;
+    assert_eq!(b_own["active"], true);
+    assert_eq!(b_own["org_id"], b_org);
+    env.finish().await;
 }
 
 async fn introspection_and_revocation(backend: Backend) {

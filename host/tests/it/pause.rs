@@ -225,7 +225,7 @@ async fn a_long_queue_is_released_whole_and_in_order(backend: Backend) {
     );
     let mut tx = hub.store.begin().await.unwrap();
     assert_eq!(
-        tx.release_queue(&w.id, hub.now()).await.unwrap(),
+        tx.release_queue(&w.org_id, &w.id, hub.now()).await.unwrap(),
         0,
         "something was left queued"
     );

@@ -591,6 +591,13 @@ pub fn plugin_wasm(name: &str) -> std::path::PathBuf {
     let dir = BUILT.get_or_init(|| {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // A fresh machine lacks the target: add it where rustup can (a
+        // no-op when it is there).
+        let _ = std::process::Command::new("rustup")
+            .args(["target", "add", "wasm32-wasip2"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
         let status = std::process::Command::new(cargo)
             .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
             .current_dir(&root)
