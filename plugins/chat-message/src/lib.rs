@@ -138,4 +138,11 @@ mod tests {
             ChatMessage::transform(&event, Request::default(), &Config::new(r#"{"tmpl": "x"}"#));
         assert!(matches!(got, Err(Error::InvalidConfig(_))), "{got:?}");
     }
+
+    /// The cases in `plugins/cases/chat-message.json`, which the TypeScript
+    /// version in `plugins/js` must also pass.
+    #[test]
+    fn shared_cases_hold() {
+        plugin_cases::check_transform::<ChatMessage>(include_str!("../../cases/chat-message.json"));
+    }
 }

@@ -129,4 +129,11 @@ mod tests {
         let got = run(request, r#"{"msp_name": "Acme"}"#);
         assert!(matches!(got, Err(Error::InvalidEvent(_))), "{got:?}");
     }
+
+    /// The cases in `plugins/cases/msp-branding.json`, which the TypeScript
+    /// version in `plugins/js` must also pass.
+    #[test]
+    fn shared_cases_hold() {
+        plugin_cases::check_transform::<MspBranding>(include_str!("../../cases/msp-branding.json"));
+    }
 }

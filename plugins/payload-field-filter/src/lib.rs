@@ -145,4 +145,13 @@ mod tests {
             );
         }
     }
+
+    /// The cases in `plugins/cases/payload-field-filter.json`, which the TypeScript
+    /// version in `plugins/js` must also pass.
+    #[test]
+    fn shared_cases_hold() {
+        plugin_cases::check_filter::<PayloadFieldFilter>(include_str!(
+            "../../cases/payload-field-filter.json"
+        ));
+    }
 }

@@ -183,4 +183,11 @@ mod tests {
         let got = run(json!({}), r#"{"mask": ["user_id"]}"#);
         assert!(matches!(got, Err(Error::InvalidConfig(_))), "{got:?}");
     }
+
+    /// The cases in `plugins/cases/pii-redact.json`, which the TypeScript
+    /// version in `plugins/js` must also pass.
+    #[test]
+    fn shared_cases_hold() {
+        plugin_cases::check_transform::<PiiRedact>(include_str!("../../cases/pii-redact.json"));
+    }
 }
