@@ -76,7 +76,7 @@ pub fn render(template: &str, event: &Event) -> String {
 
 impl Transform for ChatMessage {
     fn transform(event: &Event, mut request: Request, config: &Config) -> Result<Request, Error> {
-        let config: MessageConfig = config.parse()?;
+        let config: MessageConfig = config.parse_object()?;
         request.set_body_json(&json!({ "text": render(&config.template, event) }));
         Ok(request)
     }

@@ -32,7 +32,7 @@ impl Branding {
     /// Parses and checks the configuration: a name, and headers that are
     /// valid HTTP (token names, values without control characters).
     pub fn from_config(config: &Config) -> Result<Self, Error> {
-        let branding: Self = config.parse()?;
+        let branding: Self = config.parse_object()?;
         if branding.msp_name.trim().is_empty() {
             return Err(Error::invalid_config("msp_name must not be blank"));
         }

@@ -45,7 +45,7 @@ const MASK: &str = "***";
 impl Redaction {
     /// Parses and checks the configuration.
     pub fn from_config(config: &Config) -> Result<Self, Error> {
-        let redaction: Self = config.parse()?;
+        let redaction: Self = config.parse_object()?;
         for pointer in redaction.remove.iter().chain(&redaction.mask) {
             if !pointer.starts_with('/') {
                 return Err(Error::invalid_config(format!(
