@@ -8,12 +8,11 @@ the world of the plugin's kind.
 
 componentize-py is given an entry module written to a temporary directory,
 which imports the plugin's module and exports its decorated function; the
-plugin's own directory and the SDK are on the component's Python path (as
-are the active virtual environment's packages, which componentize-py adds).
+plugin's own directory, the SDK and the site-packages of the Python running
+the command are on the component's Python path.
 """
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -49,11 +48,17 @@ def entry_source(app: str, kind: str) -> str:
 def componentize_command(
     app_file: Path, kind: str, output: Path, entry_dir: Path, wit: Path, extra_paths: List[Path]
 ) -> List[str]:
-    """The componentize-py command line for a build (without running it)."""
+    """The componentize-py command line for a build (without running it).
+    The Python path is the entry, the plugin's directory, any extra ones,
+    the SDK, then this interpreter's own site-packages: the component gets
+    the packages of the environment the command runs in, whichever
+    environment componentize-py itself would have guessed."""
     sdk_parent = Path(__file__).resolve().parent.parent
-    paths = [entry_dir, app_file.resolve().parent, *extra_paths]
-    if sdk_parent not in paths and not _is_site_packages(sdk_parent):
-        paths.append(sdk_parent)
+    candidates = [entry_dir, app_file.resolve().parent, *extra_paths, sdk_parent, *_site_packages()]
+    paths: List[Path] = []
+    for path in candidates:
+        if path not in paths:
+            paths.append(path)
     command = [sys.executable, "-c", _COMPONENTIZE, "-d", str(wit), "-w", kind, "componentize"]
     for path in paths:
         command += ["-p", str(path)]
@@ -94,11 +99,13 @@ def build(app_file: Path, kind: str, output: Path, wit: Optional[Path] = None, e
     return size
 
 
-def _is_site_packages(path: Path) -> bool:
+def _site_packages() -> List[Path]:
     import site
 
-    roots = list(site.getsitepackages()) + [site.getusersitepackages()]
-    return any(Path(r).resolve() == path for r in roots if r)
+    roots = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        roots.append(site.getusersitepackages())
+    return [Path(r).resolve() for r in roots if r and Path(r).is_dir()]
 
 
 def main(argv: Optional[List[str]] = None) -> int:

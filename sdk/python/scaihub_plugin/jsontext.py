@@ -15,7 +15,10 @@ def _refuse_constant(name: str) -> Any:
 
 
 def loads(text: "str | bytes") -> Any:
-    """Parses JSON text; raises `ValueError` when it is not JSON."""
+    """Parses JSON text (bytes must be UTF-8: `json` alone would also guess
+    UTF-16 and UTF-32); raises `ValueError` when it is not JSON."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        text = bytes(text).decode("utf-8")
     return json.loads(text, parse_constant=_refuse_constant)
 
 

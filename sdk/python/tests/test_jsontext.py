@@ -22,3 +22,8 @@ def test_nan_cannot_be_written():
 
 def test_bytes_parse_as_utf8():
     assert jsontext.loads('{"k":"é"}'.encode()) == {"k": "é"}
+
+
+def test_bytes_other_than_utf8_are_not_json():
+    with pytest.raises(ValueError):
+        jsontext.loads('{"k": 1}'.encode("utf-16"))
