@@ -38,6 +38,26 @@ from typing import Callable, Dict, List, Optional
 
 from scaihub_plugin import Config, Failed, InvalidConfig
 
+# Imported here, not in the attempts: componentize-py bundles only the
+# modules imported while it builds, so a lazy import would fail for lack of
+# the module and never reach the sandbox. Where the guest's Python has no
+# such module at all, the attempt reports that instead.
+try:
+    import encodings.idna  # noqa: F401 - what name lookups encode host names with
+    import socket
+except ImportError as e:  # pragma: no cover - depends on the Python build
+    socket = None  # type: ignore[assignment]
+    _SOCKET_MISSING: Optional[ImportError] = e
+else:
+    _SOCKET_MISSING = None
+try:
+    import subprocess
+except ImportError as e:  # pragma: no cover - depends on the Python build
+    subprocess = None  # type: ignore[assignment]
+    _SUBPROCESS_MISSING: Optional[ImportError] = e
+else:
+    _SUBPROCESS_MISSING = None
+
 
 @dataclass
 class Behaviour:
@@ -171,10 +191,14 @@ def _list_dir(b: Behaviour) -> None:
 
 def _connect_tcp(b: Behaviour) -> None:
     def attempt() -> str:
-        import socket
-
+        if socket is None:
+            raise _SOCKET_MISSING  # type: ignore[misc]
         host, _, port = b.addr.rpartition(":")
-        with socket.create_connection((host, int(port)), timeout=5):
+        # A plain socket and connect, as Rust's TcpStream::connect: no name
+        # lookup for an address given as numbers.
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect((host.strip("[]"), int(port)))
             return "connected"
 
     raise escape_report(f"connecting to {b.addr}", attempt)
@@ -182,8 +206,8 @@ def _connect_tcp(b: Behaviour) -> None:
 
 def _run_process(b: Behaviour) -> None:
     def attempt() -> str:
-        import subprocess
-
+        if subprocess is None:
+            raise _SUBPROCESS_MISSING  # type: ignore[misc]
         done = subprocess.run(b.argv, capture_output=True, timeout=5)
         return f"exit {done.returncode}, {len(done.stdout)} bytes of output"
 
