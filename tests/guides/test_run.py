@@ -89,7 +89,7 @@ def test_runner_fails_at_the_failing_block_with_its_output(tmp_path):
 def test_runner_refuses_a_guide_with_an_unmarked_block(tmp_path):
     done = run_runner(tmp_path, guide(f"{FENCE}sh run", "echo x", FENCE, FENCE, "untested", FENCE))
     assert done.returncode == 1
-    assert "fixture.md:5: block with info string ''" in done.stdout
+    assert "fixture.md:4: block with info string ''" in done.stdout
 
 
 def test_runner_fails_an_expectation_that_does_not_hold(tmp_path):

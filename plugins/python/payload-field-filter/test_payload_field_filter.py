@@ -2,6 +2,8 @@
 
 import pytest
 
+import shared_cases
+
 from payload_field_filter import payload_field_filter, same_json_value
 from scaihub_plugin import Config, Event, InvalidConfig, Verdict, call_filter
 
@@ -58,3 +60,13 @@ def test_nested_values_compare_strictly_as_in_serde_json():
 def test_bad_config_is_invalid_config(config):
     with pytest.raises(InvalidConfig):
         verdict({"role": "x"}, config)
+
+
+CASES = shared_cases.load("payload-field-filter", "filter")
+
+
+@pytest.mark.parametrize("case", CASES, ids=shared_cases.ids(CASES))
+def test_shared_case(case):
+    """plugins/cases/payload-field-filter.json, shared with the Rust and
+    TypeScript versions."""
+    assert shared_cases.check_filter(payload_field_filter, case) is None

@@ -2,6 +2,8 @@
 
 import pytest
 
+import shared_cases
+
 from pii_redact import pii_redact
 from scaihub_plugin import Config, Event, InvalidConfig, InvalidEvent, Request, call_transform
 
@@ -66,3 +68,13 @@ def test_bad_config_is_invalid_config(config):
 
 def test_absent_config_changes_nothing_but_the_layout():
     assert call_transform(pii_redact, Event.sample(), Request(body=b'{"b": 1, "a": 2}'), "null").body == b'{"a":2,"b":1}'
+
+
+CASES = shared_cases.load("pii-redact", "transform")
+
+
+@pytest.mark.parametrize("case", CASES, ids=shared_cases.ids(CASES))
+def test_shared_case(case):
+    """plugins/cases/pii-redact.json, shared with the Rust and TypeScript
+    versions."""
+    assert shared_cases.check_transform(pii_redact, case) is None

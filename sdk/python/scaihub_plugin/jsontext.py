@@ -1,13 +1,34 @@
 """JSON text in and out, with the same rules as the Rust SDK (serde_json).
 
 Reading refuses what JSON does not allow but Python's `json` module accepts
-by default (`NaN`, `Infinity`). Writing is compact, with object keys sorted
-and non-ASCII characters left as they are: the bytes a webhook receives from
-a Python plugin are then the bytes the same plugin in Rust would send.
+by default (`NaN`, `Infinity`), and reads numbers as serde_json does: an
+integer within 64 bits stays exact, a larger one becomes a float, and a
+number beyond the float range (`1e400`) is an error, not infinity. Writing
+is compact, with object keys sorted and non-ASCII characters left as they
+are: the bytes a webhook receives from a Python plugin are then the bytes
+the same plugin in Rust would send.
 """
 
 import json
-from typing import Any
+import math
+from typing import Any, Union
+
+_I64_MIN = -(2**63)
+_U64_END = 2**64
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _parse_int(text: str) -> Union[int, float]:
+    value = int(text)
+    if _I64_MIN <= value < _U64_END:
+        return value
+    return _parse_float(text)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -19,7 +40,7 @@ def loads(text: "str | bytes") -> Any:
     UTF-16 and UTF-32); raises `ValueError` when it is not JSON."""
     if isinstance(text, (bytes, bytearray, memoryview)):
         text = bytes(text).decode("utf-8")
-    return json.loads(text, parse_constant=_refuse_constant)
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float, parse_int=_parse_int)
 
 
 def dumps(value: Any) -> str:
