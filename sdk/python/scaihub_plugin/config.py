@@ -118,10 +118,27 @@ def _hints(cls: type) -> Dict[str, Any]:
 
 def _check(value: Any, hint: Any, path: str, allow_unknown: bool) -> Any:
     """`value` if it fits `hint` (converted where needed), else InvalidConfig."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
+    # The plain types first: they are most fields, and cost no typing calls.
+    if hint is str:
+        if not isinstance(value, str):
+            raise _mismatch(path, "a string", value)
+        return value
     if hint is Any or hint is object:
         return value
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _mismatch(path, "a boolean", value)
+        return value
+    if hint is int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _mismatch(path, "an integer", value)
+        return value
+    if hint is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _mismatch(path, "a number", value)
+        return float(value)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
     if origin is typing.Union or origin is types.UnionType:
         if value is None and type(None) in args:
             return None
@@ -144,6 +161,8 @@ def _check(value: Any, hint: Any, path: str, allow_unknown: bool) -> Any:
         if not isinstance(value, list):
             raise _mismatch(path, "an array", value)
         item = args[0] if args else Any
+        if item is Any or item is object:
+            return value
         return [_check(v, item, f"{path}[{i}]", allow_unknown) for i, v in enumerate(value)]
     if origin in (dict, Dict):
         if not isinstance(value, dict):
@@ -154,22 +173,6 @@ def _check(value: Any, hint: Any, path: str, allow_unknown: bool) -> Any:
         if not isinstance(value, dict):
             raise _mismatch(path, "an object", value)
         return _build(hint, value, f"{path}.", allow_unknown)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise _mismatch(path, "a boolean", value)
-        return value
-    if hint is int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _mismatch(path, "an integer", value)
-        return value
-    if hint is float:
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise _mismatch(path, "a number", value)
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise _mismatch(path, "a string", value)
-        return value
     raise TypeError(f"field `{path}`: config fields of type {hint!r} are not supported")
 
 
