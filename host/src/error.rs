@@ -34,10 +34,16 @@ pub enum ApiError {
     /// The body exceeds its limit (in bytes, when known).
     #[error("request body is too large{}", limit_text(*.0))]
     TooLarge(usize),
+    /// The database cannot be reached right now; retry after a moment.
+    #[error("the store is unavailable; retry in a few seconds")]
+    Unavailable,
     /// Anything we did not expect; the cause goes to the log only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// The `Retry-After` (seconds) of an answer that the store is unavailable.
+pub const RETRY_AFTER_SECS: u32 = 2;
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
@@ -57,6 +63,7 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -64,7 +71,12 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        ApiError::Internal(err.into())
+        if err.is_unavailable() {
+            tracing::warn!(error = %format!("{err:#}"), "the store is unavailable: answering 503");
+            ApiError::Unavailable
+        } else {
+            ApiError::Internal(err.into())
+        }
     }
 }
 
@@ -96,6 +108,11 @@ impl IntoResponse for ApiError {
                 if let Ok(v) = HeaderValue::from_str(&value) {
                     response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
+            }
+            ApiError::Unavailable => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
             }
             ApiError::InsufficientScope(scope) => {
                 let value = format!(

@@ -76,8 +76,11 @@ fn config_path_from_args() -> Option<std::path::PathBuf> {
 fn init_tracing(format: &str) {
     let filter = EnvFilter::try_from_env("SCAIHUB_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    // Colour codes only for a person at a terminal: log files and
+    // collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().flatten_event(true).init();

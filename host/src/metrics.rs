@@ -35,6 +35,8 @@ pub struct Metrics {
     /// Attempts this process may have in flight: its share of
     /// `SCAIHUB_MAX_IN_FLIGHT` among the processes on its host.
     pub in_flight_limit: Gauge,
+    /// Leases of dead processes released by this one (cluster mode).
+    pub leases_taken_over: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -113,7 +115,14 @@ impl Metrics {
             "Attempts this process may have in flight: its share of SCAIHUB_MAX_IN_FLIGHT among the processes on its host",
             in_flight_limit.clone(),
         );
+        let leases_taken_over = Counter::default();
+        registry.register(
+            "leases_taken_over",
+            "Deliveries leased to a process judged dead, released by this one for sending",
+            leases_taken_over.clone(),
+        );
         Metrics {
+            leases_taken_over,
             host_processes,
             in_flight_limit,
             retention_deleted_rows,

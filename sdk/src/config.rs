@@ -41,6 +41,20 @@ impl Config {
         serde_json::from_str(text).map_err(Error::invalid_config)
     }
 
+    /// Like [`Config::parse`], for a configuration that must be a JSON
+    /// object (absent reads as `{}`). serde would otherwise read a JSON
+    /// array into a struct's fields by position, so `["/role", ["owner"]]`
+    /// would pass for `{"pointer": "/role", "allowed": ["owner"]}`; this
+    /// refuses it with an [`Error::InvalidConfig`] that says so.
+    pub fn parse_object<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        if !self.is_absent() && !self.raw.trim_start().starts_with('{') {
+            return Err(Error::invalid_config(
+                "configuration must be a JSON object",
+            ));
+        }
+        self.parse()
+    }
+
     /// The configuration as a JSON value (`{}` when absent).
     pub fn json(&self) -> Result<Value, Error> {
         self.parse()
@@ -80,6 +94,25 @@ mod tests {
             matches!(&err, Error::InvalidConfig(m) if m.contains("pointer")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_array_is_not_read_into_a_struct_by_position() {
+        // serde alone would accept it: the reason parse_object exists.
+        assert!(Config::new(r#"["/role"]"#).parse::<Required>().is_ok());
+        let err = Config::new(r#"["/role"]"#)
+            .parse_object::<Required>()
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidConfig(m) if m.contains("JSON object")),
+            "{err}"
+        );
+        let ok: Required = Config::new(r#" {"pointer": "/role"}"#)
+            .parse_object()
+            .unwrap();
+        assert_eq!(ok.pointer, "/role");
+        let absent: Optional = Config::new("null").parse_object().unwrap();
+        assert!(absent.template.is_none());
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub enum PageError {
     Forbidden(String),
     BadRequest(String),
     SignIn,
+    /// The store cannot be reached: a 503 page asking to retry.
+    Unavailable,
     Internal,
 }
 
@@ -117,6 +119,7 @@ impl From<HubError> for PageError {
             HubError::NotFound(what) => PageError::NotFound(what),
             HubError::Invalid(f) => PageError::BadRequest(f.to_string()),
             HubError::Conflict(m) => PageError::BadRequest(m),
+            HubError::Store(s) if s.is_unavailable() => PageError::Unavailable,
             other => {
                 tracing::error!(error = %format!("{other:#}"), "console request failed");
                 PageError::Internal
@@ -142,19 +145,31 @@ impl IntoResponse for PageError {
             PageError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m.clone()),
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Cannot do that", m.clone()),
             PageError::SignIn => return see_other("/console/sign-in"),
+            PageError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The database cannot be reached right now. Try again in a few seconds.".to_string(),
+            ),
             PageError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Server error",
                 "The server could not complete the request.".to_string(),
             ),
         };
-        page(
+        let mut res = page(
             status,
             &ErrorPage {
                 title,
                 message: &message,
             },
-        )
+        );
+        if matches!(self, PageError::Unavailable) {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+            );
+        }
+        res
     }
 }
 

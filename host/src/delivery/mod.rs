@@ -160,12 +160,16 @@ impl Worker {
         // When the store next has something due; refreshed after each claim
         // (reading it on every wake-up would cost a query per batch).
         let mut next_due: Option<Millis> = None;
+        let mut claim_failing = false;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             while let Ok(batch) = lane.try_recv() {
                 self.hold(batch);
+            }
+            if self.hub.cluster.recheck.swap(false, Ordering::AcqRel) {
+                self.forget_lost().await;
             }
             if poll_store && self.has_room() {
                 poll_store = false;
@@ -183,6 +187,10 @@ impl Worker {
                         }
                     }
                 };
+                if claimed.is_ok() && claim_failing {
+                    claim_failing = false;
+                    tracing::info!("claiming deliveries works again");
+                }
                 match claimed {
                     // More is due: claim again after dispatching, and leave
                     // asking when the next one falls due until the backlog
@@ -192,7 +200,14 @@ impl Worker {
                         next_due = None;
                     }
                     Ok(_) => next_due = self.hub.store.next_due_at().await.ok().flatten(),
-                    Err(e) => warn!(error = %format!("{e:#}"), "claiming deliveries failed"),
+                    // Once per outage, not once per look at the store.
+                    Err(e) if !claim_failing => {
+                        claim_failing = true;
+                        warn!(error = %format!("{e:#}"), "claiming deliveries failed; retrying quietly until it works");
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %format!("{e:#}"), "claiming deliveries failed")
+                    }
                 }
             }
             self.dispatch(&done_tx);
@@ -280,6 +295,57 @@ impl Worker {
         startable < CLAIM_BATCH as usize
     }
 
+    /// After a fenced spell: forgets held deliveries whose lease another
+    /// process took over meanwhile (they are its to send now).
+    async fn forget_lost(&self) {
+        let held: Vec<String> = {
+            let state = self.state.lock().expect("worker state lock");
+            state
+                .lines
+                .values()
+                .flat_map(|l| l.ready.iter().map(|d| d.id.clone()))
+                .collect()
+        };
+        if held.is_empty() {
+            return;
+        }
+        let kept: FastSet<String> = match self.hub.store.still_leased(&self.owner, &held).await {
+            Ok(ids) => ids.into_iter().collect(),
+            Err(e) => {
+                // Checked again at the next fenced spell; meanwhile the
+                // recorder's lease check still refuses foreign results.
+                warn!(error = %format!("{e:#}"), "checking held leases failed");
+                self.hub.cluster.recheck.store(true, Ordering::Release);
+                return;
+            }
+        };
+        let mut state = self.state.lock().expect("worker state lock");
+        let mut lost = 0;
+        let mut lost_bytes = 0;
+        let State { owned, lines, .. } = &mut *state;
+        for line in lines.values_mut() {
+            line.ready.retain(|d| {
+                let ours = kept.contains(&d.id);
+                if !ours {
+                    owned.remove(&d.id);
+                    lost += 1;
+                    lost_bytes += d.lane_bytes;
+                }
+                ours
+            });
+        }
+        lines.retain(|_, l| l.busy > 0 || !l.ready.is_empty() || l.queued);
+        if lost > 0 {
+            self.hub
+                .fast_backlog
+                .fetch_sub(lost_bytes, Ordering::Relaxed);
+            warn!(
+                lost,
+                "deliveries taken over by another process while this one was fenced"
+            );
+        }
+    }
+
     /// Takes deliveries into the ready queue, unless already held.
     fn hold(&self, batch: Vec<ClaimedDelivery>) {
         let limit = self.hub.settings.max_in_flight_per_webhook;
@@ -333,6 +399,11 @@ impl Worker {
     /// webhooks taking turns, each webhook's oldest first. Called by the
     /// run loop and by each attempt as it gets its answer.
     fn dispatch(self: &Arc<Self>, done: &mpsc::Sender<Finished>) {
+        if self.hub.fenced() {
+            // Others may be taking this process's work over; the run loop
+            // checks what is still ours once it is alive again.
+            return;
+        }
         let per_webhook = self.hub.settings.max_in_flight_per_webhook;
         let mut start = Vec::new();
         {

@@ -38,13 +38,14 @@ use std::time::Duration;
 use tracing::{debug, info, warn};
 
 use crate::hub::Hub;
+use crate::hub::cluster::DEAD_AFTER;
 use crate::storage::Backend;
 use crate::storage::notify::Heard;
 
 /// The longest wait before listening again after a failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How often a process marks itself seen and counts who shares its host.
-pub const BEAT: Duration = Duration::from_secs(2);
+pub const BEAT: Duration = Duration::from_secs(1);
 /// A process not seen for this long no longer counts on its host.
 pub const LIVE_FOR: Duration = Duration::from_secs(7);
 /// A process not seen for this long is deleted from `workers`.
@@ -153,6 +154,8 @@ async fn share_host(hub: &Hub) {
             .await
         {
             Ok(processes) => {
+                hub.marked_alive();
+                take_over_dead(hub).await;
                 let changed = hub.cluster.host_processes.send_if_modified(|n| {
                     let changed = *n != processes;
                     *n = processes;
@@ -167,6 +170,7 @@ async fn share_host(hub: &Hub) {
                 }
                 if !announced {
                     announced = true;
+                    info!(process = %hub.worker_owner, host = %host, "joined the cluster");
                     if let Err(e) = hub.store.announce_peers(&hub.worker_owner).await {
                         warn!(error = %format!("{e:#}"), "announcing this process to the others failed");
                     }
@@ -184,6 +188,27 @@ async fn share_host(hub: &Hub) {
 /// Every quarter of a lease, the leases ending within half a lease are
 /// extended to a full one: each is written about once per half lease, and
 /// none ends while this process lives.
+/// Releases the leases of processes not alive for [`DEAD_AFTER`] and wakes
+/// every worker to send what they held: a killed process's deliveries go
+/// out within seconds, not when each of its leases would have ended.
+async fn take_over_dead(hub: &Hub) {
+    match hub.store.take_over_dead(DEAD_AFTER, hub.now()).await {
+        Ok(dead) if !dead.is_empty() => {
+            for (owner, released) in &dead {
+                warn!(
+                    process = %owner,
+                    released,
+                    "a process stopped marking itself alive: its deliveries are taken over"
+                );
+                hub.metrics.leases_taken_over.inc_by(*released);
+            }
+            hub.work_due();
+        }
+        Ok(_) => {}
+        Err(e) => warn!(error = %format!("{e:#}"), "looking for dead processes failed"),
+    }
+}
+
 async fn keep_leases(hub: &Hub) {
     let lease = hub.settings.lease;
     let span = lease.as_millis() as i64;

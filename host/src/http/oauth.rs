@@ -55,12 +55,11 @@ impl Params {
 }
 
 fn oauth_error(e: OAuthError) -> Response {
-    let status = if e.code == "invalid_client" {
-        StatusCode::UNAUTHORIZED
-    } else if e.code == "server_error" {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::BAD_REQUEST
+    let status = match e.code {
+        "invalid_client" => StatusCode::UNAUTHORIZED,
+        "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
+        "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
     };
     let mut res = (
         status,
@@ -68,6 +67,12 @@ fn oauth_error(e: OAuthError) -> Response {
     )
         .into_response();
     no_store(res.headers_mut());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+        );
+    }
     if status == StatusCode::UNAUTHORIZED {
         res.headers_mut().insert(
             header::WWW_AUTHENTICATE,

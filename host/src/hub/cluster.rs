@@ -4,8 +4,8 @@
 //! carry the signals over PostgreSQL (`LISTEN`/`NOTIFY`, beats, lease
 //! renewal) are in [`crate::delivery::notify`], which looks down to this.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, watch};
 
@@ -16,6 +16,16 @@ use crate::storage::Backend;
 pub const IDLE_POLL: Duration = Duration::from_millis(500);
 /// The same while announcements from other processes are heard.
 pub const LISTENING_POLL: Duration = Duration::from_secs(5);
+/// A process that has not marked itself alive for this long (by the
+/// database's clock) is dead: the others release its leases and send its
+/// deliveries, rather than waiting for each lease to end.
+pub const DEAD_AFTER: Duration = Duration::from_secs(5);
+/// A process that has not managed to mark itself alive for this long
+/// starts nothing new (see [`Hub::fenced`]): it stops before the others
+/// could judge it dead, so a process paused by its machine and woken
+/// again does not send what they have taken over.
+pub const FENCE_AFTER: Duration = Duration::from_secs(3);
+
 /// This process's side of the cluster.
 pub struct Cluster {
     /// Rings the announcer.
@@ -27,6 +37,15 @@ pub struct Cluster {
     /// Processes on this host working on the same database, this one
     /// included; the worker takes its share of the in-flight budget by it.
     pub host_processes: watch::Sender<usize>,
+    /// When this process last marked itself alive in the store, in
+    /// milliseconds of `started`'s monotonic clock (not the hub's clock,
+    /// which tests move at will).
+    alive_ms: AtomicU64,
+    started: Instant,
+    /// Set when this process marks itself alive again after being fenced:
+    /// the worker then checks which of the deliveries it holds are still
+    /// leased to it, and forgets the others.
+    pub(crate) recheck: AtomicBool,
 }
 
 impl Default for Cluster {
@@ -36,6 +55,9 @@ impl Default for Cluster {
             listening: AtomicBool::new(false),
             peers: Notify::new(),
             host_processes: watch::Sender::new(1),
+            alive_ms: AtomicU64::new(0),
+            started: Instant::now(),
+            recheck: AtomicBool::new(false),
         }
     }
 }
@@ -48,6 +70,33 @@ impl Hub {
         if self.store.backend() == Backend::Postgres {
             self.cluster.outgoing.notify_one();
         }
+    }
+
+    /// Records that this process marked itself alive in the store just
+    /// now; after a fenced spell, wakes the worker to check its holdings.
+    pub(crate) fn marked_alive(&self) {
+        let was_fenced = self.fenced();
+        let c = &self.cluster;
+        c.alive_ms
+            .store(c.started.elapsed().as_millis() as u64, Ordering::Release);
+        if was_fenced {
+            c.recheck.store(true, Ordering::Release);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Whether this process should start no new attempt: on PostgreSQL,
+    /// when it has not marked itself alive for [`FENCE_AFTER`], so the
+    /// others may soon take its work over. Attempts already in flight run
+    /// to their end; their results are written only if the lease is still
+    /// this process's.
+    pub fn fenced(&self) -> bool {
+        if self.store.backend() != Backend::Postgres {
+            return false;
+        }
+        let c = &self.cluster;
+        let since = c.started.elapsed().as_millis() as u64 - c.alive_ms.load(Ordering::Acquire);
+        since > FENCE_AFTER.as_millis() as u64
     }
 
     /// How long an idle worker waits before looking at the store anyway.

@@ -127,6 +127,7 @@ impl From<HubError> for crate::error::ApiError {
             HubError::Invalid(e) => ApiError::Invalid(e),
             HubError::NotFound(what) => ApiError::NotFound(what),
             HubError::Conflict(m) => ApiError::Conflict(m),
+            HubError::Store(e) => ApiError::from(e),
             other => ApiError::Internal(other.into()),
         }
     }

@@ -52,17 +52,34 @@ impl OAuthError {
     pub fn server_error() -> Self {
         Self::new("server_error", "the server could not complete the request")
     }
+    /// RFC 6749 §4.1.2.1's `temporarily_unavailable`: the store cannot be
+    /// reached; answered with 503 and `Retry-After`.
+    pub fn temporarily_unavailable() -> Self {
+        Self::new(
+            "temporarily_unavailable",
+            "the store is unavailable; retry in a few seconds",
+        )
+    }
 }
 
 impl From<super::HubError> for OAuthError {
     fn from(e: super::HubError) -> Self {
-        tracing::error!(error = %format!("{e:#}"), "oauth request failed");
-        OAuthError::server_error()
+        match e {
+            super::HubError::Store(s) => s.into(),
+            other => {
+                tracing::error!(error = %format!("{other:#}"), "oauth request failed");
+                OAuthError::server_error()
+            }
+        }
     }
 }
 
 impl From<crate::storage::StoreError> for OAuthError {
     fn from(e: crate::storage::StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %format!("{e:#}"), "the store is unavailable: answering 503");
+            return OAuthError::temporarily_unavailable();
+        }
         tracing::error!(error = %format!("{e:#}"), "oauth storage failure");
         OAuthError::server_error()
     }

@@ -58,6 +58,36 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// How long a request waits for a database connection before it is told
+/// the store is unavailable (rather than hanging for sqlx's 30 s default).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+impl StoreError {
+    /// Whether the database could not be reached or is shutting down, as
+    /// opposed to refusing a statement: the caller may retry shortly.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Db(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                // PostgreSQL: connection exceptions (08…), the server
+                // shutting down or starting (57P01–57P03); SQLite: busy or
+                // locked past the busy timeout (5, 6).
+                code.starts_with("08")
+                    || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "5" | "6")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -217,7 +247,7 @@ impl Store {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -266,8 +296,12 @@ impl Store {
         sync_file(wal.clone()).await
     }
     /// Whether the database answers.
+    /// Whether the store answers a query within a second or two.
     pub async fn ping(&self) -> bool {
-        on_read!(self, p => sqlx::query("SELECT 1").execute(p).await.is_ok())
+        let query = async { on_read!(self, p => sqlx::query("SELECT 1").execute(p).await.is_ok()) };
+        tokio::time::timeout(Duration::from_secs(2), query)
+            .await
+            .unwrap_or(false)
     }
 
     /// Closes every connection (graceful shutdown).

@@ -22,6 +22,15 @@ pub const WORK_CHANNEL: &str = "scaihub_work";
 /// shares their host (lease owner ids never contain a colon).
 pub const PEERS_PREFIX: &str = "peers:";
 
+/// The database's clock in milliseconds since the epoch, for judging
+/// liveness by one clock across processes.
+fn db_now_ms(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        Backend::Sqlite => "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
+    }
+}
+
 /// What a [`WorkListener`] heard.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Heard {
@@ -82,11 +91,13 @@ impl Store {
         live_since: Millis,
         forget_before: Millis,
     ) -> StoreResult<usize> {
+        let now_ms = db_now_ms(self.backend());
         on_write!(self, p => {
-            sqlx::query(
-                "INSERT INTO workers (owner, host, seen_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (owner) DO UPDATE SET host = excluded.host, seen_at = excluded.seen_at",
-            )
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO workers (owner, host, seen_at, alive_at) VALUES ($1, $2, $3, {now_ms}) \
+                 ON CONFLICT (owner) DO UPDATE SET host = excluded.host, seen_at = excluded.seen_at, \
+                 alive_at = excluded.alive_at"
+            )))
             .bind(owner)
             .bind(host)
             .bind(now)
@@ -109,6 +120,74 @@ impl Store {
     }
 
     /// `owner` stops: it no longer counts on its host.
+    /// Releases the leases of every process that has not marked itself
+    /// alive for `dead_after` by the database's clock, so the living take
+    /// its deliveries over at once rather than when each lease ends, and
+    /// forgets it. Answers (process, leases released) for each one found
+    /// dead. Its row goes in the same transaction, and only while it is
+    /// still stale, so a process that comes back in between keeps both.
+    pub async fn take_over_dead(
+        &self,
+        dead_after: Duration,
+        now: Millis,
+    ) -> StoreResult<Vec<(String, u64)>> {
+        let Store::Postgres(pool) = self else {
+            // One process owns an SQLite file: a restart releases all.
+            return Ok(Vec::new());
+        };
+        let stale = format!("alive_at < {} - $1", db_now_ms(Backend::Postgres));
+        let dead: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT owner FROM workers WHERE {stale} ORDER BY owner"
+        )))
+        .bind(dead_after.as_millis() as i64)
+        .fetch_all(pool)
+        .await?;
+        let mut out = Vec::new();
+        for owner in dead {
+            let mut tx = pool.begin().await?;
+            let gone = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM workers WHERE owner = $2 AND {stale}"
+            )))
+            .bind(dead_after.as_millis() as i64)
+            .bind(&owner)
+            .execute(&mut *tx)
+            .await?;
+            if gone.rows_affected() == 0 {
+                continue;
+            }
+            let (table, key) = self.owed_table();
+            let released = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE {table} SET lease_owner = NULL, lease_until = NULL, next_attempt_at = {} \
+                 WHERE lease_owner = $2 AND status IN ('pending', 'retrying')",
+                super::deliveries::unleased_due(table, key)
+            )))
+            .bind(now)
+            .bind(&owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            out.push((owner, released));
+        }
+        Ok(out)
+    }
+
+    /// Which of `ids` are still leased to `owner` (all of them on SQLite,
+    /// where no other process takes leases over).
+    pub async fn still_leased(&self, owner: &str, ids: &[String]) -> StoreResult<Vec<String>> {
+        let Store::Postgres(pool) = self else {
+            return Ok(ids.to_vec());
+        };
+        let (table, key) = self.owed_table();
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {key} FROM {table} WHERE {key} = ANY($2) AND lease_owner = $1"
+        )))
+        .bind(owner)
+        .bind(ids)
+        .fetch_all(pool)
+        .await?)
+    }
+
     pub async fn leave(&self, owner: &str) -> StoreResult<()> {
         on_write!(self, p => {
             sqlx::query("DELETE FROM workers WHERE owner = $1")

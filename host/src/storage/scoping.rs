@@ -62,6 +62,16 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "a stopping process hands back what it holds",
     ),
     (
+        "notify.rs",
+        "take_over_dead",
+        "a living process releases a dead one's leases",
+    ),
+    (
+        "notify.rs",
+        "still_leased",
+        "a worker checks which of its holdings it still leases",
+    ),
+    (
         "health.rs",
         "record_health",
         "the recorder's health update for webhooks it delivered",

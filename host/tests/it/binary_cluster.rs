@@ -1,8 +1,10 @@
 //! Three real `scaihub` processes on one PostgreSQL, one SIGKILLed in the
 //! middle of 10,000 events over 5 webhooks into a receiver that fails 30%
 //! of requests: every event is delivered to every webhook, the retry
-//! schedule holds, and the only duplicates are attempts the killed process
-//! had in flight (counted and reported).
+//! schedule holds, the only duplicates are attempts the killed process
+//! had in flight (counted and reported), and the killed process's
+//! deliveries are taken over within seconds of its death, long before its
+//! leases would end.
 //!
 //! `SCAIHUB_CLUSTER_EVENTS` changes the number of events (default 10,000).
 
@@ -28,7 +30,11 @@ const MAX_IN_FLIGHT: usize = 64;
 /// Attempts a process may have started and not yet written: what a crash
 /// can make be sent twice.
 const UNRECORDED_LIMIT: usize = MAX_IN_FLIGHT * scaihub::delivery::UNRECORDED_PER_SLOT;
-const LEASE_SECS: u64 = 5;
+/// The default lease: a dead process's deliveries must move on through the
+/// survivors' takeover, long before these end.
+const LEASE_SECS: u64 = 60;
+/// How soon after the kill the last of its deliveries must arrive.
+const TAKEOVER_BOUND: Duration = Duration::from_secs(10);
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
@@ -121,6 +127,18 @@ fn settings(db: &TestDb, dir: &std::path::Path, key: &str) -> Vec<(&'static str,
     ]
 }
 
+/// The deliveries leased to `owner` right now.
+async fn leased_to(db: &TestDb, owner: &str) -> Vec<String> {
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let ids = sqlx::query_scalar("SELECT delivery_id FROM delivery_queue WHERE lease_owner = $1")
+        .bind(owner)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let _ = conn.close().await;
+    ids
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
     if !postgres_available().await {
@@ -167,21 +185,34 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
     };
     // SIGKILLs the second process (its memory holds deliveries it was
     // given at ingest; some attempts are in flight); answers when.
-    let kill = |procs: &mut Vec<Proc>| -> (i64, usize) {
+    let kill = |procs: &mut Vec<Proc>| -> (i64, usize, String) {
         let mut victim = procs.remove(1);
         victim.signal(libc::SIGKILL);
         let at = now_ms();
         victim.wait_exit(Duration::from_secs(10));
-        (at, delivered(&log).len())
+        // Its lease owner id, from its "joined the cluster" line.
+        let logs = victim.stderr.lock().unwrap().clone();
+        let owner = logs
+            .lines()
+            .filter(|l| l.contains("joined the cluster"))
+            .find_map(|l| {
+                let v: Value = serde_json::from_str(l).ok()?;
+                Some(v["process"].as_str()?.to_string())
+            })
+            .expect("the killed process logged its lease owner id");
+        (at, delivered(&log).len(), owner)
     };
 
     // Ingest through the live processes in turn, 100 events a request; a
     // quarter of the way through the deliveries, kill one.
     let mut accepted = Vec::new();
     let mut killed_at = None;
+    let mut orphans = Vec::new();
     for b in 0..total_events.div_ceil(100) {
         if killed_at.is_none() && delivered(&log).len() >= pairs / 4 {
-            killed_at = Some(kill(&mut procs));
+            let (at, n, owner) = kill(&mut procs);
+            killed_at = Some((at, n, owner.clone()));
+            orphans = leased_to(&db, &owner).await;
         }
         let batch: Vec<Value> = (b * 100..((b + 1) * 100).min(total_events))
             .map(|i| event(&format!("evt_k{i:05}"), "SHARING", "share.a"))
@@ -198,14 +229,16 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
     assert_eq!(accepted.len(), total_events);
     let ingested = started.elapsed();
     let (killed_at, at_kill) = match killed_at {
-        Some(at) => at,
+        Some((at, n, _)) => (at, n),
         None => {
             let deadline = Instant::now() + Duration::from_secs(60);
             while delivered(&log).len() < pairs / 4 {
                 assert!(Instant::now() < deadline, "deliveries did not start");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            kill(&mut procs)
+            let (at, n, owner) = kill(&mut procs);
+            orphans = leased_to(&db, &owner).await;
+            (at, n)
         }
     };
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
@@ -319,6 +352,31 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
             }
         }
     }
+    // The killed process's share moved on within the bound after the kill,
+    // though its leases ran for 60 s: each of its leased deliveries was
+    // tried again by a survivor (the first arrival after the kill; the
+    // receiver's failures then add the retry schedule's steps before a 2xx).
+    let after_kill = |ok_only: bool| {
+        orphans
+            .iter()
+            .filter_map(|id| {
+                by_delivery
+                    .get(id.as_str())?
+                    .iter()
+                    .filter(|a| a.at_ms > killed_at + 200 && (!ok_only || a.status < 300))
+                    .map(|a| a.at_ms)
+                    .min()
+            })
+            .max()
+            .map(|t| Duration::from_millis((t - killed_at).max(0) as u64))
+    };
+    let taken_over_by = after_kill(false);
+    eprintln!(
+        "takeover: {} deliveries leased to the killed process; the last was tried again {taken_over_by:?} \
+         after the kill, and the last 2xx came {:?} after it",
+        orphans.len(),
+        after_kill(true)
+    );
     let failures = arrivals.iter().filter(|a| a.status >= 300).count();
     eprintln!(
         "cluster crash test: {total_events} events x {WEBHOOKS} webhooks over 3 processes, ingested in {ingested:?}, \
@@ -371,6 +429,23 @@ async fn three_processes_survive_a_sigkill_without_loss_or_extra_duplicates() {
     assert!(
         duplicates <= unrecorded && unrecorded <= UNRECORDED_LIMIT,
         "{duplicates} duplicates, {unrecorded} unrecorded attempts: more than the killed process had in flight"
+    );
+    assert!(
+        !orphans.is_empty(),
+        "the killed process held no leases; the takeover is not tested"
+    );
+    let taken_over_by = taken_over_by.expect("the killed process's deliveries arrived");
+    assert!(
+        taken_over_by <= TAKEOVER_BOUND,
+        "the killed process's deliveries arrived {taken_over_by:?} after its death (bound {TAKEOVER_BOUND:?})"
+    );
+    assert!(
+        procs.iter().any(|p| p
+            .stderr
+            .lock()
+            .unwrap()
+            .contains("its deliveries are taken over")),
+        "no survivor logged the takeover"
     );
     for p in &procs {
         let logs = p.stderr.lock().unwrap().clone();
@@ -538,5 +613,119 @@ async fn processes_on_one_host_share_its_in_flight_budget() {
         "the change of share is logged"
     );
     drop((a, b, k));
+    db.drop_db().await;
+}
+
+/// The victim's lease owner id, from its "joined the cluster" log line.
+fn owner_of(p: &Proc) -> String {
+    let logs = p.stderr.lock().unwrap().clone();
+    logs.lines()
+        .filter(|l| l.contains("joined the cluster"))
+        .find_map(|l| {
+            let v: Value = serde_json::from_str(l).ok()?;
+            Some(v["process"].as_str()?.to_string())
+        })
+        .expect("the process logged its lease owner id")
+}
+
+/// A process its machine pauses (SIGSTOP) for longer than `DEAD_AFTER` is
+/// judged dead, and the other takes its deliveries over; woken again, it
+/// sends none of them: it starts nothing while it cannot mark itself
+/// alive, then forgets what is no longer leased to it. The only deliveries
+/// sent twice are those it had started and not recorded when it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_paused_past_its_death_sends_nothing_that_was_taken_over() {
+    if !postgres_available().await {
+        return;
+    }
+    const EVENTS: usize = 3000;
+    const IN_FLIGHT: usize = 8;
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "shk_cluster_test_admin_key_0123456789";
+    // A slow receiver that always succeeds, counting 2xx per delivery.
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let app = axum::Router::new()
+        .fallback(|State(seen): State<Arc<Mutex<HashMap<String, usize>>>>, headers: HeaderMap| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let id = headers
+                .get("x-scaidrive-delivery-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            *seen.lock().unwrap().entry(id).or_default() += 1;
+            StatusCode::OK
+        })
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let receiver = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut env = settings(&db, dir.path(), key);
+    env.push(("SCAIHUB_MAX_IN_FLIGHT", IN_FLIGHT.to_string()));
+    let a = Proc::start(&env).await;
+    let b = Proc::start(&env).await;
+    let (_, me) = a.call(key, "GET", "/v1/me", None).await;
+    let org = me["org_id"].as_str().unwrap().to_string();
+    let (s, hook) = a
+        .call(
+            key,
+            "POST",
+            &format!("/v1/orgs/{org}/webhooks"),
+            Some(json!({"name": "paused", "url": format!("{receiver}/p"), "events": ["SHARING"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{hook}");
+    // Ingested through A, whose worker holds them (leased to A) in memory.
+    for b in 0..EVENTS / 100 {
+        let batch: Vec<Value> = (b * 100..(b + 1) * 100)
+            .map(|i| event(&format!("evt_p{i:05}"), "SHARING", "share.a"))
+            .collect();
+        a.ingest(key, &org, batch).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seen.lock().unwrap().len() < 50 {
+        assert!(Instant::now() < deadline, "deliveries did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.signal(libc::SIGSTOP);
+    let held = leased_to(&db, &owner_of(&a)).await.len();
+    // Past DEAD_AFTER and a beat: B takes A's leases over and sends them.
+    tokio::time::sleep(scaihub::hub::cluster::DEAD_AFTER + Duration::from_secs(3)).await;
+    a.signal(libc::SIGCONT);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen.lock().unwrap().len() < EVENTS {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {EVENTS} deliveries arrived",
+            seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Anything A would still send shows up now.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let twice = seen.lock().unwrap().values().filter(|n| **n > 1).count();
+    let bound = IN_FLIGHT * scaihub::delivery::UNRECORDED_PER_SLOT;
+    eprintln!(
+        "paused process: held {held} leases when stopped; {twice} deliveries arrived twice (bound {bound})"
+    );
+    assert!(
+        held > 2 * bound,
+        "A held only {held} leases when paused; the test proves nothing"
+    );
+    assert!(
+        twice <= bound,
+        "{twice} deliveries arrived twice: the woken process sent what was taken over"
+    );
+    let b_logs = b.stderr.lock().unwrap().clone();
+    assert!(
+        b_logs.contains("its deliveries are taken over"),
+        "B took over"
+    );
+    let a_logs = a.stderr.lock().unwrap().clone();
+    assert!(
+        a_logs.contains("taken over by another process while this one was fenced"),
+        "A forgot what was taken over"
+    );
+    drop((a, b));
     db.drop_db().await;
 }

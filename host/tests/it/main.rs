@@ -18,6 +18,7 @@ mod layering;
 mod migrations;
 mod oauth;
 mod ops;
+mod outage;
 mod pause;
 mod plugins;
 mod retention;

@@ -76,7 +76,7 @@ pub fn render(template: &str, event: &Event) -> String {
 
 impl Transform for ChatMessage {
     fn transform(event: &Event, mut request: Request, config: &Config) -> Result<Request, Error> {
-        let config: MessageConfig = config.parse()?;
+        let config: MessageConfig = config.parse_object()?;
         request.set_body_json(&json!({ "text": render(&config.template, event) }));
         Ok(request)
     }
@@ -137,5 +137,12 @@ mod tests {
         let got =
             ChatMessage::transform(&event, Request::default(), &Config::new(r#"{"tmpl": "x"}"#));
         assert!(matches!(got, Err(Error::InvalidConfig(_))), "{got:?}");
+    }
+
+    /// The cases in `plugins/cases/chat-message.json`, which the TypeScript
+    /// version in `plugins/js` must also pass.
+    #[test]
+    fn shared_cases_hold() {
+        plugin_cases::check_transform::<ChatMessage>(include_str!("../../cases/chat-message.json"));
     }
 }

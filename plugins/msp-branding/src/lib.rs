@@ -32,7 +32,7 @@ impl Branding {
     /// Parses and checks the configuration: a name, and headers that are
     /// valid HTTP (token names, values without control characters).
     pub fn from_config(config: &Config) -> Result<Self, Error> {
-        let branding: Self = config.parse()?;
+        let branding: Self = config.parse_object()?;
         if branding.msp_name.trim().is_empty() {
             return Err(Error::invalid_config("msp_name must not be blank"));
         }
@@ -128,5 +128,12 @@ mod tests {
         };
         let got = run(request, r#"{"msp_name": "Acme"}"#);
         assert!(matches!(got, Err(Error::InvalidEvent(_))), "{got:?}");
+    }
+
+    /// The cases in `plugins/cases/msp-branding.json`, which the TypeScript
+    /// version in `plugins/js` must also pass.
+    #[test]
+    fn shared_cases_hold() {
+        plugin_cases::check_transform::<MspBranding>(include_str!("../../cases/msp-branding.json"));
     }
 }

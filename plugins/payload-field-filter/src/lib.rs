@@ -28,7 +28,7 @@ pub struct FieldRule {
 impl FieldRule {
     /// Parses and checks the configuration.
     pub fn from_config(config: &Config) -> Result<Self, Error> {
-        let rule: Self = config.parse()?;
+        let rule: Self = config.parse_object()?;
         if !rule.pointer.starts_with('/') {
             return Err(Error::invalid_config(format!(
                 "pointer {:?} must start with '/'",
@@ -51,13 +51,21 @@ impl FieldRule {
     }
 }
 
-/// JSON equality in which numbers compare by value (`1 == 1.0`) and
-/// everything else compares structurally.
+/// JSON equality in which numbers compare by value (`1 == 1.0`), at any
+/// depth: objects compare key by key, arrays element by element.
 fn same_json_value(a: &Value, b: &Value) -> bool {
     match (a, b) {
         // Integers compare exactly (no rounding of large ones through f64).
         (Value::Number(x), Value::Number(y)) if !x.is_f64() && !y.is_f64() => x == y,
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json_value(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, a)| y.get(k).is_some_and(|b| same_json_value(a, b)))
+        }
         _ => a == b,
     }
 }
@@ -144,5 +152,14 @@ mod tests {
                 "{config}: {got:?}"
             );
         }
+    }
+
+    /// The cases in `plugins/cases/payload-field-filter.json`, which the TypeScript
+    /// version in `plugins/js` must also pass.
+    #[test]
+    fn shared_cases_hold() {
+        plugin_cases::check_filter::<PayloadFieldFilter>(include_str!(
+            "../../cases/payload-field-filter.json"
+        ));
     }
 }

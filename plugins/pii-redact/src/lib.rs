@@ -45,7 +45,7 @@ const MASK: &str = "***";
 impl Redaction {
     /// Parses and checks the configuration.
     pub fn from_config(config: &Config) -> Result<Self, Error> {
-        let redaction: Self = config.parse()?;
+        let redaction: Self = config.parse_object()?;
         for pointer in redaction.remove.iter().chain(&redaction.mask) {
             if !pointer.starts_with('/') {
                 return Err(Error::invalid_config(format!(
@@ -182,5 +182,12 @@ mod tests {
     fn relative_pointer_is_invalid_config() {
         let got = run(json!({}), r#"{"mask": ["user_id"]}"#);
         assert!(matches!(got, Err(Error::InvalidConfig(_))), "{got:?}");
+    }
+
+    /// The cases in `plugins/cases/pii-redact.json`, which the TypeScript
+    /// version in `plugins/js` must also pass.
+    #[test]
+    fn shared_cases_hold() {
+        plugin_cases::check_transform::<PiiRedact>(include_str!("../../cases/pii-redact.json"));
     }
 }

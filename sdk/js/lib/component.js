@@ -1,0 +1,33 @@
+// `@scaihub/plugin-sdk/component`: load a built component into Node
+// (transpiled by jco, run by V8 with WASI denied), so tests can call the
+// real compiled plugin, engine and all, without a ScaiHub host.
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+/** Transpiles the component at `path` with jco and imports it. WASI comes
+ *  from @bytecodealliance/preview2-shim, which opens no directory and,
+ *  through jco's deny-by-default maps, grants no host capability. */
+export async function loadComponent(path) {
+    const jcoUrl = import.meta.resolve('@bytecodealliance/jco');
+    const { transpile } = (await import(jcoUrl));
+    const { files } = await transpile(await readFile(path), { name: 'plugin', noTypescript: true });
+    const dir = await mkdtemp(join(tmpdir(), 'scaihub-component-'));
+    for (const [name, bytes] of Object.entries(files)) {
+        await mkdir(dirname(join(dir, name)), { recursive: true });
+        await writeFile(join(dir, name), bytes);
+    }
+    // The transpiled module imports the shim by package name: let it find
+    // the copy jco itself uses.
+    const shimEntry = createRequire(jcoUrl).resolve('@bytecodealliance/preview2-shim');
+    const marker = `${sep}node_modules${sep}`;
+    const modules = shimEntry.slice(0, shimEntry.lastIndexOf(marker) + marker.length - 1);
+    await symlink(modules, join(dir, 'node_modules'), 'dir');
+    const loaded = (await import(pathToFileURL(join(dir, 'plugin.js')).href));
+    return {
+        filter: loaded.filter,
+        transform: loaded.transform,
+        close: () => rm(dir, { recursive: true, force: true }),
+    };
+}
