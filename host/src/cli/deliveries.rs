@@ -127,7 +127,10 @@ pub async fn run(cmd: Cmd, client: &Client, out: Output) -> CliResult<()> {
                 )
                 .await?;
             out.show(&v, |v| match recovered_count(v) {
-                Some(n) => println!("recovering {n} deliveries of {webhook}"),
+                Some(n) => println!(
+                    "{n} {} of {webhook} sent again (same ids, new attempts)",
+                    if n == 1 { "delivery" } else { "deliveries" }
+                ),
                 None => output::print_json(v),
             });
         }

@@ -88,11 +88,10 @@ impl SandboxLimits {
         let Command::Serve(args) = cli.command else {
             unreachable!("parsed as `serve`")
         };
-        let mut limits =
-            crate::server::plugin_limits(&args).map_err(|e| CliError::usage(e.to_string()))?;
-        // One call at a time here; the pool's size does not change a call's sandbox.
-        limits.max_concurrent = 1;
-        Ok(limits)
+        // All of them as they are, the concurrency too: it sizes the
+        // instance pool, whose totals a large component (a Python one has
+        // more than eight core instances) must fit in.
+        crate::server::plugin_limits(&args).map_err(|e| CliError::usage(e.to_string()))
     }
 }
 

@@ -281,7 +281,11 @@ async fn recover_sends_failed_deliveries_of_a_window_again() {
         ])
         .await
         .ok();
-    assert!(run.stdout.contains("recovering 1 deliveries"), "{run:#?}");
+    assert!(
+        run.stdout
+            .starts_with(&format!("1 delivery of {hook} sent again")),
+        "{run:#?}"
+    );
     ok_after_first.wait_for(2).await;
     let again = env.delivery(dropped[0]["id"].as_str().unwrap()).await;
     assert_eq!(again["id"], dropped[0]["id"]);
