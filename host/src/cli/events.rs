@@ -33,6 +33,9 @@ pub async fn run(cmd: Cmd, client: &Client, out: Output) -> CliResult<()> {
     let mut events = Vec::new();
     for f in &files {
         let name = if f.as_os_str() == "-" {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("reading events from stdin (end with Ctrl-D)");
+            }
             "stdin".to_string()
         } else {
             f.display().to_string()

@@ -126,6 +126,11 @@ pub async fn run(
                 )
                 .await?
             } else {
+                if limits != SandboxLimits::default() {
+                    return Err(CliError::usage(
+                        "--plugin-*: sandbox limits apply to a local .wasm; the server runs its own",
+                    ));
+                }
                 let client = connect(opts)?;
                 client
                     .org_call(

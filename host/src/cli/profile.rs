@@ -16,32 +16,38 @@ use super::error::{CliError, CliResult};
 #[derive(Clone, Default, Args)]
 pub struct ClientOpts {
     /// ScaiHub's base URL, e.g. http://127.0.0.1:8080 [env: SCAIHUB_URL].
-    /// (Not `--url`: that is a webhook's own setting.)
-    #[arg(long, global = true, value_name = "URL")]
+    // Not `--url`: that is a webhook's own setting.
+    #[arg(long, global = true, value_name = "URL", help_heading = "Server")]
     pub server: Option<String>,
     /// API key or access token [env: SCAIHUB_KEY]. Prefer the environment
     /// or the profile file: a flag shows in the process list.
-    #[arg(long, global = true, value_name = "KEY")]
+    #[arg(long, global = true, value_name = "KEY", help_heading = "Server")]
     pub key: Option<String>,
     /// Organisation to act on; the key's own when absent [env: SCAIHUB_ORG].
-    #[arg(long, global = true, value_name = "ORG_ID")]
+    #[arg(long, global = true, value_name = "ORG_ID", help_heading = "Server")]
     pub org: Option<String>,
     /// Profile of the profile file to use; the file's `default` when
     /// absent [env: SCAIHUB_PROFILE].
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", help_heading = "Server")]
     pub profile: Option<String>,
     /// The profile file (TOML) [env: SCAIHUB_CLI_CONFIG]; by default
     /// `cli.toml` in the user's config folder (~/.config/scaihub/ on Linux).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", help_heading = "Server")]
     pub cli_config: Option<PathBuf>,
     /// Print JSON for scripts instead of tables.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Output")]
     pub json: bool,
     /// Print each request, its answer's status and time to stderr (never the key).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Output")]
     pub verbose: bool,
     /// Seconds to wait for each answer.
-    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 60,
+        value_name = "SECS",
+        help_heading = "Server"
+    )]
     pub timeout_secs: u64,
 }
 
@@ -99,7 +105,7 @@ impl fmt::Display for Source {
 }
 
 /// A resolved profile.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Profile {
     /// The profile of the file it was read from, if one was.
     pub name: Option<String>,
@@ -109,6 +115,20 @@ pub struct Profile {
     pub url_source: Source,
     pub key_source: Source,
     pub org_source: Option<Source>,
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Profile")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("key", &self.key)
+            .field("org", &self.org)
+            .field("url_source", &self.url_source)
+            .field("key_source", &self.key_source)
+            .field("org_source", &self.org_source)
+            .finish()
+    }
 }
 
 /// One profile in the file.

@@ -37,22 +37,22 @@ impl Kind {
 
 /// The sandbox's limits for a local run; each absent one is the server's:
 /// its environment variable, else its default.
-#[derive(Debug, Default, Args)]
+#[derive(Debug, Default, PartialEq, Args)]
 pub struct SandboxLimits {
     /// Largest component, KiB [env: SCAIHUB_PLUGIN_MAX_MODULE_KIB].
-    #[arg(long, value_name = "KIB")]
+    #[arg(long, value_name = "KIB", help_heading = "Sandbox (local runs)")]
     pub plugin_max_module_kib: Option<usize>,
     /// Memory cap of a call, MiB [env: SCAIHUB_PLUGIN_MEMORY_MIB].
-    #[arg(long, value_name = "MIB")]
+    #[arg(long, value_name = "MIB", help_heading = "Sandbox (local runs)")]
     pub plugin_memory_mib: Option<usize>,
     /// Fuel of a call [env: SCAIHUB_PLUGIN_FUEL].
-    #[arg(long, value_name = "FUEL")]
+    #[arg(long, value_name = "FUEL", help_heading = "Sandbox (local runs)")]
     pub plugin_fuel: Option<u64>,
     /// Time cap of a call, ms of the guest's own running [env: SCAIHUB_PLUGIN_TIMEOUT_MS].
-    #[arg(long, value_name = "MS")]
+    #[arg(long, value_name = "MS", help_heading = "Sandbox (local runs)")]
     pub plugin_timeout_ms: Option<u64>,
     /// Largest output of a transform, KiB [env: SCAIHUB_PLUGIN_MAX_OUTPUT_KIB].
-    #[arg(long, value_name = "KIB")]
+    #[arg(long, value_name = "KIB", help_heading = "Sandbox (local runs)")]
     pub plugin_max_output_kib: Option<usize>,
 }
 

@@ -264,6 +264,13 @@ async fn plugin_test_here_holds_the_servers_sandbox_and_limits() {
         "{bad_limit:#?}"
     );
 
+    // The server's runs use the server's limits: asking for others is a usage error.
+    let remote = cli
+        .run(&["plugin", "test", "plg_anything", "--plugin-fuel", "5"])
+        .await
+        .code(2);
+    assert!(remote.stderr.contains("--plugin-*"), "{remote:#?}");
+
     // Refusals name what was wrong, as an upload's would.
     let wrong_kind = cli
         .run(&["plugin", "test", filter, "--kind", "transform"])
