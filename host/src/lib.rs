@@ -15,13 +15,17 @@
 //! - [`state`]: the state every handler of `http` and `console` gets.
 //! - [`server`]: wiring (the web app mounting `http` and `console`, the
 //!   worker, the cluster tasks) and graceful shutdown.
+//! - [`cli`]: the command line: the server's commands and the client
+//!   commands that talk to a running ScaiHub over its API.
 //! - [`error`]: the API's one error type.
 //! - [`clock`], [`crypto`], [`signing`], [`destinations`], [`ids`], [`metrics`]: the pieces they share.
 //!
 //! Modules look down this list's layers, never up: `storage` knows no
 //! `hub`, `hub` no `delivery` or `http`, `http` and `console` not each
-//! other; `server` alone sees them all.
+//! other; `server` alone sees them all (and `cli`, the client on top,
+//! uses `server` only to run a plugin under the limits `serve` applies).
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;

@@ -1,11 +1,14 @@
-//! The `scaihub` binary: parses settings and runs [`scaihub::server`].
+//! The `scaihub` binary: parses the command line, then runs
+//! [`scaihub::server`] (`serve`, `rotate-signing-key`) or a client command
+//! of [`scaihub::cli`].
 
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use scaihub::cli::{Args, TopCommand};
 use scaihub::clock::SystemClock;
-use scaihub::config::{Cli, Command, load_config_file};
+use scaihub::config::{Command, load_config_file};
 use scaihub::server;
 use scaihub::storage::Store;
 use tracing_subscriber::EnvFilter;
@@ -15,7 +18,7 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     // No transparent huge pages: the allocator asks for them, and then
     // every fresh 2 MiB region is zeroed on first touch and kept whole,
     // which under delivery load cost a sixth of the CPU and quadrupled the
@@ -26,29 +29,39 @@ fn main() -> anyhow::Result<()> {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
-    // A config file fills in environment variables before clap reads them.
+    // A config file fills in environment variables before clap reads them
+    // (the server's commands only: the client has its own profile file).
     if let Some(path) = config_path_from_args() {
         load_config_file(&path)?;
     }
-    let cli = Cli::parse();
+    let cli = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let done = std::process::ExitCode::SUCCESS;
     match cli.command {
-        Command::Serve(args) => {
+        TopCommand::Server(Command::Serve(args)) => {
             init_tracing(&args.log_format);
-            runtime.block_on(run(args))
+            runtime.block_on(run(args)).map(|()| done)
         }
-        Command::RotateSigningKey(args) => {
+        TopCommand::Server(Command::RotateSigningKey(args)) => {
             init_tracing(&args.log_format);
-            runtime.block_on(rotate_signing_key(args))
+            runtime.block_on(rotate_signing_key(args)).map(|()| done)
         }
+        client => Ok(runtime.block_on(scaihub::cli::run(client))),
     }
 }
 
-/// `--config PATH` or `SCAIHUB_CONFIG`, looked up before clap runs.
+/// `--config PATH` or `SCAIHUB_CONFIG`, looked up before clap runs, for
+/// the server's commands.
 fn config_path_from_args() -> Option<std::path::PathBuf> {
     let args: Vec<String> = std::env::args().collect();
+    if !matches!(
+        args.get(1).map(String::as_str),
+        Some("serve" | "rotate-signing-key")
+    ) {
+        return None;
+    }
     for (i, a) in args.iter().enumerate() {
         if let Some(p) = a.strip_prefix("--config=") {
             return Some(p.into());

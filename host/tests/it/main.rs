@@ -8,6 +8,7 @@ mod support;
 mod access;
 mod binary;
 mod binary_cluster;
+mod cli;
 mod cluster;
 mod console;
 mod delivery;
