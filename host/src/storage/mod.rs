@@ -60,7 +60,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// How long a request waits for a database connection before it is told
 /// the store is unavailable (rather than hanging for sqlx's 30 s default).
-pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl StoreError {
     /// Whether the database could not be reached or is shutting down, as
