@@ -38,26 +38,19 @@ class FieldRule:
 
 
 def same_json_value(a: Any, b: Any) -> bool:
-    """JSON equality in which two numbers compare by value (`1 == 1.0`) and
+    """JSON equality in which numbers compare by value at any depth (`1 ==
+    1.0`, also inside arrays and objects), a boolean is never a number, and
     everything else compares structurally, as in the Rust plugin."""
-    if _is_number(a) and _is_number(b):
+    if _is_number(a) or _is_number(b):
+        if not (_is_number(a) and _is_number(b)):
+            return False
         if _is_integer(a) and _is_integer(b):
             return a == b  # integers compare exactly, never through floats
         return _as_float(a) == _as_float(b)
-    return _strict_equal(a, b)
-
-
-def _strict_equal(a: Any, b: Any) -> bool:
-    """serde_json's `Value` equality: inside arrays and objects an integer
-    and a float are different values, and a boolean is never a number."""
-    if _is_number(a) or _is_number(b):
-        if not (_is_number(a) and _is_number(b)) or _is_integer(a) != _is_integer(b):
-            return False
-        return a == b if _is_integer(a) else _as_float(a) == _as_float(b)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_strict_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_json_value(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_strict_equal(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(same_json_value(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
 
 

@@ -39,9 +39,11 @@ def test_numbers_and_bools_compare_as_json_values():
     assert verdict({"item": {"size": 1}}, '{"pointer": "/item/size", "allowed": [true]}') is Verdict.SKIP
 
 
-def test_nested_values_compare_strictly_as_in_serde_json():
+def test_nested_values_compare_numbers_by_value_as_the_rust_plugin_does():
     assert same_json_value({"a": 1}, {"a": 1})
-    assert not same_json_value({"a": 1}, {"a": 1.0})
+    assert same_json_value({"a": [1, {"b": 2}]}, {"a": [1.0, {"b": 2.0}]})
+    assert not same_json_value({"a": 1}, {"a": 1.5})
+    assert not same_json_value({"a": 1}, {"a": 1, "b": 2})
     assert not same_json_value([True], [1])
     assert same_json_value(2**64 - 1, 2**64 - 1)
     assert not same_json_value(2**63, 2**63 + 1)
