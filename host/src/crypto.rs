@@ -109,6 +109,14 @@ pub fn new_secret(prefix: &str) -> String {
     format!("{prefix}{body}")
 }
 
+/// A new webhook secret: `whsec_` and 32 random bytes in standard base64,
+/// so both signature schemes can use it as it is (ScaiDrive's keys the
+/// HMAC with the string, Standard Webhooks' with the bytes it encodes).
+pub fn new_webhook_secret() -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(random_bytes::<32>());
+    format!("{}{body}", crate::signing::SECRET_PREFIX)
+}
+
 /// The stored form of a bearer credential.
 pub fn hash_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()

@@ -3,7 +3,10 @@
 //! The handler does only what must happen before answering, in this order:
 //!
 //! 1. read the exact body bytes (never a re-serialised JSON value);
-//! 2. [`verify`] `X-ScaiDrive-Signature` — 401 if missing or wrong;
+//! 2. [`verify`] `X-ScaiDrive-Signature`, or [`verify_standard`] the
+//!    Standard Webhooks headers when `webhook-signature` is present (a
+//!    webhook whose `signature_scheme` is `standard`) — 401 if missing or
+//!    wrong;
 //! 3. record `X-ScaiDrive-Delivery-Id` in [`SeenDeliveries`] — a repeat is
 //!    answered 200 and goes no further (only *verified* requests reach this
 //!    step, so a stranger cannot fill the set or block real ids);
@@ -27,9 +30,12 @@ use tokio::sync::mpsc;
 
 use crate::dedup::SeenDeliveries;
 use crate::signature::{SIGNATURE_HEADER, verify};
+use crate::standard::{StandardHeaders, verify_standard};
 
 /// `X-ScaiDrive-Delivery-Id`: the same on every retry of one delivery.
 pub const DELIVERY_ID_HEADER: &str = "x-scaidrive-delivery-id";
+/// The Standard Webhooks signature header; its presence selects that scheme.
+pub const STANDARD_SIGNATURE_HEADER: &str = "webhook-signature";
 /// `X-ScaiDrive-Event`: the event's action, e.g. `share.created`.
 pub const EVENT_HEADER: &str = "x-scaidrive-event";
 
@@ -111,10 +117,34 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    // 1–2. Authenticity, on the raw bytes.
-    let signature = signature_value(&headers);
-    let secrets: Vec<&[u8]> = shared.secrets.iter().map(Vec::as_slice).collect();
-    if let Err(error) = verify(&signature, &secrets, &body) {
+    // 1–2. Authenticity, on the raw bytes, in the webhook's scheme.
+    let verdict = if headers.contains_key(STANDARD_SIGNATURE_HEADER) {
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
+        let secrets: Vec<&str> = shared
+            .secrets
+            .iter()
+            .filter_map(|s| std::str::from_utf8(s).ok())
+            .collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let standard = StandardHeaders {
+            id: text("webhook-id"),
+            timestamp: text("webhook-timestamp"),
+            signature: text(STANDARD_SIGNATURE_HEADER),
+        };
+        verify_standard(standard, &secrets, &body, now).map_err(|e| e.to_string())
+    } else {
+        let signature = signature_value(&headers);
+        let secrets: Vec<&[u8]> = shared.secrets.iter().map(Vec::as_slice).collect();
+        verify(&signature, &secrets, &body).map_err(|e| e.to_string())
+    };
+    if let Err(error) = verdict {
         tracing::warn!(%error, "rejected request");
         return (StatusCode::UNAUTHORIZED, "invalid or missing signature\n");
     }

@@ -74,6 +74,10 @@ pub struct Fields {
     /// When a plugin fails: skip or deliver_original.
     #[arg(long)]
     on_plugin_error: Option<String>,
+    /// How deliveries are signed: scaidrive (X-ScaiDrive-Signature) or
+    /// standard (Standard Webhooks).
+    #[arg(long)]
+    signature_scheme: Option<String>,
     /// Any other fields as a JSON object (inline, @FILE or - for stdin);
     /// applied last, so it wins over the flags.
     #[arg(long, value_name = "JSON")]
@@ -108,6 +112,9 @@ impl Fields {
         }
         if let Some(v) = &self.on_plugin_error {
             b.insert("on_plugin_error".into(), v.clone().into());
+        }
+        if let Some(v) = &self.signature_scheme {
+            b.insert("signature_scheme".into(), v.clone().into());
         }
         if let Some(d) = &self.data {
             b.extend(input::json_object_arg(d, "--data")?);
@@ -309,6 +316,8 @@ pub fn details(v: &Value) {
             output::cell(v, "/transform_plugin/plugin_id"),
         ),
         ("on plugin error", output::cell(v, "on_plugin_error")),
+        ("signature scheme", output::cell(v, "signature_scheme")),
+        ("paused reason", output::cell(v, "paused_reason")),
     ];
     if v.get("health").is_some() {
         rows.push(("health", output::cell(v, "/health/status")));

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{Console, Layout, PageError, PageResult, Posted, error_for, page, see_other, when};
-use crate::domain::webhook::{OnPluginError, PluginRef, WebhookInput, WebhookPatch};
+use crate::domain::webhook::{
+    OnPluginError, PluginRef, SignatureScheme, WebhookInput, WebhookPatch,
+};
 use crate::domain::{Category, FieldError, Filters, Scope};
 use crate::hub::HubError;
 use crate::hub::console::WebhookHealth;
@@ -34,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/webhooks/{id}/resume", post(resume))
         .route("/console/webhooks/{id}/rotate-secret", post(rotate))
         .route("/console/webhooks/{id}/test", post(test))
+        .route("/console/webhooks/{id}/recover", post(recover))
         .route("/console/webhooks/{id}/delete", post(delete))
         .route("/console/deliveries/{id}", get(delivery))
         .route("/console/deliveries/{id}/redeliver", post(redeliver))
@@ -144,6 +147,7 @@ pub struct Values {
     pub transform_plugin: String,
     pub transform_config: String,
     pub on_plugin_error: String,
+    pub signature_scheme: String,
 }
 
 impl Values {
@@ -164,6 +168,7 @@ impl Values {
             transform_plugin: f.get("transform_plugin").to_string(),
             transform_config: f.get("transform_config").to_string(),
             on_plugin_error: f.get("on_plugin_error").to_string(),
+            signature_scheme: f.get("signature_scheme").to_string(),
         }
     }
 
@@ -205,6 +210,7 @@ impl Values {
                 .map(|p| p.config.to_string())
                 .unwrap_or_default(),
             on_plugin_error: s.on_plugin_error.as_str().to_string(),
+            signature_scheme: s.signature_scheme.as_str().to_string(),
         }
     }
 
@@ -253,7 +259,14 @@ impl Values {
                 config: json_config(&self.transform_config, "transform_plugin")?,
             }),
         };
+        let signature_scheme = match self.signature_scheme.trim() {
+            "" => SignatureScheme::default(),
+            text => SignatureScheme::parse(text).ok_or_else(|| {
+                FieldError::new("signature_scheme", "must be scaidrive or standard")
+            })?,
+        };
         Ok(Parts {
+            signature_scheme,
             filters: Filters {
                 share_ids: lines(&self.share_ids),
                 user_ids: lines(&self.user_ids),
@@ -277,6 +290,7 @@ struct Parts {
     filter_plugins: Vec<PluginRef>,
     transform_plugin: Option<PluginRef>,
     on_plugin_error: OnPluginError,
+    signature_scheme: SignatureScheme,
 }
 
 fn json_config(text: &str, field: &str) -> Result<Value, FieldError> {
@@ -347,6 +361,7 @@ async fn new_form(State(state): State<AppState>, c: Console) -> PageResult {
     let v = Values {
         events: vec![],
         on_plugin_error: "skip".into(),
+        signature_scheme: "scaidrive".into(),
         ..Values::default()
     };
     form_page(&state, &c, None, v, None).await
@@ -382,6 +397,7 @@ async fn create(State(state): State<AppState>, p: Posted) -> PageResult {
         filter_plugins: parts.filter_plugins,
         transform_plugin: parts.transform_plugin,
         on_plugin_error: parts.on_plugin_error,
+        signature_scheme: parts.signature_scheme,
     };
     match state
         .hub
@@ -441,6 +457,7 @@ async fn update(State(state): State<AppState>, Path(id): Path<String>, p: Posted
         filter_plugins: Some(parts.filter_plugins),
         transform_plugin: Some(parts.transform_plugin),
         on_plugin_error: Some(parts.on_plugin_error),
+        signature_scheme: Some(parts.signature_scheme),
     };
     match state
         .hub
@@ -489,6 +506,7 @@ pub enum Notice {
         previous_until: String,
     },
     Tested(DeliveryRow),
+    Recovered(u64),
 }
 
 #[derive(Template)]
@@ -508,6 +526,7 @@ struct DetailPage {
     rotated_secret: Option<String>,
     previous_until: String,
     tested: Option<DeliveryRow>,
+    recovered: Option<u64>,
     created: String,
     updated: String,
 }
@@ -585,14 +604,17 @@ async fn detail_page(
         0
     };
     let l = Layout::new(state, c, "webhooks", w.settings.name.clone()).await?;
-    let (rotated_secret, previous_until, tested) = match notice {
+    let (mut rotated_secret, mut previous_until, mut tested, mut recovered) =
+        (None, String::new(), None, None);
+    match notice {
         Some(Notice::Rotated {
             secret,
-            previous_until,
-        }) => (Some(secret), previous_until, None),
-        Some(Notice::Tested(row)) => (None, String::new(), Some(row)),
-        None => (None, String::new(), None),
-    };
+            previous_until: until,
+        }) => (rotated_secret, previous_until) = (Some(secret), until),
+        Some(Notice::Tested(row)) => tested = Some(row),
+        Some(Notice::Recovered(n)) => recovered = Some(n),
+        None => {}
+    }
     Ok(page(
         StatusCode::OK,
         &DetailPage {
@@ -609,6 +631,7 @@ async fn detail_page(
             rotated_secret,
             previous_until,
             tested,
+            recovered,
             created: when(w.created_at),
             updated: when(w.updated_at),
             w,
@@ -682,6 +705,30 @@ async fn test(State(state): State<AppState>, Path(id): Path<String>, p: Posted) 
     detail_page(&state, &p.console, &id, no_query(), Some(notice)).await
 }
 
+/// Sends again what ended badly in the last hours the admin chose.
+async fn recover(State(state): State<AppState>, Path(id): Path<String>, p: Posted) -> PageResult {
+    let s = p.console.need(Scope::AdminWrite)?;
+    let hours: i64 = p.form.get("hours").parse().unwrap_or(24).clamp(1, 24 * 90);
+    let statuses = p.form.all("statuses");
+    let input = crate::hub::recovery::RecoverInput {
+        since: crate::clock::rfc3339(state.hub.now() - hours * 3_600_000),
+        until: None,
+        statuses: Some(statuses),
+    };
+    let recovered = state
+        .hub
+        .recover_deliveries(p.console.org(), &id, &s.principal.actor(), input)
+        .await?;
+    detail_page(
+        &state,
+        &p.console,
+        &id,
+        no_query(),
+        Some(Notice::Recovered(recovered)),
+    )
+    .await
+}
+
 async fn redeliver(State(state): State<AppState>, Path(id): Path<String>, p: Posted) -> PageResult {
     p.console.need(Scope::AdminWrite)?;
     let d = state.hub.redeliver(p.console.org(), &id).await?;
@@ -731,7 +778,11 @@ async fn delivery(State(state): State<AppState>, c: Console, Path(id): Path<Stri
                     .map(|c| c.to_string())
                     .unwrap_or_else(|| "—".into()),
                 duration_ms: a.duration_ms,
-                error: a.error.unwrap_or_default(),
+                error: match (a.error, a.plugin_error) {
+                    (Some(e), _) => e,
+                    (None, Some(p)) => format!("sent the original: {p}"),
+                    (None, None) => String::new(),
+                },
                 snippet: a.response_snippet.unwrap_or_default(),
             })
             .collect(),

@@ -30,6 +30,7 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::clock::Millis;
 use crate::domain::Category;
+use crate::domain::webhook::SignatureScheme;
 use crate::hub::ingest::{DROPPED, Incoming, OVERFLOW};
 use crate::hub::{Actor, Hub};
 use crate::storage::deliveries::{AttemptRecord, ClaimedDelivery, Completion, DeliveryStatus};
@@ -66,10 +67,48 @@ fn writer_runtime() -> &'static tokio::runtime::Handle {
     })
 }
 
+/// The HMAC key a secret gives in a scheme: the string's bytes, or the
+/// bytes a `whsec_` secret encodes.
+fn signing_key(scheme: SignatureScheme, secret: Vec<u8>) -> Option<Vec<u8>> {
+    match scheme {
+        SignatureScheme::Scaidrive => Some(secret),
+        SignatureScheme::Standard => {
+            crate::signing::standard_key(std::str::from_utf8(&secret).ok()?)
+        }
+    }
+}
+
+/// What one attempt came to.
+struct Attempted {
+    completion: Completion,
+    hold: Option<Millis>,
+}
+
+impl From<Completion> for Attempted {
+    fn from(completion: Completion) -> Attempted {
+        Attempted {
+            completion,
+            hold: None,
+        }
+    }
+}
+
+/// The answer by which a receiver says it wants no more deliveries.
+const GONE: u16 = 410;
+
+/// Whether an attempt was answered `410 Gone` (its webhook gets paused).
+fn is_gone(c: &Completion) -> bool {
+    c.status == DeliveryStatus::Queued
+        && c.attempt.as_ref().and_then(|a| a.status_code) == Some(i64::from(GONE))
+}
+
 /// A finished attempt on its way to the store.
 struct Finished {
     claimed: ClaimedDelivery,
     completion: Completion,
+    /// Until when the receiver asked (`Retry-After`) for its webhook's
+    /// deliveries to wait.
+    hold: Option<Millis>,
     /// Freed once the result is written: attempts sent but not recorded
     /// never outnumber `Worker::unrecorded_limit`, which bounds what a
     /// crash can make be sent twice.
@@ -440,7 +479,7 @@ impl Worker {
             let span = info_span!("delivery", delivery_id = %delivery.id, webhook_id = %delivery.webhook_id, attempt = delivery.attempt_count + 1);
             tokio::spawn(
                 async move {
-                    let completion = worker.attempt(&delivery).await;
+                    let Attempted { completion, hold } = worker.attempt(&delivery).await;
                     drop(sending);
                     let webhook_id = delivery.webhook_id.clone();
                     // Counted as unrecorded until the recorder has written it.
@@ -448,6 +487,7 @@ impl Worker {
                         .send(Finished {
                             claimed: delivery,
                             completion,
+                            hold,
                             _unrecorded: unrecorded,
                         })
                         .await;
@@ -497,14 +537,20 @@ impl Worker {
         else {
             return Ok(None);
         };
-        let secret = self.hub.webhook_secret(&w)?.into_bytes();
+        let scheme = w.settings.signature_scheme;
+        let secret =
+            signing_key(scheme, self.hub.webhook_secret(&w)?.into_bytes()).ok_or_else(|| {
+                anyhow::anyhow!("the webhook's secret does not suit its signature scheme")
+            })?;
         let previous = match (&w.prev_secret_enc, w.prev_secret_expires_at) {
-            (Some(sealed), Some(until)) => Some((
+            // A previous secret the scheme cannot use signs nothing.
+            (Some(sealed), Some(until)) => signing_key(
+                scheme,
                 self.hub
                     .master_key
                     .open(sealed, &format!("{}:previous", w.id))?,
-                until,
-            )),
+            )
+            .map(|key| (key, until)),
             _ => None,
         };
         let headers = w
@@ -524,6 +570,7 @@ impl Worker {
             version: w.version,
             url: url::Url::parse(&w.settings.url)?,
             headers,
+            scheme,
             secret,
             previous_secret: previous,
             filters: w
@@ -539,6 +586,7 @@ impl Worker {
                 .map(|p| (p.plugin_id.clone(), p.config.to_string())),
             on_plugin_error: w.settings.on_plugin_error,
             paused: w.paused,
+            held_until: w.held_until,
             fetched_at: std::time::Instant::now(),
         });
         self.targets
@@ -548,8 +596,9 @@ impl Worker {
         Ok(Some(target))
     }
 
-    async fn attempt(&self, delivery: &ClaimedDelivery) -> Completion {
+    async fn attempt(&self, delivery: &ClaimedDelivery) -> Attempted {
         let attempted_at = self.hub.now();
+        let mut plugin_error = None;
         let result = match self.target(delivery).await {
             Ok(Some(target)) if target.paused => {
                 // Paused after this delivery was taken: it joins the queue
@@ -559,7 +608,24 @@ impl Worker {
                     status: DeliveryStatus::Queued,
                     next_attempt_at: None,
                     attempt: None,
+                }
+                .into();
+            }
+            Ok(Some(target)) if target.held_until.is_some_and(|t| t > attempted_at) => {
+                // The receiver asked for a pause (`Retry-After`): this one
+                // waits it out, its attempt not counted.
+                let status = if delivery.attempt_count == 0 {
+                    DeliveryStatus::Pending
+                } else {
+                    DeliveryStatus::Retrying
                 };
+                return Completion {
+                    delivery_id: delivery.id.clone(),
+                    status,
+                    next_attempt_at: target.held_until,
+                    attempt: None,
+                }
+                .into();
             }
             Ok(Some(target)) => {
                 let mut body = delivery.body.as_bytes().to_vec();
@@ -567,6 +633,7 @@ impl Worker {
                 if target.has_plugins() {
                     match plugins::run(&self.hub, &target, &delivery.body).await {
                         PluginOutcome::Pass => {}
+                        PluginOutcome::Original(error) => plugin_error = Some(error),
                         PluginOutcome::Transformed {
                             body: new_body,
                             rewrite: r,
@@ -581,7 +648,8 @@ impl Worker {
                                 status: DeliveryStatus::Filtered,
                                 next_attempt_at: None,
                                 attempt: None,
-                            };
+                            }
+                            .into();
                         }
                         PluginOutcome::Failed(error) => {
                             tracing::info!(error = %error, "plugin failed; delivery skipped");
@@ -596,8 +664,10 @@ impl Worker {
                                     duration_ms: 0,
                                     error: Some(error),
                                     response_snippet: None,
+                                    plugin_error: None,
                                 }),
-                            };
+                            }
+                            .into();
                         }
                     }
                 }
@@ -609,13 +679,34 @@ impl Worker {
                     &body,
                     attempted_at,
                 );
-                self.sender.attempt(&target, headers, body).await
+                let result = self.sender.attempt(&target, headers, body).await;
+                let now = self.hub.now();
+                let hold = result
+                    .retry_after
+                    .map(|r| r.at(now).min(now + self.longest_delay()))
+                    .filter(|t| *t > now);
+                if result.status_code == Some(GONE) || hold.is_some() {
+                    // Until the recorder has stored the pause or the hold,
+                    // this process's held deliveries of the webhook see it.
+                    let changed = Arc::new(Target {
+                        paused: target.paused || result.status_code == Some(GONE),
+                        held_until: hold.max(target.held_until),
+                        fetched_at: std::time::Instant::now(),
+                        ..(*target).clone()
+                    });
+                    self.targets
+                        .lock()
+                        .expect("targets lock")
+                        .insert(target.webhook_id.clone(), changed);
+                }
+                result
             }
             Ok(None) => sender::AttemptResult {
                 status_code: None,
                 duration: Duration::ZERO,
                 error: Some("webhook no longer exists".into()),
                 snippet: None,
+                retry_after: None,
             },
             Err(e) => {
                 warn!(error = %format!("{e:#}"), "cannot prepare delivery");
@@ -624,6 +715,7 @@ impl Worker {
                     duration: Duration::ZERO,
                     error: Some("internal error preparing the request".into()),
                     snippet: None,
+                    retry_after: None,
                 }
             }
         };
@@ -632,9 +724,17 @@ impl Worker {
             .attempt_seconds
             .observe(result.duration.as_secs_f64());
         let now = self.hub.now();
+        let hold_until = result
+            .retry_after
+            .map(|r| r.at(now).min(now + self.longest_delay()))
+            .filter(|t| *t > now);
         let attempts_made = delivery.attempt_count + 1;
         let (status, next) = if result.succeeded() {
             (DeliveryStatus::Succeeded, None)
+        } else if result.status_code == Some(GONE) {
+            // The receiver wants no more: the recorder pauses the webhook
+            // and this delivery waits in its queue for a resume.
+            (DeliveryStatus::Queued, None)
         } else {
             match self
                 .hub
@@ -642,9 +742,11 @@ impl Worker {
                 .retry_schedule
                 .get((attempts_made - 1) as usize)
             {
+                // No earlier than the receiver asked, up to the schedule's
+                // longest step.
                 Some(delay) => (
                     DeliveryStatus::Retrying,
-                    Some(now + delay.as_millis() as Millis),
+                    Some((now + delay.as_millis() as Millis).max(hold_until.unwrap_or(0))),
                 ),
                 None => (DeliveryStatus::Dropped, None),
             }
@@ -662,18 +764,28 @@ impl Worker {
                 tracing::info!(status_code = ?result.status_code, error = ?result.error, outcome = status.as_str(), "attempt failed")
             }
         }
-        Completion {
-            delivery_id: delivery.id.clone(),
-            status,
-            next_attempt_at: next,
-            attempt: Some(AttemptRecord {
-                attempted_at,
-                status_code: result.status_code.map(i64::from),
-                duration_ms: result.duration.as_millis() as i64,
-                error: result.error,
-                response_snippet: result.snippet,
-            }),
+        Attempted {
+            completion: Completion {
+                delivery_id: delivery.id.clone(),
+                status,
+                next_attempt_at: next,
+                attempt: Some(AttemptRecord {
+                    attempted_at,
+                    status_code: result.status_code.map(i64::from),
+                    duration_ms: result.duration.as_millis() as i64,
+                    error: result.error,
+                    response_snippet: result.snippet,
+                    plugin_error,
+                }),
+            },
+            hold: hold_until,
         }
+    }
+
+    /// The schedule's longest step: the most a `Retry-After` may hold.
+    fn longest_delay(&self) -> Millis {
+        let schedule = &self.hub.settings.retry_schedule;
+        schedule.iter().max().map_or(0, |d| d.as_millis() as Millis)
     }
 
     /// Writes finished attempts in batches, one transaction per batch.
@@ -725,7 +837,38 @@ impl Worker {
                 .map(|f| (f.claimed.webhook_id.as_str(), &f.completion)),
         );
         tx.record_health(&health, now).await?;
+        // Holds asked for by receivers, for every process to see.
+        let mut holds: FastMap<(&str, &str), Millis> = FastMap::default();
+        for f in batch.iter().filter(|f| owned.contains(&f.claimed.id)) {
+            if let Some(until) = f.hold {
+                let key = (f.claimed.org_id.as_str(), f.claimed.webhook_id.as_str());
+                let at = holds.entry(key).or_insert(until);
+                *at = (*at).max(until);
+            }
+        }
+        for ((org_id, webhook_id), until) in &holds {
+            tx.hold_webhook(org_id, webhook_id, *until).await?;
+        }
         let mut outcomes = Vec::new();
+        let mut gone = Vec::new();
+        for f in batch
+            .iter()
+            .filter(|f| owned.contains(&f.claimed.id) && is_gone(&f.completion))
+        {
+            let c = &f.claimed;
+            if gone.contains(&c.webhook_id) {
+                continue;
+            }
+            if let Some(outcome) = self
+                .hub
+                .pause_gone_in_tx(&mut tx, &c.org_id, &c.webhook_id, &c.id)
+                .await?
+            {
+                warn!(webhook_id = %c.webhook_id, delivery_id = %c.id, "receiver answered 410 Gone; webhook paused");
+                outcomes.push(outcome);
+            }
+            gone.push(c.webhook_id.clone());
+        }
         for f in batch {
             if owned.contains(&f.claimed.id) && f.completion.status == DeliveryStatus::Dropped {
                 let c = &f.claimed;
@@ -756,6 +899,14 @@ impl Worker {
         tx.commit().await?;
         for o in &outcomes {
             self.hub.after_commit(o);
+        }
+        // Held deliveries of a paused webhook must see the pause now, not
+        // when the cached settings expire.
+        if !gone.is_empty() {
+            let mut targets = self.targets.lock().expect("targets lock");
+            for id in &gone {
+                targets.remove(id);
+            }
         }
         Ok(batch
             .iter()

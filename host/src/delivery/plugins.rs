@@ -15,6 +15,9 @@ use crate::plugin::{CallError, ChainOutcome, OutgoingRequest, PluginEvent};
 pub enum PluginOutcome {
     /// Send the original request.
     Pass,
+    /// Send the original request, though the transform failed (the
+    /// webhook's policy); the error is recorded with the attempt.
+    Original(String),
     /// Send this instead.
     Transformed { body: Vec<u8>, rewrite: Rewrite },
     /// A filter said skip (its plugin id).
@@ -120,7 +123,7 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
             OnPluginError::Skip => PluginOutcome::Failed(format!("transform {id}: {e}")),
             OnPluginError::DeliverOriginal => {
                 tracing::info!(error = %e, "transform failed; delivering the original");
-                PluginOutcome::Pass
+                PluginOutcome::Original(format!("transform {id}: {e}"))
             }
         },
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::destinations::{DestinationPolicy, GuardedResolver};
+use crate::domain::webhook::SignatureScheme;
 use crate::signing;
 
 /// How much of a receiver's answer is kept in the delivery log.
@@ -21,6 +22,9 @@ pub struct Target {
     pub version: i64,
     pub url: url::Url,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub scheme: SignatureScheme,
+    /// The HMAC key of the scheme (see `signing`), and the previous one
+    /// with the end of its grace period.
     pub secret: Vec<u8>,
     pub previous_secret: Option<(Vec<u8>, crate::clock::Millis)>,
     /// Filter plugins (id, config JSON), all of which must deliver.
@@ -29,6 +33,9 @@ pub struct Target {
     pub transform: Option<(String, String)>,
     pub on_plugin_error: crate::domain::webhook::OnPluginError,
     pub paused: bool,
+    /// Until then the receiver asked (`Retry-After`) not to be sent to;
+    /// deliveries that come due meanwhile wait, their attempts uncounted.
+    pub held_until: Option<crate::clock::Millis>,
     /// When these settings were read from the store.
     pub fetched_at: std::time::Instant,
 }
@@ -62,6 +69,38 @@ pub struct AttemptResult {
     pub duration: Duration,
     pub error: Option<String>,
     pub snippet: Option<String>,
+    /// A `429` or `503` answer's `Retry-After`: when the receiver asks to
+    /// be tried again.
+    pub retry_after: Option<RetryAfter>,
+}
+
+/// The two forms of `Retry-After` (RFC 9110 §10.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryAfter {
+    Seconds(u64),
+    /// An HTTP date, in milliseconds since 1970.
+    At(crate::clock::Millis),
+}
+
+impl RetryAfter {
+    pub fn parse(value: &str) -> Option<RetryAfter> {
+        let value = value.trim();
+        if let Ok(secs) = value.parse::<u64>() {
+            return Some(RetryAfter::Seconds(secs));
+        }
+        // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") reads as RFC 2822.
+        chrono::DateTime::parse_from_rfc2822(value)
+            .ok()
+            .map(|t| RetryAfter::At(t.timestamp_millis()))
+    }
+
+    /// The moment asked for, from `now`.
+    pub fn at(self, now: crate::clock::Millis) -> crate::clock::Millis {
+        match self {
+            RetryAfter::Seconds(s) => now.saturating_add((s.min(u32::MAX as u64) * 1000) as i64),
+            RetryAfter::At(t) => t,
+        }
+    }
 }
 
 impl AttemptResult {
@@ -148,11 +187,35 @@ impl Sender {
             .as_ref()
             .filter(|(_, until)| *until > now)
             .map(|(s, _)| s.as_slice());
-        let signature = signing::signature_header(&target.secret, previous, body);
-        h.insert(
-            "x-scaidrive-signature",
-            HeaderValue::from_str(&signature).expect("hex is ascii"),
-        );
+        // Seconds since the epoch, as both schemes' timestamps are.
+        let timestamp = now.div_euclid(1000);
+        match target.scheme {
+            SignatureScheme::Scaidrive => {
+                let signature = signing::signature_header(&target.secret, previous, body);
+                h.insert(
+                    "x-scaidrive-signature",
+                    HeaderValue::from_str(&signature).expect("hex is ascii"),
+                );
+                h.insert("x-scaidrive-timestamp", HeaderValue::from(timestamp));
+            }
+            SignatureScheme::Standard => {
+                let signature = signing::standard_header(
+                    &target.secret,
+                    previous,
+                    delivery_id,
+                    timestamp,
+                    body,
+                );
+                if let Ok(v) = HeaderValue::from_str(delivery_id) {
+                    h.insert("webhook-id", v);
+                }
+                h.insert("webhook-timestamp", HeaderValue::from(timestamp));
+                h.insert(
+                    "webhook-signature",
+                    HeaderValue::from_str(&signature).expect("base64 is ascii"),
+                );
+            }
+        }
         h
     }
 
@@ -184,6 +247,11 @@ impl Sender {
             Err(e) => return failure(started, describe(&e)),
         };
         let status = response.status().as_u16();
+        let retry_after = (status == 429 || status == 503)
+            .then(|| response.headers().get(header::RETRY_AFTER))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(RetryAfter::parse);
         let mut snippet = Vec::new();
         let mut body_error = None;
         while snippet.len() < SNIPPET_BYTES {
@@ -209,6 +277,7 @@ impl Sender {
             duration: started.elapsed(),
             error,
             snippet: (!snippet.is_empty()).then(|| String::from_utf8_lossy(&snippet).into_owned()),
+            retry_after,
         }
     }
 }
@@ -219,6 +288,7 @@ fn failure(started: Instant, error: String) -> AttemptResult {
         duration: started.elapsed(),
         error: Some(error),
         snippet: None,
+        retry_after: None,
     }
 }
 
@@ -245,4 +315,22 @@ fn describe(e: &reqwest::Error) -> String {
         text.push_str(&cause);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryAfter;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(RetryAfter::parse("120"), Some(RetryAfter::Seconds(120)));
+        assert_eq!(RetryAfter::parse(" 0 "), Some(RetryAfter::Seconds(0)));
+        assert_eq!(
+            RetryAfter::parse("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(RetryAfter::At(784_111_777_000))
+        );
+        assert_eq!(RetryAfter::parse("soon"), None);
+        assert_eq!(RetryAfter::parse("-5"), None);
+        assert_eq!(RetryAfter::Seconds(2).at(1_000), 3_000);
+    }
 }

@@ -143,6 +143,36 @@ pub struct PluginRef {
     pub config: Value,
 }
 
+/// How deliveries are signed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureScheme {
+    /// `X-ScaiDrive-Signature: sha256=<hex>`, HMAC-SHA256 of the body with
+    /// the whole secret string as key, plus `X-ScaiDrive-Timestamp`.
+    #[default]
+    Scaidrive,
+    /// The Standard Webhooks headers (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature: v1,<base64>` over `id.timestamp.body`), keyed by
+    /// the bytes the `whsec_` secret encodes in base64.
+    Standard,
+}
+
+impl SignatureScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureScheme::Scaidrive => "scaidrive",
+            SignatureScheme::Standard => "standard",
+        }
+    }
+    pub fn parse(text: &str) -> Option<SignatureScheme> {
+        match text {
+            "scaidrive" => Some(SignatureScheme::Scaidrive),
+            "standard" => Some(SignatureScheme::Standard),
+            _ => None,
+        }
+    }
+}
+
 /// What happens to a delivery when a plugin fails.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -194,6 +224,10 @@ pub struct WebhookInput {
     pub transform_plugin: Option<PluginRef>,
     #[serde(default)]
     pub on_plugin_error: OnPluginError,
+    /// `scaidrive` (the default) or `standard` (Standard Webhooks); the
+    /// latter needs a secret of the form `whsec_<base64 of 24-64 bytes>`.
+    #[serde(default)]
+    pub signature_scheme: SignatureScheme,
 }
 
 /// `PATCH /webhooks/{id}` body: every field optional.
@@ -212,6 +246,7 @@ pub struct WebhookPatch {
     #[schema(value_type = Option<PluginRef>)]
     pub transform_plugin: Option<Option<PluginRef>>,
     pub on_plugin_error: Option<OnPluginError>,
+    pub signature_scheme: Option<SignatureScheme>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -233,6 +268,7 @@ pub struct WebhookSettings {
     pub filter_plugins: Vec<PluginRef>,
     pub transform_plugin: Option<PluginRef>,
     pub on_plugin_error: OnPluginError,
+    pub signature_scheme: SignatureScheme,
 }
 
 pub fn validate_name(name: &str) -> Result<String, FieldError> {
@@ -331,6 +367,12 @@ pub fn validate_headers(
                 "X-ScaiDrive-* headers are set by ScaiHub and cannot be overridden",
             ));
         }
+        if ["webhook-id", "webhook-timestamp", "webhook-signature"].contains(&lower) {
+            return Err(FieldError::new(
+                &field,
+                "the Standard Webhooks headers are set by ScaiHub and cannot be overridden",
+            ));
+        }
         if lower == "host" || lower == "content-length" || HOP_BY_HOP.contains(&lower) {
             return Err(FieldError::new(
                 &field,
@@ -362,6 +404,22 @@ pub fn validate_queue_limit(limit: Option<i64>) -> Result<i64, FieldError> {
             format!("must be between 1 and {MAX_QUEUE_LIMIT}"),
         )),
     }
+}
+
+/// A secret the scheme can sign with: Standard Webhooks keys are the bytes
+/// a `whsec_` secret encodes in base64, 24 to 64 of them.
+pub fn validate_secret_for(
+    scheme: SignatureScheme,
+    secret: &str,
+    field: &str,
+) -> Result<(), FieldError> {
+    if scheme == SignatureScheme::Standard && crate::signing::standard_key(secret).is_none() {
+        return Err(FieldError::new(
+            field,
+            "must be whsec_ followed by the base64 of 24 to 64 bytes for the standard signature scheme",
+        ));
+    }
+    Ok(())
 }
 
 pub fn validate_secret(secret: &str) -> Result<(), FieldError> {
@@ -415,6 +473,7 @@ impl WebhookInput {
         let filters = self.filters.validate()?;
         if let Some(secret) = &self.secret {
             validate_secret(secret)?;
+            validate_secret_for(self.signature_scheme, secret, "secret")?;
         }
         let headers = validate_headers(&self.headers)?;
         let queue_limit = validate_queue_limit(self.queue_limit)?;
@@ -430,6 +489,7 @@ impl WebhookInput {
             filter_plugins: self.filter_plugins,
             transform_plugin: self.transform_plugin,
             on_plugin_error: self.on_plugin_error,
+            signature_scheme: self.signature_scheme,
         };
         Ok((settings, self.secret, self.paused))
     }
@@ -465,6 +525,9 @@ impl WebhookPatch {
         }
         if let Some(tp) = self.transform_plugin {
             next.transform_plugin = tp;
+        }
+        if let Some(scheme) = self.signature_scheme {
+            next.signature_scheme = scheme;
         }
         if let Some(p) = self.on_plugin_error {
             next.on_plugin_error = p;

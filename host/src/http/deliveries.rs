@@ -30,6 +30,10 @@ pub struct AttemptView {
     error: Option<String>,
     /// The first 1 KiB of the receiver's answer.
     response_snippet: Option<String>,
+    /// Under `on_plugin_error: deliver_original`, why the transform failed
+    /// before the original was sent; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    plugin_error: Option<String>,
 }
 
 /// A delivery: one event to one webhook.
@@ -70,6 +74,7 @@ impl DeliveryView {
                         duration_ms: a.duration_ms,
                         error: a.error,
                         response_snippet: a.response_snippet,
+                        plugin_error: a.plugin_error,
                     })
                     .collect()
             }),

@@ -15,9 +15,12 @@ use super::deliveries::DeliveryView;
 use super::json::ApiJson;
 use super::{AppState, Page, PageQuery, page_limit};
 use crate::clock::rfc3339;
-use crate::domain::webhook::{Filters, OnPluginError, PluginRef, WebhookInput, WebhookPatch};
+use crate::domain::webhook::{
+    Filters, OnPluginError, PluginRef, SignatureScheme, WebhookInput, WebhookPatch,
+};
 use crate::domain::{Category, FieldError, Scope};
 use crate::error::{ApiError, ApiResult};
+use crate::hub::recovery::RecoverInput;
 use crate::storage::health::{HealthRecord, HealthStatus};
 use crate::storage::webhooks::WebhookRecord;
 
@@ -29,6 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(resume_webhook))
         .routes(routes!(rotate_secret))
         .routes(routes!(test_webhook))
+        .routes(routes!(recover_deliveries))
 }
 
 /// A webhook as the API shows it.
@@ -42,12 +46,16 @@ pub struct WebhookView {
     filters: Filters,
     headers: BTreeMap<String, String>,
     paused: bool,
+    /// Why ScaiHub paused the webhook itself (its receiver answered
+    /// `410 Gone`); `null` when it runs or an admin paused it. A resume clears it.
+    paused_reason: Option<String>,
     queue_limit: i64,
     /// Events refused since the webhook was last resumed because its queue was full.
     overflow_count: i64,
     filter_plugins: Vec<PluginRef>,
     transform_plugin: Option<PluginRef>,
     on_plugin_error: OnPluginError,
+    signature_scheme: SignatureScheme,
     created_at: String,
     updated_at: String,
     /// Only in the answer to create: the signing secret, shown once.
@@ -142,11 +150,13 @@ impl WebhookView {
             filters: s.filters,
             headers: s.headers,
             paused: w.paused,
+            paused_reason: w.paused_reason,
             queue_limit: s.queue_limit,
             overflow_count: w.overflow_count,
             filter_plugins: s.filter_plugins,
             transform_plugin: s.transform_plugin,
             on_plugin_error: s.on_plugin_error,
+            signature_scheme: s.signature_scheme,
             created_at: rfc3339(w.created_at),
             updated_at: rfc3339(w.updated_at),
             secret,
@@ -309,11 +319,43 @@ async fn resume_webhook(
     )))
 }
 
+/// What a recovery did.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RecoveredView {
+    /// Deliveries sent again (same ids, a new attempt each), or queued
+    /// for the resume when the webhook is paused.
+    recovered: u64,
+}
+
+/// Sends again the webhook's deliveries created in a window that ended
+/// badly (`dropped`, `plugin_failed`, `overflowed` by default): the same
+/// deliveries, each with one new attempt, at most once per call; audited.
+/// Scope `admin:write`.
+#[utoipa::path(post, path = "/v1/orgs/{org_id}/webhooks/{webhook_id}/recover", tag = "webhooks", security(("bearer" = ["admin:write"])),
+    params(("org_id" = String, Path), ("webhook_id" = String, Path)),
+    request_body = RecoverInput,
+    responses((status = 200, body = RecoveredView), (status = 401), (status = 403), (status = 404), (status = 422)))]
+async fn recover_deliveries(
+    State(state): State<AppState>,
+    Path((org_id, id)): WebhookPath,
+    auth: Auth,
+    input: ApiJson<RecoverInput>,
+) -> ApiResult<Json<RecoveredView>> {
+    let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
+    let input = input.parse()?;
+    let recovered = state
+        .hub
+        .recover_deliveries(&org_id, &id, &p.actor(), input)
+        .await?;
+    Ok(Json(RecoveredView { recovered }))
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RotatedView {
     /// The new secret, shown once; it signs from now on.
     secret: String,
-    /// Until then the old secret signs too: `sha256=<new>,sha256=<old>`.
+    /// Until then the old secret signs too: `sha256=<new>,sha256=<old>`
+    /// (`v1,<new> v1,<old>` in the standard scheme).
     previous_secret_expires_at: String,
 }
 

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod oauth;
 pub mod plugins;
 pub mod principals;
+pub mod recovery;
 pub mod retention;
 pub mod users;
 pub mod webhooks;

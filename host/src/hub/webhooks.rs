@@ -12,6 +12,9 @@ use crate::ids::{IdKind, new_id};
 use crate::storage::deliveries::{DeliveryRecord, DeliveryStatus};
 use crate::storage::webhooks::WebhookRecord;
 
+/// Why ScaiHub paused a webhook whose receiver answered 410.
+pub const GONE_REASON: &str = "the receiver answered 410 Gone: it no longer wants these deliveries";
+
 /// A webhook secret as the API shows it once.
 pub struct RotatedSecret {
     pub secret: String,
@@ -58,7 +61,7 @@ impl Hub {
         let (settings, secret, paused) = input.validate()?;
         self.check_destination(&settings.url).await?;
         self.check_attached_plugins(org_id, &settings).await?;
-        let secret = secret.unwrap_or_else(|| crypto::new_secret("whsec_"));
+        let secret = secret.unwrap_or_else(|| crypto::new_webhook_secret());
         let id = new_id(IdKind::Webhook);
         let now = self.now();
         let record = WebhookRecord {
@@ -69,6 +72,8 @@ impl Hub {
             prev_secret_enc: None,
             prev_secret_expires_at: None,
             paused,
+            paused_reason: None,
+            held_until: None,
             overflow_count: 0,
             overflow_reported: false,
             version: 1,
@@ -97,7 +102,26 @@ impl Hub {
             .get_webhook(org_id, id)
             .await?
             .ok_or(HubError::NotFound("webhook"))?;
+        let scheme_was = record.settings.signature_scheme;
         record.settings = patch.apply(&record.settings)?;
+        if record.settings.signature_scheme != scheme_was {
+            // Secrets made before the standard scheme existed may not be
+            // of its form; the admin rotates first, and is told so.
+            let secret = self.webhook_secret(&record)?;
+            if crate::domain::webhook::validate_secret_for(
+                record.settings.signature_scheme,
+                &secret,
+                "signature_scheme",
+            )
+            .is_err()
+            {
+                return Err(FieldError::new(
+                    "signature_scheme",
+                    "needs a secret of the form whsec_<base64 of 24-64 bytes>, which this webhook's is not; rotate the secret, then switch",
+                )
+                .into());
+            }
+        }
         if url_changed {
             self.check_destination(&record.settings.url).await?;
         }
@@ -167,6 +191,10 @@ impl Hub {
             0
         };
         record.paused = paused;
+        // An admin's pause has no reason of ScaiHub's; a resume clears one.
+        if changed {
+            record.paused_reason = None;
+        }
         record.updated_at = self.now();
         let mut outcome = Default::default();
         if changed {
@@ -191,6 +219,34 @@ impl Hub {
         Ok(record)
     }
 
+    /// Pauses a webhook whose receiver answered `410 Gone`, in the
+    /// transaction that records that attempt, and logs why (an ADMIN
+    /// event by ScaiHub itself). A webhook already paused is left as it
+    /// is. Answers the audit event's outcome, to hand on after commit.
+    pub(crate) async fn pause_gone_in_tx(
+        &self,
+        tx: &mut crate::storage::Tx,
+        org_id: &str,
+        webhook_id: &str,
+        delivery_id: &str,
+    ) -> HubResult<Option<super::ingest::IngestOutcome>> {
+        let Some(mut record) = tx.get_webhook(org_id, webhook_id).await? else {
+            return Ok(None);
+        };
+        if record.paused {
+            return Ok(None);
+        }
+        record.paused = true;
+        record.paused_reason = Some(GONE_REASON.to_string());
+        record.updated_at = self.now();
+        tx.update_webhook(&record).await?;
+        record.version += 1;
+        let mut event = self.webhook_event("webhook.paused", &Actor::system(), &record);
+        event.payload["reason"] = json!(GONE_REASON);
+        event.payload["delivery_id"] = json!(delivery_id);
+        Ok(Some(self.log_own_event(tx, org_id, event).await?))
+    }
+
     /// A new secret that signs at once; the old one keeps signing beside it
     /// for the grace period.
     pub async fn rotate_webhook_secret(
@@ -205,7 +261,7 @@ impl Hub {
             .await?
             .ok_or(HubError::NotFound("webhook"))?;
         let old = self.webhook_secret(&record)?;
-        let secret = crypto::new_secret("whsec_");
+        let secret = crypto::new_webhook_secret();
         let now = self.now();
         let expires = now + self.settings.secret_grace.as_millis() as i64;
         record.prev_secret_enc = Some(

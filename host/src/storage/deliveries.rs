@@ -102,23 +102,44 @@ pub struct AttemptRecord {
     pub duration_ms: i64,
     pub error: Option<String>,
     pub response_snippet: Option<String>,
+    /// A transform that failed when the webhook delivers the original
+    /// anyway (`on_plugin_error: deliver_original`): what went wrong.
+    pub plugin_error: Option<String>,
 }
 
 /// One element of a delivery's `attempt_log` column (a JSON array, oldest
-/// first): `[attempted_at, status_code, duration_ms, error, response_snippet]`.
-type LogEntry = (Millis, Option<i64>, i64, Option<String>, Option<String>);
+/// first): `[attempted_at, status_code, duration_ms, error,
+/// response_snippet, plugin_error]`; entries written before the sixth
+/// element existed have five.
+#[derive(serde::Deserialize)]
+struct LogEntry(
+    Millis,
+    Option<i64>,
+    i64,
+    Option<String>,
+    Option<String>,
+    #[serde(default)] Option<String>,
+);
 
 impl AttemptRecord {
     /// This attempt as an element of `attempt_log`.
     fn log_entry(&self) -> String {
-        let entry: (Millis, Option<i64>, i64, &Option<String>, &Option<String>) = (
+        let mut text = serde_json::to_string(&(
             self.attempted_at,
             self.status_code,
             self.duration_ms,
             &self.error,
             &self.response_snippet,
-        );
-        serde_json::to_string(&entry).expect("an attempt serialises")
+        ))
+        .expect("an attempt serialises");
+        // The sixth element only when there is one: most attempts have none.
+        if let Some(e) = &self.plugin_error {
+            text.pop();
+            text.push(',');
+            text.push_str(&serde_json::to_string(e).expect("a string serialises"));
+            text.push(']');
+        }
+        text
     }
 
     /// Every attempt of an `attempt_log`, oldest first.
@@ -128,12 +149,22 @@ impl AttemptRecord {
         Ok(entries
             .into_iter()
             .map(
-                |(attempted_at, status_code, duration_ms, error, response_snippet)| AttemptRecord {
+                |LogEntry(
                     attempted_at,
                     status_code,
                     duration_ms,
                     error,
                     response_snippet,
+                    plugin_error,
+                )| {
+                    AttemptRecord {
+                        attempted_at,
+                        status_code,
+                        duration_ms,
+                        error,
+                        response_snippet,
+                        plugin_error,
+                    }
                 },
             )
             .collect())
@@ -408,6 +439,72 @@ impl Tx {
                 ids!(rows)
             }
         }
+    }
+
+    /// Owes again a webhook's deliveries created in `[since, until)` whose
+    /// status is one of `statuses` (ended ones: dropped, plugin_failed,
+    /// overflowed): same ids, a new attempt due now, or queued when the
+    /// webhook is paused. Each is moved once; answers how many.
+    pub async fn recover_deliveries(
+        &mut self,
+        org_id: &str,
+        webhook_id: &str,
+        window: (Millis, Millis),
+        statuses: &[DeliveryStatus],
+        paused: bool,
+        now: Millis,
+    ) -> StoreResult<u64> {
+        let to = if paused { "queued" } else { "pending" };
+        let from: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let done = match self {
+            Tx::Sqlite(t, _) => {
+                // In steps, as `release_queue` does, for the same reason.
+                let mut moved = 0;
+                loop {
+                    let step = sqlx::query(
+                        "UPDATE deliveries SET status = $6, next_attempt_at = $7, updated_at = $7 \
+                         WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 AND org_id = $2 \
+                           AND created_at >= $3 AND created_at < $4 \
+                           AND status IN (SELECT value FROM json_each($5)) LIMIT $8)",
+                    )
+                    .bind(webhook_id)
+                    .bind(org_id)
+                    .bind(window.0)
+                    .bind(window.1)
+                    .bind(serde_json::to_string(&from).expect("strings"))
+                    .bind(to)
+                    .bind(now)
+                    .bind(RELEASE_STEP)
+                    .execute(&mut **t)
+                    .await?
+                    .rows_affected();
+                    moved += step;
+                    if step < RELEASE_STEP as u64 {
+                        break moved;
+                    }
+                }
+            }
+            // What is owed has a row in `delivery_queue` too.
+            Tx::Postgres(t) => sqlx::query(
+                "WITH moved AS (UPDATE deliveries SET status = $6, next_attempt_at = $7, updated_at = $7 \
+                   WHERE webhook_id = $1 AND org_id = $2 AND created_at >= $3 AND created_at < $4 \
+                     AND status = ANY($5::text[]) \
+                   RETURNING id, webhook_id, created_at) \
+                 INSERT INTO delivery_queue (delivery_id, webhook_id, status, next_attempt_at, created_at) \
+                 SELECT id, webhook_id, $6, $7, created_at FROM moved",
+            )
+            .bind(webhook_id)
+            .bind(org_id)
+            .bind(window.0)
+            .bind(window.1)
+            .bind(&from)
+            .bind(to)
+            .bind(now)
+            .execute(&mut **t)
+            .await?
+            .rows_affected(),
+        };
+        Ok(done)
     }
 
     /// Moves a paused webhook's queue back to pending, oldest first.

@@ -8,7 +8,7 @@ use sqlx::Row;
 use super::{Backend, Store, StoreResult, Tx, from_json_text, json_text, on_read, on_tx};
 use crate::clock::Millis;
 use crate::domain::Category;
-use crate::domain::webhook::{Filters, OnPluginError, PluginRef, WebhookSettings};
+use crate::domain::webhook::{Filters, OnPluginError, PluginRef, SignatureScheme, WebhookSettings};
 use crate::storage::health::HealthStatus;
 
 /// A stored webhook. Secrets stay sealed here; the service opens them.
@@ -21,6 +21,11 @@ pub struct WebhookRecord {
     pub prev_secret_enc: Option<Vec<u8>>,
     pub prev_secret_expires_at: Option<Millis>,
     pub paused: bool,
+    /// Why ScaiHub paused it itself (410 Gone); `None` for an admin's pause.
+    pub paused_reason: Option<String>,
+    /// Until then its receiver asked (`Retry-After`) to be left alone.
+    /// Written only by [`Tx::hold_webhook`], never by `update_webhook`.
+    pub held_until: Option<Millis>,
     pub overflow_count: i64,
     pub overflow_reported: bool,
     pub version: i64,
@@ -41,6 +46,8 @@ struct StoredSettings {
     transform_plugin: Option<PluginRef>,
     #[serde(default)]
     on_plugin_error: OnPluginError,
+    #[serde(default)]
+    signature_scheme: SignatureScheme,
 }
 
 fn settings_json(s: &WebhookSettings) -> String {
@@ -52,11 +59,12 @@ fn settings_json(s: &WebhookSettings) -> String {
         filter_plugins: s.filter_plugins.clone(),
         transform_plugin: s.transform_plugin.clone(),
         on_plugin_error: s.on_plugin_error,
+        signature_scheme: s.signature_scheme,
     })
 }
 
 const COLUMNS: &str = "id, org_id, name, url, settings, secret_enc, prev_secret_enc, prev_secret_expires_at, \
-     paused, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at";
+     paused, paused_reason, held_until, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at";
 
 macro_rules! decode {
     ($r:expr) => {{
@@ -78,11 +86,14 @@ macro_rules! decode {
                     filter_plugins: stored.filter_plugins,
                     transform_plugin: stored.transform_plugin,
                     on_plugin_error: stored.on_plugin_error,
+                    signature_scheme: stored.signature_scheme,
                 },
                 secret_enc: r.try_get("secret_enc")?,
                 prev_secret_enc: r.try_get("prev_secret_enc")?,
                 prev_secret_expires_at: r.try_get("prev_secret_expires_at")?,
                 paused: r.try_get("paused")?,
+                paused_reason: r.try_get("paused_reason")?,
+                held_until: r.try_get("held_until")?,
                 overflow_count: r.try_get("overflow_count")?,
                 overflow_reported: r.try_get("overflow_reported")?,
                 version: r.try_get("version")?,
@@ -98,8 +109,8 @@ impl Tx {
         on_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO webhooks (id, org_id, name, url, settings, secret_enc, prev_secret_enc, prev_secret_expires_at, \
-                 paused, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 paused, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at, paused_reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(&w.id)
             .bind(&w.org_id)
@@ -116,6 +127,7 @@ impl Tx {
             .bind(w.version)
             .bind(w.created_at)
             .bind(w.updated_at)
+            .bind(&w.paused_reason)
             .execute(c)
             .await?;
         });
@@ -140,13 +152,35 @@ impl Tx {
         })
     }
 
+    /// Holds the webhook's deliveries until `until` (a receiver's
+    /// `Retry-After`); a later hold already stored stands.
+    pub async fn hold_webhook(
+        &mut self,
+        org_id: &str,
+        webhook_id: &str,
+        until: Millis,
+    ) -> StoreResult<()> {
+        on_tx!(self, c => {
+            sqlx::query(
+                "UPDATE webhooks SET held_until = $3 \
+                 WHERE org_id = $1 AND id = $2 AND (held_until IS NULL OR held_until < $3)",
+            )
+            .bind(org_id)
+            .bind(webhook_id)
+            .bind(until)
+            .execute(c)
+            .await?;
+        });
+        Ok(())
+    }
+
     /// Writes back everything a webhook record holds, bumping its version.
     pub async fn update_webhook(&mut self, w: &WebhookRecord) -> StoreResult<()> {
         on_tx!(self, c => {
             sqlx::query(
                 "UPDATE webhooks SET name = $3, url = $4, settings = $5, secret_enc = $6, prev_secret_enc = $7, \
                  prev_secret_expires_at = $8, paused = $9, queue_limit = $10, overflow_count = $11, \
-                 overflow_reported = $12, version = version + 1, updated_at = $13 \
+                 overflow_reported = $12, version = version + 1, updated_at = $13, paused_reason = $14 \
                  WHERE id = $1 AND org_id = $2",
             )
             .bind(&w.id)
@@ -162,6 +196,7 @@ impl Tx {
             .bind(w.overflow_count)
             .bind(w.overflow_reported)
             .bind(w.updated_at)
+            .bind(&w.paused_reason)
             .execute(c)
             .await?;
         });

@@ -22,10 +22,10 @@ both!(
     editing_an_application_keeps_scopes_the_editor_does_not_hold,
 );
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// A human user with these permissions; answers its id (the login).
-async fn human(env: &TestEnv, perms: &[&str]) -> String {
+pub(crate) async fn human(env: &TestEnv, perms: &[&str]) -> String {
     let (s, u) = env
         .call(
             "POST",
@@ -39,18 +39,18 @@ async fn human(env: &TestEnv, perms: &[&str]) -> String {
 
 /// A browser-like client over plain HTTP: keeps the console cookie by hand
 /// and follows no redirects, so each answer can be checked.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     base: String,
     cookie: Option<String>,
     csrf: String,
 }
 
-struct Answer {
-    status: u16,
-    location: String,
-    set_cookie: Vec<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) location: String,
+    pub(crate) set_cookie: Vec<String>,
+    pub(crate) body: String,
 }
 
 fn hidden(html: &str, name: &str) -> String {
@@ -63,7 +63,7 @@ fn hidden(html: &str, name: &str) -> String {
 }
 
 impl Browser {
-    fn new(env: &TestEnv) -> Browser {
+    pub(crate) fn new(env: &TestEnv) -> Browser {
         Browser {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -101,7 +101,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Answer {
+    pub(crate) async fn get(&mut self, path: &str) -> Answer {
         let a = self
             .send(self.http.get(format!("{}{path}", self.base)), None)
             .await;
@@ -113,7 +113,12 @@ impl Browser {
     }
 
     /// Posts a form; the session's CSRF token is added unless `csrf` is given.
-    async fn post(&self, path: &str, fields: &[(&str, &str)], csrf: Option<&str>) -> Answer {
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        csrf: Option<&str>,
+    ) -> Answer {
         let mut all: Vec<(String, String)> = fields
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -130,7 +135,7 @@ impl Browser {
     }
 
     /// Signs in through the form; answers the sign-in POST.
-    async fn sign_in(&mut self, login: &str, password: &str) -> Answer {
+    pub(crate) async fn sign_in(&mut self, login: &str, password: &str) -> Answer {
         let page = self.get("/console/sign-in").await;
         assert_eq!(page.status, 200, "{}", page.body);
         let csrf_cookie = page.set_cookie[0].split(';').next().unwrap().to_string();

@@ -565,7 +565,7 @@ async fn deliver_original_policy_sends_the_untransformed_event(backend: Backend)
     let org = env.org_id.clone();
     let hostile = upload(&env, &org, "hostile_transform", "hostile", "transform").await;
     let rx = Receiver::ok().await;
-    let (_, secret) = env
+    let (hook, secret) = env
         .webhook_with(json!({
             "name": "fallback", "url": rx.url("/"), "events": ["SHARING"],
             "transform_plugin": {"plugin_id": hostile, "config": {"behaviour": "panic"}},
@@ -579,6 +579,19 @@ async fn deliver_original_policy_sends_the_untransformed_event(backend: Backend)
         got[0].header("x-scaidrive-signature"),
         independent_signature(&secret, &got[0].body)
     );
+    // The failure is on the delivery's record, not only in the log.
+    let list = env
+        .wait_deliveries(&hook, "the original delivered", |l| {
+            l.len() == 1 && l[0]["status"] == "succeeded"
+        })
+        .await;
+    let d = env.delivery(list[0]["id"].as_str().unwrap()).await;
+    let attempt = &d["attempts"][0];
+    assert!(attempt["error"].is_null(), "{d}");
+    let why = attempt["plugin_error"]
+        .as_str()
+        .expect("the transform's failure");
+    assert!(why.starts_with(&format!("transform {hostile}")), "{why}");
     env.finish().await;
 }
 

@@ -321,6 +321,9 @@ fn body_for(method: &str, template: &str, a: &Holdings) -> Option<Value> {
         ("PATCH", "/v1/orgs/{org_id}/applications/{application_id}") => {
             json!({"name": "pwned", "scopes": ["admin:write"], "redirect_uris": ["https://evil.example/cb"]})
         }
+        ("POST", "/v1/orgs/{org_id}/webhooks/{webhook_id}/recover") => {
+            json!({"since": "2000-01-01T00:00:00Z"})
+        }
         ("POST", "/v1/orgs/{org_id}/plugins/{plugin_id}/test") => {
             json!({"event": event("evt_probe", "SHARING", "share.a"), "config": {"pointer": "/role", "allowed": ["owner"]}})
         }

@@ -243,17 +243,9 @@ async fn tail_follows_new_deliveries_as_they_happen() {
     env.finish().await;
 }
 
-/// `recover` is the client of `POST /webhooks/{id}/recover` (issue 18,
-/// built by another change); until the server has it, the test says so.
+/// `recover` is the client of `POST /webhooks/{id}/recover`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recover_sends_failed_deliveries_of_a_window_again() {
-    let doc = serde_json::to_value(scaihub::http::openapi_document()).unwrap();
-    if doc["paths"]["/v1/orgs/{org_id}/webhooks/{webhook_id}/recover"].is_null() {
-        eprintln!(
-            "skipping the recover scenario: this server has no POST /webhooks/{{id}}/recover yet"
-        );
-        return;
-    }
     let env = crate::support::TestEnv::with(
         Backend::Sqlite,
         crate::support::Options {
