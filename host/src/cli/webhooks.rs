@@ -78,6 +78,12 @@ pub struct Fields {
     /// standard (Standard Webhooks).
     #[arg(long)]
     signature_scheme: Option<String>,
+    /// Deliveries per second at most, across every process.
+    #[arg(long)]
+    rate_limit: Option<i64>,
+    /// Attempts at once at most, across every process.
+    #[arg(long)]
+    max_in_flight: Option<i64>,
     /// Any other fields as a JSON object (inline, @FILE or - for stdin);
     /// applied last, so it wins over the flags.
     #[arg(long, value_name = "JSON")]
@@ -115,6 +121,12 @@ impl Fields {
         }
         if let Some(v) = &self.signature_scheme {
             b.insert("signature_scheme".into(), v.clone().into());
+        }
+        if let Some(v) = self.rate_limit {
+            b.insert("rate_limit".into(), v.into());
+        }
+        if let Some(v) = self.max_in_flight {
+            b.insert("max_in_flight".into(), v.into());
         }
         if let Some(d) = &self.data {
             b.extend(input::json_object_arg(d, "--data")?);
@@ -317,6 +329,8 @@ pub fn details(v: &Value) {
         ),
         ("on plugin error", output::cell(v, "on_plugin_error")),
         ("signature scheme", output::cell(v, "signature_scheme")),
+        ("rate limit", output::cell(v, "rate_limit")),
+        ("max in flight", output::cell(v, "max_in_flight")),
         ("paused reason", output::cell(v, "paused_reason")),
     ];
     if v.get("health").is_some() {

@@ -148,6 +148,8 @@ pub struct Values {
     pub transform_config: String,
     pub on_plugin_error: String,
     pub signature_scheme: String,
+    pub rate_limit: String,
+    pub max_in_flight: String,
 }
 
 impl Values {
@@ -169,6 +171,8 @@ impl Values {
             transform_config: f.get("transform_config").to_string(),
             on_plugin_error: f.get("on_plugin_error").to_string(),
             signature_scheme: f.get("signature_scheme").to_string(),
+            rate_limit: f.get("rate_limit").to_string(),
+            max_in_flight: f.get("max_in_flight").to_string(),
         }
     }
 
@@ -211,6 +215,8 @@ impl Values {
                 .unwrap_or_default(),
             on_plugin_error: s.on_plugin_error.as_str().to_string(),
             signature_scheme: s.signature_scheme.as_str().to_string(),
+            rate_limit: s.rate_limit.map(|n| n.to_string()).unwrap_or_default(),
+            max_in_flight: s.max_in_flight.map(|n| n.to_string()).unwrap_or_default(),
         }
     }
 
@@ -265,7 +271,16 @@ impl Values {
                 FieldError::new("signature_scheme", "must be scaidrive or standard")
             })?,
         };
+        let whole = |text: &str, field: &str| match text.trim() {
+            "" => Ok(None),
+            n => n
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| FieldError::new(field, "must be a whole number, or empty for none")),
+        };
         Ok(Parts {
+            rate_limit: whole(&self.rate_limit, "rate_limit")?,
+            max_in_flight: whole(&self.max_in_flight, "max_in_flight")?,
             signature_scheme,
             filters: Filters {
                 share_ids: lines(&self.share_ids),
@@ -291,6 +306,8 @@ struct Parts {
     transform_plugin: Option<PluginRef>,
     on_plugin_error: OnPluginError,
     signature_scheme: SignatureScheme,
+    rate_limit: Option<i64>,
+    max_in_flight: Option<i64>,
 }
 
 fn json_config(text: &str, field: &str) -> Result<Value, FieldError> {
@@ -398,6 +415,8 @@ async fn create(State(state): State<AppState>, p: Posted) -> PageResult {
         transform_plugin: parts.transform_plugin,
         on_plugin_error: parts.on_plugin_error,
         signature_scheme: parts.signature_scheme,
+        rate_limit: parts.rate_limit,
+        max_in_flight: parts.max_in_flight,
     };
     match state
         .hub
@@ -458,6 +477,8 @@ async fn update(State(state): State<AppState>, Path(id): Path<String>, p: Posted
         transform_plugin: Some(parts.transform_plugin),
         on_plugin_error: Some(parts.on_plugin_error),
         signature_scheme: Some(parts.signature_scheme),
+        rate_limit: Some(parts.rate_limit),
+        max_in_flight: Some(parts.max_in_flight),
     };
     match state
         .hub

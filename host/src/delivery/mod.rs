@@ -14,6 +14,7 @@
 //! sent, and its lease lets another worker (or this one after a restart)
 //! take it over, so every accepted event is delivered at least once.
 
+mod limits;
 pub mod notify;
 mod plugins;
 pub mod sender;
@@ -140,18 +141,44 @@ struct Line {
     busy: usize,
     /// In `State::turns`.
     queued: bool,
+    /// The webhook's own bound on attempts at once here (its
+    /// `max_in_flight`, or its `rate_limit`), once its settings are known.
+    own_limit: Option<usize>,
+}
+
+impl Line {
+    /// Attempts this webhook may have under way at once in this process.
+    fn limit(&self, global: usize) -> usize {
+        self.own_limit.map_or(global, |l| l.min(global))
+    }
 }
 
 impl State {
     /// Gives the webhook a turn if it has work, a free slot and no turn yet.
-    fn offer_turn(&mut self, webhook_id: &str, limit: usize) {
+    fn offer_turn(&mut self, webhook_id: &str, global: usize) {
         if let Some(line) = self.lines.get_mut(webhook_id)
             && !line.queued
             && !line.ready.is_empty()
-            && line.busy < limit
+            && line.busy < line.limit(global)
         {
             line.queued = true;
             self.turns.push_back(webhook_id.to_string());
+        }
+    }
+}
+
+impl Worker {
+    /// Records the webhook's own bound once its settings are read, and lets
+    /// its line start more if the bound grew.
+    fn learn_limit(&self, target: &Target) {
+        let own = limits::line_bound(target);
+        let global = self.hub.settings.max_in_flight_per_webhook;
+        let mut state = self.state.lock().expect("worker state lock");
+        if let Some(line) = state.lines.get_mut(&target.webhook_id)
+            && line.own_limit != own
+        {
+            line.own_limit = own;
+            state.offer_turn(&target.webhook_id, global);
         }
     }
 }
@@ -169,6 +196,8 @@ pub struct Worker {
     /// Rings when recorded results free room to start more.
     freed: Notify,
     targets: Mutex<HashMap<String, Arc<Target>>>,
+    /// Webhooks' `rate_limit` and `max_in_flight`.
+    limits: limits::Limits,
 }
 
 impl Worker {
@@ -183,6 +212,7 @@ impl Worker {
             state: Mutex::default(),
             freed: Notify::new(),
             targets: Mutex::default(),
+            limits: limits::Limits::default(),
         }))
     }
 
@@ -328,7 +358,7 @@ impl Worker {
         let startable: usize = state
             .lines
             .values()
-            .filter(|l| l.busy < limit)
+            .filter(|l| l.busy < l.limit(limit))
             .map(|l| l.ready.len())
             .sum();
         startable < CLAIM_BATCH as usize
@@ -388,16 +418,32 @@ impl Worker {
     /// Takes deliveries into the ready queue, unless already held.
     fn hold(&self, batch: Vec<ClaimedDelivery>) {
         let limit = self.hub.settings.max_in_flight_per_webhook;
+        // A new line starts at the webhook's own bound when its settings
+        // were seen before, else at one until they are (`learn_limit`).
+        let known: FastMap<String, usize> = {
+            let targets = self.targets.lock().expect("targets lock");
+            batch
+                .iter()
+                .map(|d| {
+                    let own = targets
+                        .get(&d.webhook_id)
+                        .map_or(Some(1), |t| limits::line_bound(t));
+                    (d.webhook_id.clone(), own.unwrap_or(usize::MAX))
+                })
+                .collect()
+        };
         let mut state = self.state.lock().expect("worker state lock");
         for d in batch {
             if state.owned.insert(d.id.clone()) {
                 let webhook_id = d.webhook_id.clone();
-                state
+                let line = state
                     .lines
                     .entry(webhook_id.clone())
-                    .or_default()
-                    .ready
-                    .push_back(d);
+                    .or_insert_with(|| Line {
+                        own_limit: known.get(&webhook_id).copied().filter(|l| *l != usize::MAX),
+                        ..Line::default()
+                    });
+                line.ready.push_back(d);
                 state.offer_turn(&webhook_id, limit);
             }
         }
@@ -410,7 +456,7 @@ impl Worker {
             state
                 .lines
                 .iter()
-                .filter(|(_, l)| l.busy >= self.hub.settings.max_in_flight_per_webhook)
+                .filter(|(_, l)| l.busy >= l.limit(self.hub.settings.max_in_flight_per_webhook))
                 .map(|(id, _)| id.clone())
                 .collect()
         };
@@ -587,17 +633,20 @@ impl Worker {
             on_plugin_error: w.settings.on_plugin_error,
             paused: w.paused,
             held_until: w.held_until,
+            rate_limit: w.settings.rate_limit,
+            max_in_flight: w.settings.max_in_flight,
             fetched_at: std::time::Instant::now(),
         });
         self.targets
             .lock()
             .expect("targets lock")
             .insert(w.id.clone(), target.clone());
+        self.learn_limit(&target);
         Ok(Some(target))
     }
 
     async fn attempt(&self, delivery: &ClaimedDelivery) -> Attempted {
-        let attempted_at = self.hub.now();
+        let mut attempted_at = self.hub.now();
         let mut plugin_error = None;
         let result = match self.target(delivery).await {
             Ok(Some(target)) if target.paused => {
@@ -671,6 +720,29 @@ impl Worker {
                         }
                     }
                 }
+                // The webhook's own limits, across the cluster.
+                let lease = self.hub.settings.delivery_timeout + Duration::from_secs(5);
+                let Some(admitted) = self
+                    .limits
+                    .admit(&self.hub.store, &self.owner, &target, &delivery.id, lease)
+                    .await
+                else {
+                    // Waited long enough: back to the store, uncounted.
+                    return Completion {
+                        delivery_id: delivery.id.clone(),
+                        status: if delivery.attempt_count == 0 {
+                            DeliveryStatus::Pending
+                        } else {
+                            DeliveryStatus::Retrying
+                        },
+                        next_attempt_at: Some(self.hub.now() + 1_000),
+                        attempt: None,
+                    }
+                    .into();
+                };
+                if admitted.is_some() {
+                    attempted_at = self.hub.now();
+                }
                 let headers = self.sender.headers(
                     &target,
                     &rewrite,
@@ -680,6 +752,9 @@ impl Worker {
                     attempted_at,
                 );
                 let result = self.sender.attempt(&target, headers, body).await;
+                if let Some(a) = admitted {
+                    self.limits.end(&self.hub.store, &self.owner, a).await;
+                }
                 let now = self.hub.now();
                 let hold = result
                     .retry_after

@@ -36,6 +36,9 @@ pub struct Target {
     /// Until then the receiver asked (`Retry-After`) not to be sent to;
     /// deliveries that come due meanwhile wait, their attempts uncounted.
     pub held_until: Option<crate::clock::Millis>,
+    /// The webhook's own limits (see `delivery::limits`).
+    pub rate_limit: Option<u32>,
+    pub max_in_flight: Option<u32>,
     /// When these settings were read from the store.
     pub fetched_at: std::time::Instant,
 }

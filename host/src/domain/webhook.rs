@@ -228,6 +228,14 @@ pub struct WebhookInput {
     /// latter needs a secret of the form `whsec_<base64 of 24-64 bytes>`.
     #[serde(default)]
     pub signature_scheme: SignatureScheme,
+    /// Deliveries per second this webhook's receiver is sent at most,
+    /// across every process (1–10000); unlimited when absent.
+    #[serde(default)]
+    pub rate_limit: Option<i64>,
+    /// Attempts sent to this webhook's receiver at once, across every
+    /// process (1–1000); the process setting when absent.
+    #[serde(default)]
+    pub max_in_flight: Option<i64>,
 }
 
 /// `PATCH /webhooks/{id}` body: every field optional.
@@ -247,6 +255,20 @@ pub struct WebhookPatch {
     pub transform_plugin: Option<Option<PluginRef>>,
     pub on_plugin_error: Option<OnPluginError>,
     pub signature_scheme: Option<SignatureScheme>,
+    /// `null` removes the limit.
+    #[serde(default, deserialize_with = "double_option_i64")]
+    #[schema(value_type = Option<i64>)]
+    pub rate_limit: Option<Option<i64>>,
+    /// `null` returns to the process setting.
+    #[serde(default, deserialize_with = "double_option_i64")]
+    #[schema(value_type = Option<i64>)]
+    pub max_in_flight: Option<Option<i64>>,
+}
+
+fn double_option_i64<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -269,6 +291,24 @@ pub struct WebhookSettings {
     pub transform_plugin: Option<PluginRef>,
     pub on_plugin_error: OnPluginError,
     pub signature_scheme: SignatureScheme,
+    pub rate_limit: Option<u32>,
+    pub max_in_flight: Option<u32>,
+}
+
+/// The most deliveries per second a webhook's `rate_limit` may name.
+pub const MAX_RATE_LIMIT: i64 = 10_000;
+/// The most a webhook's `max_in_flight` may name.
+pub const MAX_IN_FLIGHT: i64 = 1_000;
+
+fn validate_limit(value: Option<i64>, field: &str, max: i64) -> Result<Option<u32>, FieldError> {
+    match value {
+        None => Ok(None),
+        Some(n) if (1..=max).contains(&n) => Ok(Some(n as u32)),
+        Some(_) => Err(FieldError::new(
+            field,
+            format!("must be between 1 and {max}, or null for none"),
+        )),
+    }
 }
 
 pub fn validate_name(name: &str) -> Result<String, FieldError> {
@@ -490,6 +530,8 @@ impl WebhookInput {
             transform_plugin: self.transform_plugin,
             on_plugin_error: self.on_plugin_error,
             signature_scheme: self.signature_scheme,
+            rate_limit: validate_limit(self.rate_limit, "rate_limit", MAX_RATE_LIMIT)?,
+            max_in_flight: validate_limit(self.max_in_flight, "max_in_flight", MAX_IN_FLIGHT)?,
         };
         Ok((settings, self.secret, self.paused))
     }
@@ -528,6 +570,12 @@ impl WebhookPatch {
         }
         if let Some(scheme) = self.signature_scheme {
             next.signature_scheme = scheme;
+        }
+        if let Some(limit) = self.rate_limit {
+            next.rate_limit = validate_limit(limit, "rate_limit", MAX_RATE_LIMIT)?;
+        }
+        if let Some(limit) = self.max_in_flight {
+            next.max_in_flight = validate_limit(limit, "max_in_flight", MAX_IN_FLIGHT)?;
         }
         if let Some(p) = self.on_plugin_error {
             next.on_plugin_error = p;

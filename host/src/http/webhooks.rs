@@ -56,6 +56,11 @@ pub struct WebhookView {
     transform_plugin: Option<PluginRef>,
     on_plugin_error: OnPluginError,
     signature_scheme: SignatureScheme,
+    /// Deliveries per second at most, across every process; `null`: none.
+    rate_limit: Option<u32>,
+    /// Attempts at once at most, across every process; `null`: the
+    /// process setting (`SCAIHUB_MAX_IN_FLIGHT_PER_WEBHOOK`, per process).
+    max_in_flight: Option<u32>,
     created_at: String,
     updated_at: String,
     /// Only in the answer to create: the signing secret, shown once.
@@ -157,6 +162,8 @@ impl WebhookView {
             transform_plugin: s.transform_plugin,
             on_plugin_error: s.on_plugin_error,
             signature_scheme: s.signature_scheme,
+            rate_limit: s.rate_limit,
+            max_in_flight: s.max_in_flight,
             created_at: rfc3339(w.created_at),
             updated_at: rfc3339(w.updated_at),
             secret,

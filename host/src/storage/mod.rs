@@ -25,6 +25,7 @@ pub mod applications;
 pub mod deliveries;
 pub mod events;
 pub mod health;
+pub mod limits;
 pub mod notify;
 pub mod orgs;
 pub mod plugins;

@@ -22,6 +22,8 @@ const ORG_TABLES: &[&str] = &[
     "refresh_tokens",
     "console_sessions",
     "webhook_hours",
+    "webhook_gates",
+    "webhook_sends",
 ];
 
 /// (file, function, why it is not scoped by organisation).
@@ -178,6 +180,7 @@ const FILES: &[(&str, &str)] = &[
     ("deliveries.rs", include_str!("deliveries.rs")),
     ("events.rs", include_str!("events.rs")),
     ("health.rs", include_str!("health.rs")),
+    ("limits.rs", include_str!("limits.rs")),
     ("mod.rs", include_str!("mod.rs")),
     ("notify.rs", include_str!("notify.rs")),
     ("orgs.rs", include_str!("orgs.rs")),

@@ -48,6 +48,10 @@ struct StoredSettings {
     on_plugin_error: OnPluginError,
     #[serde(default)]
     signature_scheme: SignatureScheme,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rate_limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_in_flight: Option<u32>,
 }
 
 fn settings_json(s: &WebhookSettings) -> String {
@@ -60,6 +64,8 @@ fn settings_json(s: &WebhookSettings) -> String {
         transform_plugin: s.transform_plugin.clone(),
         on_plugin_error: s.on_plugin_error,
         signature_scheme: s.signature_scheme,
+        rate_limit: s.rate_limit,
+        max_in_flight: s.max_in_flight,
     })
 }
 
@@ -87,6 +93,8 @@ macro_rules! decode {
                     transform_plugin: stored.transform_plugin,
                     on_plugin_error: stored.on_plugin_error,
                     signature_scheme: stored.signature_scheme,
+                    rate_limit: stored.rate_limit,
+                    max_in_flight: stored.max_in_flight,
                 },
                 secret_enc: r.try_get("secret_enc")?,
                 prev_secret_enc: r.try_get("prev_secret_enc")?,
@@ -209,7 +217,8 @@ impl Tx {
             // Only the org's own webhook loses its deliveries.
             const OWNED: &str = super::WEBHOOK_OF_ORG;
             let tables: &[&str] = match backend {
-                Backend::Postgres => &["delivery_queue", "deliveries"],
+                // The gate's rows (migration 0015) go with it.
+                Backend::Postgres => &["delivery_queue", "deliveries", "webhook_sends", "webhook_gates"],
                 // `delivery_queue` is a view of `deliveries` there.
                 Backend::Sqlite => &["deliveries"],
             };

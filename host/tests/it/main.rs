@@ -16,6 +16,7 @@ mod events;
 mod health;
 mod interop;
 mod layering;
+mod limits;
 mod migrations;
 mod oauth;
 mod ops;
