@@ -48,6 +48,9 @@ pub enum UserCmd {
 pub struct UserFields {
     #[arg(long)]
     name: Option<String>,
+    /// The email address the person signs in with.
+    #[arg(long)]
+    email: Option<String>,
     /// A scope the user holds (repeat, or comma-separated), e.g. admin:read.
     #[arg(long = "permission", value_delimiter = ',', value_name = "SCOPE")]
     permissions: Vec<String>,
@@ -61,6 +64,9 @@ impl UserFields {
         let mut b = Map::new();
         if let Some(v) = &self.name {
             b.insert("name".into(), v.clone().into());
+        }
+        if let Some(v) = &self.email {
+            b.insert("email".into(), v.clone().into());
         }
         if !self.permissions.is_empty() {
             b.insert("permissions".into(), json!(self.permissions));
@@ -102,6 +108,7 @@ pub async fn run_users(cmd: UserCmd, client: &Client, out: Output) -> CliResult<
                     &[
                         ("ID", "id"),
                         ("NAME", "name"),
+                        ("EMAIL", "email"),
                         ("KIND", "kind"),
                         ("PERMISSIONS", "permissions"),
                         ("CREATED", "created_at"),
@@ -145,7 +152,7 @@ pub async fn run_users(cmd: UserCmd, client: &Client, out: Output) -> CliResult<
             let body = fields.body()?;
             if body.is_empty() {
                 return Err(CliError::usage(
-                    "nothing to change: give --name, --permission or --data",
+                    "nothing to change: give --name, --email, --permission or --data",
                 ));
             }
             let v = client

@@ -477,7 +477,7 @@ label{{display:block;margin-top:1rem}}input[type=text],input[type=password]{{wid
 {error}
 <form method="post" action="/oauth/authorize">
 {fields}
-<label for="login">User id</label><input id="login" name="login" type="text" autocomplete="username" required>
+<label for="login">Email (or user id)</label><input id="login" name="login" type="text" autocomplete="username" required>
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit" name="decision" value="allow">Allow</button>
 <button type="submit" name="decision" value="deny">Deny</button>

@@ -39,6 +39,8 @@ pub struct UserView {
     name: String,
     kind: String,
     permissions: Vec<Scope>,
+    /// What the person signs in with; `null` when none was given.
+    email: Option<String>,
     created_at: String,
     /// Unrevoked keys (never their secrets), when one user is read.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -51,6 +53,7 @@ fn view(u: UserRecord) -> UserView {
         name: u.name,
         kind: u.kind,
         permissions: u.permissions,
+        email: u.email,
         created_at: rfc3339(u.created_at),
         api_keys: None,
     }

@@ -132,6 +132,7 @@ impl Hub {
             name: format!("application: {name}"),
             kind: "service".into(),
             permissions: scopes.clone(),
+            email: None,
             created_at: now,
         };
         self.store.insert_user(&account, None).await?;

@@ -72,6 +72,7 @@ impl Hub {
             name: "admin".into(),
             kind: "service".into(),
             permissions: Scope::ALL.to_vec(),
+            email: None,
             created_at: now,
         };
         self.store.insert_user(&user, None).await?;

@@ -24,6 +24,10 @@ pub struct NewUser {
     /// Humans only: at least 12 characters; stored as an argon2id hash.
     #[serde(default)]
     pub password: Option<String>,
+    /// What the person signs in with (kept in lower case); unique across
+    /// ScaiHub, since signing in does not name the organisation.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 /// `PATCH /users/{id}` body.
@@ -32,6 +36,50 @@ pub struct NewUser {
 pub struct UserPatch {
     pub name: Option<String>,
     pub permissions: Option<Vec<String>>,
+    /// A new address; `null` removes it (the user then signs in by id).
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+}
+
+fn some_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// An email address as stored: trimmed, lower case, one `@` with
+/// something before it and a dotted domain after it, no spaces, at most
+/// 254 characters (RFC 5321's path limit).
+pub fn validate_email(text: &str) -> Result<String, FieldError> {
+    let email = text.trim().to_lowercase();
+    let ok = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains("..")
+        });
+    if ok {
+        Ok(email)
+    } else {
+        Err(FieldError::new(
+            "email",
+            "must be an email address such as ana@example.com",
+        ))
+    }
+}
+
+/// A unique index broken by an email makes a field error, not a 500.
+fn email_taken(e: crate::storage::StoreError) -> HubError {
+    if e.is_unique_violation() {
+        FieldError::new("email", "is already used by another user").into()
+    } else {
+        e.into()
+    }
 }
 
 /// `POST /users/{id}/api-keys` body.
@@ -97,23 +145,26 @@ impl Hub {
             }
             _ => None,
         };
+        let email = input.email.as_deref().map(validate_email).transpose()?;
         let user = UserRecord {
             id: new_id(IdKind::User),
             org_id: org_id.to_string(),
             name: name.to_string(),
             kind: input.kind,
             permissions,
+            email,
             created_at: self.now(),
         };
         self.store
             .insert_user(&user, password_hash.as_deref())
-            .await?;
+            .await
+            .map_err(email_taken)?;
         self.audit_admin(
             org_id,
             by,
             "user.created",
             &user.id,
-            json!({"user_id": user.id, "kind": user.kind, "permissions": user.permissions}),
+            json!({"user_id": user.id, "kind": user.kind, "permissions": user.permissions, "email": user.email}),
         )
         .await?;
         Ok(user)
@@ -149,7 +200,15 @@ impl Hub {
             }
             user.permissions = permissions;
         }
-        if !self.store.update_user(&user, self.now()).await? {
+        if let Some(email) = patch.email {
+            user.email = email.as_deref().map(validate_email).transpose()?;
+        }
+        if !self
+            .store
+            .update_user(&user, self.now())
+            .await
+            .map_err(email_taken)?
+        {
             return Err(HubError::NotFound("user"));
         }
         self.audit_admin(
@@ -157,7 +216,7 @@ impl Hub {
             by,
             "user.updated",
             &user.id,
-            json!({"user_id": user.id, "permissions": user.permissions}),
+            json!({"user_id": user.id, "permissions": user.permissions, "email": user.email}),
         )
         .await?;
         Ok(user)

@@ -479,9 +479,10 @@ impl Store {
         on_read!(self, p => {
             let row = sqlx::query(
                 "SELECT id, org_id, permissions, password_hash FROM users \
-                 WHERE id = $1 AND kind = 'human' AND password_hash IS NOT NULL",
+                 WHERE (id = $1 OR email = $2) AND kind = 'human' AND password_hash IS NOT NULL",
             )
             .bind(login)
+            .bind(login.trim().to_lowercase())
             .fetch_optional(p)
             .await?;
             match row {

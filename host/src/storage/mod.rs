@@ -64,6 +64,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl StoreError {
+    /// Whether a statement broke a unique index (a name or address taken).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Db(sqlx::Error::Database(db)) if db.is_unique_violation())
+    }
+
     /// Whether the database could not be reached or is shutting down, as
     /// opposed to refusing a statement: the caller may retry shortly.
     pub fn is_unavailable(&self) -> bool {

@@ -21,6 +21,8 @@ pub struct UserRecord {
     pub name: String,
     pub kind: String,
     pub permissions: Vec<Scope>,
+    /// What the person signs in with (lower case); unique across ScaiHub.
+    pub email: Option<String>,
     pub created_at: Millis,
 }
 
@@ -106,8 +108,8 @@ impl Store {
     ) -> StoreResult<()> {
         on_write!(self, p => {
             sqlx::query(
-                "INSERT INTO users (id, org_id, name, kind, permissions, password_hash, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                "INSERT INTO users (id, org_id, name, kind, permissions, password_hash, created_at, updated_at, email) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
             )
             .bind(&user.id)
             .bind(&user.org_id)
@@ -116,6 +118,7 @@ impl Store {
             .bind(json_text(&user.permissions))
             .bind(password_hash)
             .bind(user.created_at)
+            .bind(&user.email)
             .execute(p)
             .await?;
         });
@@ -181,6 +184,7 @@ macro_rules! decode_user {
                     &r.try_get::<String, _>("permissions")?,
                     "user permissions",
                 )?,
+                email: r.try_get("email")?,
                 created_at: r.try_get("created_at")?,
             })
         })()
@@ -199,7 +203,7 @@ pub struct KeyRecord {
 impl Store {
     pub async fn get_user(&self, org_id: &str, id: &str) -> StoreResult<Option<UserRecord>> {
         on_read!(self, p => {
-            let row = sqlx::query("SELECT id, org_id, name, kind, permissions, created_at FROM users WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
+            let row = sqlx::query("SELECT id, org_id, name, kind, permissions, email, created_at FROM users WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
                 .bind(id)
                 .bind(org_id)
                 .fetch_optional(p)
@@ -219,7 +223,7 @@ impl Store {
     ) -> StoreResult<Vec<UserRecord>> {
         on_read!(self, p => {
             let rows = sqlx::query(
-                "SELECT id, org_id, name, kind, permissions, created_at FROM users WHERE org_id = $1 AND id > $2 AND kind <> 'deleted' ORDER BY id LIMIT $3",
+                "SELECT id, org_id, name, kind, permissions, email, created_at FROM users WHERE org_id = $1 AND id > $2 AND kind <> 'deleted' ORDER BY id LIMIT $3",
             )
             .bind(org_id)
             .bind(after_id.unwrap_or(""))
@@ -235,12 +239,13 @@ impl Store {
     pub async fn update_user(&self, user: &UserRecord, now: Millis) -> StoreResult<bool> {
         on_write!(self, p => {
             let mut tx = p.begin().await?;
-            let done = sqlx::query("UPDATE users SET name = $3, permissions = $4, updated_at = $5 WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
+            let done = sqlx::query("UPDATE users SET name = $3, permissions = $4, updated_at = $5, email = $6 WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
                 .bind(&user.id)
                 .bind(&user.org_id)
                 .bind(&user.name)
                 .bind(json_text(&user.permissions))
                 .bind(now)
+                .bind(&user.email)
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() != 1 {
@@ -274,7 +279,7 @@ impl Store {
     pub async fn delete_user(&self, org_id: &str, id: &str, now: Millis) -> StoreResult<bool> {
         on_write!(self, p => {
             let mut tx = p.begin().await?;
-            let done = sqlx::query("UPDATE users SET permissions = '[]', kind = 'deleted', updated_at = $3 WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
+            let done = sqlx::query("UPDATE users SET permissions = '[]', kind = 'deleted', email = NULL, updated_at = $3 WHERE id = $1 AND org_id = $2 AND kind <> 'deleted'")
                 .bind(id)
                 .bind(org_id)
                 .bind(now)

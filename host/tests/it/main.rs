@@ -22,6 +22,7 @@ mod oauth;
 mod ops;
 mod outage;
 mod pause;
+mod people;
 mod plugins;
 mod receivers;
 mod retention;

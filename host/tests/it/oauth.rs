@@ -20,6 +20,7 @@ both!(
     client_credentials_with_an_independent_client_and_jwt_verified_against_jwks,
     rotated_client_secret_keeps_working_for_24h_then_never,
     authorization_code_with_pkce_end_to_end,
+    the_authorization_page_signs_a_person_in_by_email,
     refresh_tokens_rotate_and_reuse_revokes_the_family,
     token_exchange_carries_act_and_narrows,
     introspection_and_revocation,
@@ -429,6 +430,33 @@ async fn code_flow(
         .request_async(&http_client)
         .await
         .unwrap()
+}
+
+async fn the_authorization_page_signs_a_person_in_by_email(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let (id, secret) = app(&env, &["files:read"]).await;
+    let (s, u) = env
+        .call(
+            "POST",
+            "/v1/orgs/{org}/users",
+            Some(
+                json!({"name": "Bea", "kind": "human", "password": "correct horse battery staple",
+                "permissions": ["files:read"], "email": "bea@example.com"}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{u}");
+    let token = code_flow(&env, &id, &secret, "Bea@Example.com", "files:read").await;
+    let (_, claims) = env
+        .call_as(
+            &token.access_token().secret().to_string(),
+            "GET",
+            "/v1/me",
+            None,
+        )
+        .await;
+    assert_eq!(claims["principal_id"], u["id"], "{claims}");
+    env.finish().await;
 }
 
 async fn authorization_code_with_pkce_end_to_end(backend: Backend) {
