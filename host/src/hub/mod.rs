@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod plugins;
 pub mod principals;
 pub mod retention;
+pub mod scripts;
 pub mod users;
 pub mod webhooks;
 
