@@ -87,6 +87,12 @@
     var escaped = false;
     area.addEventListener("keydown", function (e) {
       if (e.key === "Escape") { escaped = true; return; }
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        var run = document.getElementById("run");
+        if (run) run.click();
+        return;
+      }
       if (e.key === "Tab" && !e.shiftKey && !escaped) {
         e.preventDefault();
         var s = area.selectionStart;
@@ -96,6 +102,16 @@
       escaped = false;
     });
     render();
+    // After a run or a refused save, bring the source and its outcome
+    // (just below it) into view, scrolled to the marked line.
+    if (document.getElementById("run-result") || document.getElementById("form-error")) {
+      box.scrollIntoView({ block: "start" });
+      if (errorLine > 0) {
+        var lineHeight = parseFloat(getComputedStyle(area).lineHeight) || 21;
+        area.scrollTop = Math.max(0, (errorLine - 3) * lineHeight);
+        sync();
+      }
+    }
   }
 
   document.addEventListener("DOMContentLoaded", function () {

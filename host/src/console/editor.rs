@@ -159,8 +159,12 @@ async fn submit(State(state): State<AppState>, p: Posted) -> PageResult {
     let c = &p.console;
     let s = c.need(Scope::AdminWrite)?;
     let f = &p.form;
+    let title = match f.get("from") {
+        "" => "New script plugin".to_string(),
+        _ => format!("Edit {} as a new version", f.get("name")),
+    };
     let mut pg = EditorPage {
-        l: Layout::new(&state, c, "plugins", "Script plugin").await?,
+        l: Layout::new(&state, c, "plugins", title).await?,
         name: f.get("name").to_string(),
         kind: f.get("kind").to_string(),
         source: raw(f, "source").replace("\r\n", "\n"),

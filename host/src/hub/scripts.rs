@@ -52,60 +52,63 @@ fn unavailable(e: CallError) -> HubError {
 }
 
 impl Hub {
-    /// This runtime's script engine: loaded once, from the artifact this
-    /// process or the store kept, else compiled (seconds, on a blocking
-    /// thread) and kept in the store so a restart only deserialises it.
+    /// This runtime's script engine: loaded once, from the artifact the
+    /// store or this process kept, else compiled (seconds, on a blocking
+    /// thread); the store keeps it, so a restart only deserialises it.
     pub async fn script_engine(&self) -> Result<Arc<Interpreter>, CallError> {
-        let runtime = self.plugins.clone();
         self.plugins
             .script_engine_slot()
-            .get_or_try_init(|| async {
-                if let Some(reason) = script::unavailable_reason() {
-                    return Err(CallError::Unavailable(format!(
-                        "script plugins are not available in this build: {reason}"
-                    )));
-                }
-                let sha256 = script::engine_sha256();
-                let kept = match runtime.compiled_script_engine() {
-                    Some(a) => Some(a),
-                    None => self
-                        .store
-                        .script_engine_artifact(sha256)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(Arc::new),
-                };
-                if let Some(artifact) = kept {
-                    let rt = runtime.clone();
-                    let engine =
-                        tokio::task::spawn_blocking(move || rt.script_engine_from(&artifact));
-                    if let Ok(Some(engine)) = engine.await {
-                        return Ok(Arc::new(engine));
-                    }
-                }
-                let rt = runtime.clone();
-                let started = std::time::Instant::now();
-                let (engine, artifact) =
-                    tokio::task::spawn_blocking(move || rt.compile_script_engine())
-                        .await
-                        .map_err(|e| CallError::Unavailable(format!("script engine: {e}")))??;
-                tracing::info!(
-                    ms = started.elapsed().as_millis() as u64,
-                    bytes = artifact.len(),
-                    "script engine compiled"
-                );
-                if let Err(e) = self
-                    .store
-                    .save_script_engine_artifact(sha256, &artifact, self.now())
-                    .await
-                {
-                    tracing::warn!(error = %e, "the script engine's artifact was not kept");
-                }
-                Ok(Arc::new(engine))
-            })
+            .get_or_try_init(|| self.load_script_engine())
             .await
             .cloned()
+    }
+
+    async fn load_script_engine(&self) -> Result<Arc<Interpreter>, CallError> {
+        if let Some(reason) = script::unavailable_reason() {
+            return Err(CallError::Unavailable(format!(
+                "script plugins are not available in this build: {reason}"
+            )));
+        }
+        let sha256 = script::engine_sha256();
+        let stored = self.store.script_engine_artifact(sha256).await;
+        let stored = stored.ok().flatten().map(Arc::new);
+        let in_process = self.plugins.compiled_script_engine();
+        for (artifact, from_store) in [(stored, true), (in_process, false)] {
+            let Some(artifact) = artifact else { continue };
+            let rt = self.plugins.clone();
+            let kept = artifact.clone();
+            let engine = tokio::task::spawn_blocking(move || rt.script_engine_from(&kept)).await;
+            if let Ok(Some(engine)) = engine {
+                if !from_store {
+                    self.keep_script_engine(sha256, &artifact).await;
+                }
+                return Ok(Arc::new(engine));
+            }
+        }
+        let rt = self.plugins.clone();
+        let started = std::time::Instant::now();
+        let (engine, artifact) = tokio::task::spawn_blocking(move || rt.compile_script_engine())
+            .await
+            .map_err(|e| CallError::Unavailable(format!("script engine: {e}")))??;
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            bytes = artifact.len(),
+            "script engine compiled"
+        );
+        self.keep_script_engine(sha256, &artifact).await;
+        Ok(Arc::new(engine))
+    }
+
+    /// Keeps the engine's artifact in the store; a failure only costs the
+    /// next process a compile.
+    async fn keep_script_engine(&self, sha256: &str, artifact: &[u8]) {
+        if let Err(e) = self
+            .store
+            .save_script_engine_artifact(sha256, artifact, self.now())
+            .await
+        {
+            tracing::warn!(error = %e, "the script engine's artifact was not kept");
+        }
     }
 
     /// A script version ready to call (and cached like any plugin), or

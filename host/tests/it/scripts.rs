@@ -98,6 +98,13 @@ async fn a_script_filter_is_saved_tested_attached_and_filters_deliveries(backend
 
     let (s, p) = save(&env, &org, "seat-filter", "filter", FILTER).await;
     assert_eq!(s, 201, "{p}");
+    // The engine's compiled artifact is kept in the store, and a fresh
+    // runtime (a restarted process) loads it without compiling.
+    let sha256 = scaihub::plugin::script::engine_sha256();
+    let kept = env.hub.store.script_engine_artifact(sha256).await.unwrap();
+    let kept = kept.expect("the engine's artifact is kept");
+    let fresh = crate::support::plugin_runtime(Default::default());
+    assert!(fresh.script_engine_from(&kept).is_some());
     assert_eq!(
         (
             p["name"].as_str(),
