@@ -14,6 +14,7 @@ both!(
     syntax_and_runtime_errors_name_their_line_and_save_nothing,
     runaway_scripts_hit_the_sandbox_caps,
     one_organisation_cannot_see_run_or_attach_another_organisations_script,
+    a_build_without_the_engine_refuses_scripts_with_the_reason,
 );
 
 /// Whether this build has the engine; panics when it must and has not.
@@ -479,5 +480,31 @@ async fn one_organisation_cannot_see_run_or_attach_another_organisations_script(
     // A second name in A with the same source is A's own, numbered apart.
     let (s, own) = save(&env, &org_a, "b-only", "filter", FILTER).await;
     assert_eq!((s, own["version"].as_i64()), (201, Some(1)), "{own}");
+    env.finish().await;
+}
+
+/// Only in a build without the engine (node absent when it was built):
+/// saving and running are refused with the reason, and nothing is stored.
+/// A build with the engine has its behaviour tested above.
+async fn a_build_without_the_engine_refuses_scripts_with_the_reason(backend: Backend) {
+    let Some(reason) = scaihub::plugin::script::unavailable_reason() else {
+        return;
+    };
+    let env = TestEnv::start(backend).await;
+    let org = env.org_id.clone();
+    let (s, err) = save(&env, &org, "f", "filter", FILTER).await;
+    assert_eq!(s, 409, "{err}");
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("not available in this build") && message.contains(reason),
+        "{err}"
+    );
+    let (s, _) = env
+        .call("POST", "/v1/orgs/{org}/plugins/scripts/run",
+            Some(json!({"kind": "filter", "source": FILTER, "event": seats("evt_e", "contributor", 5)})))
+        .await;
+    assert_eq!(s, 409);
+    let (_, listed) = env.call("GET", "/v1/orgs/{org}/plugins", None).await;
+    assert_eq!(listed, json!([]));
     env.finish().await;
 }
