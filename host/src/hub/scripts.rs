@@ -23,6 +23,21 @@ use crate::storage::scripts::ScriptSource;
 /// The event a source is checked with (its functions are not called).
 const CHECK_EVENT: &str = r#"{"event_id":"evt_check","timestamp":"2026-01-01T00:00:00Z","category":"ADMIN","action":"script.check","payload":{}}"#;
 
+/// At start, loads the script engine in the background when any
+/// organisation has a script plugin, so their first delivery does not wait
+/// for it (a deserialise, or a compile when the store has no artifact for
+/// this build).
+pub async fn warm_up(hub: Arc<Hub>) {
+    if script::unavailable_reason().is_some() {
+        return;
+    }
+    if let Ok(true) = hub.store.any_script_plugin().await
+        && let Err(e) = hub.script_engine().await
+    {
+        tracing::warn!(error = %e, "the script engine could not be loaded");
+    }
+}
+
 fn parse_kind(kind: &str) -> Result<PluginKind, FieldError> {
     PluginKind::parse(kind).ok_or_else(|| FieldError::new("kind", "must be filter or transform"))
 }

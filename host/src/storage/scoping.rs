@@ -117,6 +117,11 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "the worker loads a script plugin a webhook attached",
     ),
     (
+        "scripts.rs",
+        "any_script_plugin",
+        "start-up: load the script engine early if any organisation has scripts",
+    ),
+    (
         "plugins.rs",
         "webhooks_using_plugin",
         "a delete checks attachments from the plugin's organisation and its children",

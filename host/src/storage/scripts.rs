@@ -128,6 +128,16 @@ impl Store {
         })
     }
 
+    /// Whether any organisation has a script plugin version.
+    pub async fn any_script_plugin(&self) -> StoreResult<bool> {
+        on_read!(self, p => {
+            let row = sqlx::query("SELECT id FROM plugins WHERE source IS NOT NULL LIMIT 1")
+                .fetch_optional(p)
+                .await?;
+            Ok(row.is_some())
+        })
+    }
+
     /// The script engine's artifact kept under the engine's hash.
     pub async fn script_engine_artifact(&self, sha256: &str) -> StoreResult<Option<Vec<u8>>> {
         on_read!(self, p => {

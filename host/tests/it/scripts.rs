@@ -40,6 +40,23 @@ export function filter(event, config) {
 }
 ";
 
+/// A second hub on the test's store, as a restarted process would have.
+async fn restarted_hub(env: &TestEnv) -> std::sync::Arc<scaihub::hub::Hub> {
+    let store = scaihub::storage::Store::connect(&env.db.url).await.unwrap();
+    let policy = scaihub::destinations::DestinationPolicy::new(
+        scaihub::config::parse_allow_list("127.0.0.0/8").unwrap(),
+        std::sync::Arc::new(env.resolver.clone()),
+    );
+    scaihub::server::hub(
+        store,
+        std::sync::Arc::new(env.clock.clone()),
+        scaihub::crypto::MasterKey::generate().0,
+        policy,
+        scaihub::hub::HubSettings::default(),
+        crate::support::plugin_runtime(Default::default()),
+    )
+}
+
 /// Saves a script; answers (status, body).
 async fn save(env: &TestEnv, org: &str, name: &str, kind: &str, source: &str) -> (u16, Value) {
     env.call(
@@ -106,6 +123,12 @@ async fn a_script_filter_is_saved_tested_attached_and_filters_deliveries(backend
     let kept = kept.expect("the engine's artifact is kept");
     let fresh = crate::support::plugin_runtime(Default::default());
     assert!(fresh.script_engine_from(&kept).is_some());
+    // A restarted process (a new hub on the same store) loads the engine
+    // at start, before any delivery asks for it.
+    let restarted = restarted_hub(&env).await;
+    assert!(restarted.plugins.script_engine_slot().get().is_none());
+    scaihub::hub::scripts::warm_up(restarted.clone()).await;
+    assert!(restarted.plugins.script_engine_slot().get().is_some());
     assert_eq!(
         (
             p["name"].as_str(),
