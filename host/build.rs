@@ -49,7 +49,7 @@ fn script_engine() {
         println!("cargo:rerun-if-changed={}", input.display());
         hash_path(input, &mut hasher);
     }
-    let cached = out.join(format!("script-engine-{:016x}.wasm", hasher.finish()));
+    let cached = cache_dir(&out).join(format!("script-engine-{:016x}.wasm", hasher.finish()));
     if !cached.exists()
         && let Err(reason) = build_engine(&repo, &manifest, &cached)
     {
@@ -62,6 +62,24 @@ fn script_engine() {
         return;
     }
     fs::copy(&cached, &dest).expect("OUT_DIR is writable");
+}
+
+/// Where built engines are kept: `target/script-engine`, shared by every
+/// profile and feature set (each has its own `OUT_DIR`, and the engine is
+/// the same for all); `OUT_DIR` itself when the target folder is not
+/// where cargo usually puts it.
+fn cache_dir(out: &Path) -> PathBuf {
+    // OUT_DIR is <target>/<profile>/build/<crate>-<hash>/out.
+    match out.ancestors().nth(4) {
+        Some(target) if target.join("CACHEDIR.TAG").exists() => {
+            let dir = target.join("script-engine");
+            match fs::create_dir_all(&dir) {
+                Ok(()) => dir,
+                Err(_) => out.to_path_buf(),
+            }
+        }
+        _ => out.to_path_buf(),
+    }
 }
 
 fn build_engine(repo: &Path, manifest: &Path, output: &Path) -> Result<(), String> {
@@ -86,7 +104,8 @@ fn build_engine(repo: &Path, manifest: &Path, output: &Path) -> Result<(), Strin
             return Err("npm ci in sdk/js failed".into());
         }
     }
-    let partial = output.with_extension("partial");
+    // Written aside and renamed: two builds (two profiles) may race here.
+    let partial = output.with_extension(format!("{}.partial", std::process::id()));
     let result = Command::new("node")
         .arg(manifest.join("script-engine/build.mjs"))
         .arg(&partial)
