@@ -86,6 +86,7 @@ pub async fn serve(
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let cluster_task = tokio::spawn(crate::delivery::notify::run(hub.clone()));
     let retention_task = tokio::spawn(crate::hub::retention::run(hub.clone(), stop_rx.clone()));
+    tokio::spawn(crate::hub::scripts::warm_up(hub.clone()));
     let app = app(hub.clone());
     let mut http_stop = stop_rx.clone();
     let server = axum::serve(

@@ -13,6 +13,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod editor;
 pub mod plugins;
 pub mod webhooks;
 
@@ -48,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(applications::router())
         .merge(plugins::router())
+        .merge(editor::router())
         .merge(audit::router())
 }
 
@@ -390,7 +392,7 @@ async fn script() -> Response {
     asset("text/javascript; charset=utf-8", include_str!("console.js"))
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut res = body.into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -165,7 +165,7 @@ async fn upload(State(state): State<AppState>, req: Request) -> PageResult {
     }
 }
 
-const SAMPLE_EVENT: &str = r#"{
+pub(super) const SAMPLE_EVENT: &str = r#"{
   "event_id": "evt_console_sample",
   "timestamp": "2026-05-12T14:23:01Z",
   "category": "SHARING",
@@ -198,6 +198,8 @@ struct DetailPage {
     /// (id, name) of this organisation's webhooks.
     webhooks: Vec<(String, String)>,
     attached: Vec<String>,
+    /// A script plugin: the page offers to edit it as a new version.
+    is_script: bool,
 }
 
 async fn detail_page(
@@ -217,6 +219,7 @@ async fn detail_page(
         .get_plugin(&scope, id)
         .await?
         .ok_or(PageError::NotFound("plugin"))?;
+    let is_script = state.hub.store.script_source(&scope, id).await?.is_some();
     let hooks = state.hub.store.list_webhooks(c.org(), None, 500).await?;
     let attached = hooks
         .iter()
@@ -252,6 +255,7 @@ async fn detail_page(
             result,
             webhooks: hooks.into_iter().map(|w| (w.id, w.settings.name)).collect(),
             attached,
+            is_script,
         },
     ))
 }

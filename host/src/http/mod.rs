@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod ops;
 pub mod orgs;
 pub mod plugins;
+pub mod scripts;
 pub mod users;
 pub mod webhooks;
 
@@ -59,6 +60,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(deliveries::router())
         .merge(users::router())
         .merge(plugins::router())
+        .merge(scripts::router())
         .merge(applications::router())
         .merge(oauth::router())
 }

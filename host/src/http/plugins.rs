@@ -40,7 +40,7 @@ pub struct PluginView {
     created_at: String,
 }
 
-fn view(p: PluginRecord) -> PluginView {
+pub(super) fn view(p: PluginRecord) -> PluginView {
     PluginView {
         id: p.id,
         org_id: p.org_id,

@@ -11,6 +11,7 @@ pub mod plugins;
 pub mod principals;
 pub mod recovery;
 pub mod retention;
+pub mod scripts;
 pub mod users;
 pub mod webhooks;
 

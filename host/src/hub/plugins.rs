@@ -26,7 +26,7 @@ pub enum TestOutcome {
 }
 
 /// Plugin names: what `cargo new` would accept, roughly.
-fn validate_name(name: &str) -> Result<(), FieldError> {
+pub(super) fn validate_name(name: &str) -> Result<(), FieldError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name.bytes().all(|b| {
@@ -138,6 +138,9 @@ impl Hub {
     /// A compiled plugin by id, from the runtime's cache or our store.
     pub async fn loaded_plugin(&self, id: &str) -> Result<Arc<Loaded>, CallError> {
         if let Some(l) = self.plugins.cached(id) {
+            return Ok(l);
+        }
+        if let Some(l) = self.loaded_script(id).await? {
             return Ok(l);
         }
         let (kind, artifact) = self

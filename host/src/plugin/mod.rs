@@ -11,6 +11,7 @@
 
 mod bindings;
 pub mod runtime;
+pub mod script;
 mod slots;
 
 pub use bindings::{OutgoingRequest, Verdict};

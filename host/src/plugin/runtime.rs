@@ -1,5 +1,6 @@
 //! The wasmtime engine, its sandbox settings, compiling and calling.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -238,6 +239,8 @@ impl WasiView for CallState {
 pub enum Loaded {
     Filter(FilterPre<CallState>),
     Transform(TransformPre<CallState>),
+    /// Code run by an interpreter component (script plugins, `script.rs`).
+    Interpreted(Interpreted),
 }
 
 impl Loaded {
@@ -245,16 +248,64 @@ impl Loaded {
         match self {
             Loaded::Filter(_) => PluginKind::Filter,
             Loaded::Transform(_) => PluginKind::Transform,
+            Loaded::Interpreted(i) => i.kind,
+        }
+    }
+
+    /// The filter to instantiate and the config string it takes.
+    fn as_filter<'a>(
+        &'a self,
+        config: &'a str,
+    ) -> Option<(&'a FilterPre<CallState>, Cow<'a, str>)> {
+        match self {
+            Loaded::Filter(pre) => Some((pre, Cow::Borrowed(config))),
+            Loaded::Interpreted(i) if i.kind == PluginKind::Filter => {
+                Some((&i.interpreter.filter, Cow::Owned((i.config)(config))))
+            }
+            _ => None,
+        }
+    }
+
+    /// The transform to instantiate and the config string it takes.
+    fn as_transform<'a>(
+        &'a self,
+        config: &'a str,
+    ) -> Option<(&'a TransformPre<CallState>, Cow<'a, str>)> {
+        match self {
+            Loaded::Transform(pre) => Some((pre, Cow::Borrowed(config))),
+            Loaded::Interpreted(i) if i.kind == PluginKind::Transform => {
+                Some((&i.interpreter.transform, Cow::Owned((i.config)(config))))
+            }
+            _ => None,
         }
     }
 }
 
+/// A component that runs the code it is given, exporting both worlds'
+/// functions (the script engine, `script.rs`), ready to instantiate.
+pub struct Interpreter {
+    pub filter: FilterPre<CallState>,
+    pub transform: TransformPre<CallState>,
+}
+
+/// A plugin run by an interpreter: its code travels in each call's config
+/// string, so it takes the same calls, caps and slots as any component.
+#[derive(Clone)]
+pub struct Interpreted {
+    pub kind: PluginKind,
+    pub interpreter: Arc<Interpreter>,
+    /// The interpreter's config string, from the plugin's own.
+    pub config: Arc<dyn Fn(&str) -> String + Send + Sync>,
+}
+
 /// The process's plugin engine.
 pub struct PluginRuntime {
-    engine: Engine,
-    linker: Linker<CallState>,
+    pub(super) engine: Engine,
+    pub(super) linker: Linker<CallState>,
+    /// The script engine, compiled or deserialised on first use.
+    pub(super) interpreter: tokio::sync::OnceCell<Arc<Interpreter>>,
     limits: PluginLimits,
-    loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+    pub(super) loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     slots: Arc<FairSlots>,
     ticker: EpochTicker,
 }
@@ -363,6 +414,7 @@ impl PluginRuntime {
             slots: FairSlots::new(limits.max_concurrent.max(1)),
             limits,
             loaded: Mutex::default(),
+            interpreter: tokio::sync::OnceCell::new(),
             ticker,
         })
     }
@@ -593,7 +645,7 @@ impl PluginRuntime {
         event: &PluginEvent,
         config: &str,
     ) -> (Result<bool, CallError>, CallReport) {
-        let Loaded::Filter(pre) = &*loaded else {
+        let Some((pre, config)) = loaded.as_filter(config) else {
             return (
                 Err(CallError::Unavailable("not a filter plugin".into())),
                 CallReport::default(),
@@ -603,7 +655,7 @@ impl PluginRuntime {
             Ok(s) => s,
             Err(e) => return (Err(e), CallReport::default()),
         };
-        self.call_filter(pre, &event.0, config).await
+        self.call_filter(pre, &event.0, &config).await
     }
 
     /// Runs a transform for `tenant` and checks its output.
@@ -615,7 +667,7 @@ impl PluginRuntime {
         request: OutgoingRequest,
         config: &str,
     ) -> (Result<OutgoingRequest, CallError>, CallReport) {
-        let Loaded::Transform(pre) = &*loaded else {
+        let Some((pre, config)) = loaded.as_transform(config) else {
             return (
                 Err(CallError::Unavailable("not a transform plugin".into())),
                 CallReport::default(),
@@ -625,7 +677,7 @@ impl PluginRuntime {
             Ok(s) => s,
             Err(e) => return (Err(e), CallReport::default()),
         };
-        self.call_transform(pre, &event.0, &request, config).await
+        self.call_transform(pre, &event.0, &request, &config).await
     }
 
     /// Runs a webhook's filters, then its transform, holding one instance
@@ -645,7 +697,7 @@ impl PluginRuntime {
         };
         let event = &event.0;
         for (id, loaded, config) in filters {
-            let Loaded::Filter(pre) = &*loaded else {
+            let Some((pre, config)) = loaded.as_filter(&config) else {
                 return ChainOutcome::Failed(
                     id,
                     CallError::Unavailable("not a filter plugin".into()),
@@ -660,7 +712,7 @@ impl PluginRuntime {
         let Some((id, loaded, config)) = transform else {
             return ChainOutcome::Passed(None);
         };
-        let Loaded::Transform(pre) = &*loaded else {
+        let Some((pre, config)) = loaded.as_transform(&config) else {
             return ChainOutcome::TransformFailed(
                 id,
                 CallError::Unavailable("not a transform plugin".into()),

@@ -32,6 +32,7 @@ pub mod plugins;
 pub mod retention;
 #[cfg(test)]
 mod scoping;
+pub mod scripts;
 pub mod sessions;
 pub mod webhooks;
 

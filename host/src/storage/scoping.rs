@@ -114,6 +114,16 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "the worker loads a plugin a webhook attached",
     ),
     (
+        "scripts.rs",
+        "script_of_plugin",
+        "the worker loads a script plugin a webhook attached",
+    ),
+    (
+        "scripts.rs",
+        "any_script_plugin",
+        "start-up: load the script engine early if any organisation has scripts",
+    ),
+    (
         "plugins.rs",
         "webhooks_using_plugin",
         "a delete checks attachments from the plugin's organisation and its children",
@@ -186,6 +196,7 @@ const FILES: &[(&str, &str)] = &[
     ("orgs.rs", include_str!("orgs.rs")),
     ("plugins.rs", include_str!("plugins.rs")),
     ("retention.rs", include_str!("retention.rs")),
+    ("scripts.rs", include_str!("scripts.rs")),
     ("sessions.rs", include_str!("sessions.rs")),
     ("webhooks.rs", include_str!("webhooks.rs")),
 ];

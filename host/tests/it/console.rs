@@ -799,7 +799,7 @@ async fn page_timings_with_10000_deliveries() {
 
 // ---- the real browser ----
 
-mod browser {
+pub(crate) mod browser {
     use std::path::PathBuf;
     use std::process::{Child, Command, Stdio};
     use std::time::Duration;
@@ -811,7 +811,7 @@ mod browser {
     use crate::support::{Backend, Receiver, TestEnv, event};
 
     /// chromedriver, or the reason to skip (a panic when a browser is required).
-    fn chromedriver() -> Option<PathBuf> {
+    pub(crate) fn chromedriver() -> Option<PathBuf> {
         let found = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
             .iter()
             .map(PathBuf::from)
@@ -830,7 +830,7 @@ mod browser {
     }
 
     /// A chromedriver process on a free port, stopped on drop.
-    struct Driver {
+    pub(crate) struct Driver {
         child: Child,
         port: u16,
     }
@@ -842,7 +842,7 @@ mod browser {
         }
     }
 
-    async fn start_driver(path: &PathBuf) -> Driver {
+    pub(crate) async fn start_driver(path: &PathBuf) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -871,7 +871,7 @@ mod browser {
 
     /// A minimal W3C WebDriver client: the dozen commands these tests use,
     /// JSON over HTTP with the reqwest client the suite already has.
-    struct Client {
+    pub(crate) struct Client {
         http: reqwest::Client,
         session: String,
     }
@@ -879,7 +879,7 @@ mod browser {
     const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
     impl Client {
-        async fn connect(driver: &Driver) -> Client {
+        pub(crate) async fn connect(driver: &Driver) -> Client {
             let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]});
             if std::path::Path::new("/usr/bin/chromium").exists() {
                 options["binary"] = json!("/usr/bin/chromium");
@@ -910,7 +910,7 @@ mod browser {
             client
         }
 
-        async fn call(
+        pub(crate) async fn call(
             &self,
             method: &str,
             path: &str,
@@ -935,23 +935,23 @@ mod browser {
             }
         }
 
-        async fn goto(&self, url: &str) {
+        pub(crate) async fn goto(&self, url: &str) {
             self.call("POST", "/url", Some(json!({"url": url})))
                 .await
                 .unwrap();
         }
 
-        async fn current_url(&self) -> url::Url {
+        pub(crate) async fn current_url(&self) -> url::Url {
             let v = self.call("GET", "/url", None).await.unwrap();
             url::Url::parse(v.as_str().unwrap()).unwrap()
         }
 
-        async fn source(&self) -> String {
+        pub(crate) async fn source(&self) -> String {
             let v = self.call("GET", "/source", None).await.unwrap();
             v.as_str().unwrap().to_string()
         }
 
-        async fn find(&self, css: &str) -> Result<String, String> {
+        pub(crate) async fn find(&self, css: &str) -> Result<String, String> {
             let v = self
                 .call(
                     "POST",
@@ -962,7 +962,7 @@ mod browser {
             Ok(v[ELEMENT].as_str().unwrap().to_string())
         }
 
-        async fn find_all(&self, css: &str) -> Vec<String> {
+        pub(crate) async fn find_all(&self, css: &str) -> Vec<String> {
             let v = self
                 .call(
                     "POST",
@@ -978,7 +978,13 @@ mod browser {
                 .collect()
         }
 
-        async fn element(&self, id: &str, method: &str, what: &str, body: Option<Value>) -> Value {
+        pub(crate) async fn element(
+            &self,
+            id: &str,
+            method: &str,
+            what: &str,
+            body: Option<Value>,
+        ) -> Value {
             self.call(method, &format!("/element/{id}/{what}"), body)
                 .await
                 .unwrap()
@@ -991,7 +997,7 @@ mod browser {
                 .unwrap()
         }
 
-        async fn close(self) {
+        pub(crate) async fn close(self) {
             let _ = self.http.delete(&self.session).send().await;
         }
     }
@@ -1002,12 +1008,12 @@ mod browser {
         dir
     }
 
-    async fn shot(c: &Client, name: &str) {
+    pub(crate) async fn shot(c: &Client, name: &str) {
         let png = c.screenshot().await;
         std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
     }
 
-    async fn fill(c: &Client, css: &str, text: &str) {
+    pub(crate) async fn fill(c: &Client, css: &str, text: &str) {
         let el = c
             .find(css)
             .await
@@ -1017,7 +1023,7 @@ mod browser {
             .await;
     }
 
-    async fn click(c: &Client, css: &str) {
+    pub(crate) async fn click(c: &Client, css: &str) {
         let el = c
             .find(css)
             .await
@@ -1026,7 +1032,7 @@ mod browser {
     }
 
     /// Clicks something that loads a new page, and waits until it has.
-    async fn submit(c: &Client, css: &str) {
+    pub(crate) async fn submit(c: &Client, css: &str) {
         let old = c.find("html").await.unwrap();
         click(c, css).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -1043,7 +1049,7 @@ mod browser {
         }
     }
 
-    async fn text(c: &Client, css: &str) -> String {
+    pub(crate) async fn text(c: &Client, css: &str) -> String {
         let el = match c.find(css).await {
             Ok(el) => el,
             Err(e) => {
