@@ -13,6 +13,7 @@ mod cluster;
 mod console;
 mod delivery;
 mod events;
+mod grouped;
 mod health;
 mod layering;
 mod migrations;
