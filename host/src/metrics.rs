@@ -37,6 +37,11 @@ pub struct Metrics {
     pub in_flight_limit: Gauge,
     /// Leases of dead processes released by this one (cluster mode).
     pub leases_taken_over: Counter,
+    /// Transactions the ingest writers committed; with
+    /// `ingest_requests` it gives the requests per group commit.
+    pub ingest_commits: Counter,
+    /// Ingest requests written by the group-commit writers.
+    pub ingest_requests: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -121,7 +126,21 @@ impl Metrics {
             "Deliveries leased to a process judged dead, released by this one for sending",
             leases_taken_over.clone(),
         );
+        let ingest_commits = Counter::default();
+        registry.register(
+            "ingest_commits",
+            "Transactions committed by the ingest writers (each holds one or more requests)",
+            ingest_commits.clone(),
+        );
+        let ingest_requests = Counter::default();
+        registry.register(
+            "ingest_requests",
+            "Ingest requests written by the ingest writers",
+            ingest_requests.clone(),
+        );
         Metrics {
+            ingest_commits,
+            ingest_requests,
             leases_taken_over,
             host_processes,
             in_flight_limit,

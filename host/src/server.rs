@@ -40,6 +40,9 @@ pub fn hub(
             rt.spawn(Hub::run_audit_writer(weak.clone(), rx));
             tx
         });
+        let ingest_queue = tokio::runtime::Handle::try_current()
+            .ok()
+            .map(|_| crate::hub::group::spawn_writers(weak.clone(), store.backend()));
         Hub {
             store,
             clock,
@@ -55,7 +58,8 @@ pub fn hub(
             fast_backlog: Default::default(),
             audit_queue,
             cluster: Default::default(),
-            ingest_gate: tokio::sync::Semaphore::new(1),
+            ingest_queue,
+            principal_cache: Default::default(),
         }
     })
 }

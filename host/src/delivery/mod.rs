@@ -35,6 +35,7 @@ use crate::domain::webhook::SignatureScheme;
 use crate::hub::ingest::{DROPPED, Incoming, OVERFLOW};
 use crate::hub::{Actor, Hub};
 use crate::storage::deliveries::{AttemptRecord, ClaimedDelivery, Completion, DeliveryStatus};
+use crate::storage::writer_runtime;
 use plugins::PluginOutcome;
 use sender::{Rewrite, Sender, Target};
 
@@ -47,26 +48,6 @@ const CLAIM_BATCH: i64 = 256;
 pub const UNRECORDED_PER_SLOT: usize = 8;
 /// How long a webhook's settings are reused before being read again.
 const TARGET_TTL: Duration = Duration::from_secs(1);
-
-/// The runtime that runs work holding the store's writer: its own thread,
-/// so a task between two statements of a transaction is polled again at
-/// once rather than after every HTTP task queued on the main runtime.
-fn writer_runtime() -> &'static tokio::runtime::Handle {
-    static WRITER: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
-    WRITER.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .thread_name("store-writer")
-            .build()
-            .expect("store writer runtime");
-        let handle = rt.handle().clone();
-        std::thread::Builder::new()
-            .name("store-writer".into())
-            .spawn(move || rt.block_on(std::future::pending::<()>()))
-            .expect("store writer thread");
-        handle
-    })
-}
 
 /// The HMAC key a secret gives in a scheme: the string's bytes, or the
 /// bytes a `whsec_` secret encodes.

@@ -21,38 +21,69 @@ impl FromRequestParts<AppState> for Auth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthenticated("missing bearer token"))?;
-        let text = value
-            .to_str()
-            .map_err(|_| ApiError::Unauthenticated("malformed authorization header"))?;
-        let token = text
-            .strip_prefix("Bearer ")
-            .or_else(|| text.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthenticated(
-                "authorization must be a bearer token",
-            ))?;
-        let principal = if crate::oauth::jwt::looks_like_jwt(token) {
-            state
-                .hub
-                .authenticate_access_token(token)
-                .await
-                .map_err(ApiError::Unauthenticated)?
-        } else {
-            state
-                .hub
-                .authenticate_key(token)
-                .await?
-                .ok_or(ApiError::Unauthenticated(
-                    "token is unknown, revoked or expired",
-                ))?
-        };
-        Ok(Auth(principal))
+        authenticate(parts, state, KeyLookup::Store).await
     }
+}
+
+/// An authenticated caller of ingest: an API key's principal may come from
+/// the hub's cache, because ingest checks the key row again in the
+/// transaction that stores the events (`Hub::ingest_as`).
+pub struct IngestAuth(pub Auth);
+
+impl FromRequestParts<AppState> for IngestAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(IngestAuth(
+            authenticate(parts, state, KeyLookup::Cached).await?,
+        ))
+    }
+}
+
+enum KeyLookup {
+    Store,
+    Cached,
+}
+
+async fn authenticate(
+    parts: &Parts,
+    state: &AppState,
+    lookup: KeyLookup,
+) -> Result<Auth, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthenticated("missing bearer token"))?;
+    let text = value
+        .to_str()
+        .map_err(|_| ApiError::Unauthenticated("malformed authorization header"))?;
+    let token = text
+        .strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthenticated(
+            "authorization must be a bearer token",
+        ))?;
+    let principal = if crate::oauth::jwt::looks_like_jwt(token) {
+        state
+            .hub
+            .authenticate_access_token(token)
+            .await
+            .map_err(ApiError::Unauthenticated)?
+    } else {
+        let found = match lookup {
+            KeyLookup::Store => state.hub.authenticate_key(token).await?,
+            KeyLookup::Cached => state.hub.authenticate_key_cached(token).await?,
+        };
+        found.ok_or(ApiError::Unauthenticated(
+            "token is unknown, revoked or expired",
+        ))?
+    };
+    Ok(Auth(principal))
 }
 
 impl Auth {

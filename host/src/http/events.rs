@@ -9,12 +9,13 @@ use serde_json::value::RawValue;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::auth::Auth;
+use super::auth::{Auth, IngestAuth};
 use super::json::read_json_body;
 use super::{AppState, Page, page_limit};
 use crate::clock::parse_rfc3339;
 use crate::domain::{Category, Event, FieldError, Scope};
 use crate::error::{ApiError, ApiResult};
+use crate::hub::group::KeyRef;
 use crate::ids::{self, IdKind};
 use crate::storage::events::AuditQuery;
 
@@ -44,13 +45,10 @@ pub struct IngestView {
 async fn ingest(
     State(state): State<AppState>,
     Path(org_id): Path<String>,
-    auth: Auth,
+    IngestAuth(auth): IngestAuth,
     req: Request,
 ) -> ApiResult<(StatusCode, Json<IngestView>)> {
-    let principal = auth
-        .require(&state, &org_id, Scope::EventsWrite)
-        .await?
-        .clone();
+    let principal = auth.require(&state, &org_id, Scope::EventsWrite).await?;
     let bytes = read_json_body(req, &state).await?;
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
@@ -85,7 +83,13 @@ async fn ingest(
             e
         })
         .collect();
-    let outcome = state.hub.ingest(&org_id, events).await?;
+    // A key from the principal cache is checked again where the events
+    // are stored.
+    let key = principal.key_id.as_ref().map(|key_id| KeyRef {
+        org_id: principal.org_id.clone(),
+        key_id: key_id.clone(),
+    });
+    let outcome = state.hub.ingest_as(&org_id, events, key).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(IngestView {

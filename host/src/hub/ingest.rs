@@ -24,6 +24,9 @@ pub struct IngestOutcome {
     /// Deliveries created leased to this process's worker, to hand over
     /// from memory once the transaction has committed.
     pub claimed: Vec<crate::storage::deliveries::ClaimedDelivery>,
+    /// The event of each delivery counted in `pending`, so a grouped
+    /// outcome can be split per request.
+    pub pending_events: Vec<String>,
 }
 
 /// Past this many bytes of deliveries waiting in memory, new ones go
@@ -54,30 +57,6 @@ impl Incoming {
 }
 
 impl Hub {
-    /// Ingests producer events (deduplicated by id) and commits.
-    pub async fn ingest(&self, org_id: &str, events: Vec<Event>) -> HubResult<IngestOutcome> {
-        // PostgreSQL runs ingest transactions side by side; SQLite has one
-        // writer, and a queue of ingests in front of it would starve the
-        // recorder (see `Hub::ingest_gate`).
-        let turn = match self.store.backend() {
-            // Never closed, so `acquire` always gives a permit.
-            crate::storage::Backend::Sqlite => self.ingest_gate.acquire().await.ok(),
-            crate::storage::Backend::Postgres => None,
-        };
-        let mut tx = self.store.begin().await?;
-        let outcome = self
-            .ingest_in_tx(
-                &mut tx,
-                org_id,
-                events.into_iter().map(Incoming::new).collect(),
-            )
-            .await?;
-        // The next ingest may take the writer while this one waits for the disk.
-        tx.commit_then(move || drop(turn)).await?;
-        self.after_commit(&outcome);
-        Ok(outcome)
-    }
-
     /// Logs one of ScaiHub's own events, fanning it out like any other.
     pub async fn log_own_event(
         &self,
@@ -223,6 +202,7 @@ impl Hub {
                             });
                     } else {
                         outcome.pending += 1;
+                        outcome.pending_events.push(event.event_id.clone());
                     }
                 }
                 deliveries.push(d);

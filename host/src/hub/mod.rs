@@ -5,6 +5,7 @@
 pub mod applications;
 pub mod cluster;
 pub mod console;
+pub mod group;
 pub mod ingest;
 pub mod oauth;
 pub mod plugins;
@@ -94,10 +95,13 @@ pub struct Hub {
     pub cluster: cluster::Cluster,
     /// Own events written with group commit (see [`Hub::log_batched`]).
     pub audit_queue: Option<tokio::sync::mpsc::Sender<QueuedEvent>>,
-    /// On SQLite, ingest transactions wait for the one writer one at a
-    /// time, so the recorder of attempt results and the claims wait behind
-    /// at most one of them, not behind every concurrent ingest request.
-    pub ingest_gate: tokio::sync::Semaphore,
+    /// Ingest requests waiting for the group-commit writers (see
+    /// [`group`]); on SQLite one writer, so the recorder of attempt results
+    /// and the claims wait behind at most one ingest transaction.
+    pub ingest_queue: Option<tokio::sync::mpsc::UnboundedSender<group::Queued>>,
+    /// API keys' principals, so ingest does not read the key per request;
+    /// ingest re-checks the key in its transaction (see [`group::KeyRef`]).
+    pub principal_cache: principals::PrincipalCache,
 }
 
 /// An own event waiting for the group-commit writer, and who to tell.
@@ -120,6 +124,15 @@ pub enum HubError {
     Conflict(String),
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// The credential was revoked while the request waited.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The store could not be reached for a group of requests.
+    #[error("the store is unavailable")]
+    Unavailable,
+    /// A failure shared by a group of requests, logged once by the group.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl From<HubError> for crate::error::ApiError {
@@ -130,6 +143,8 @@ impl From<HubError> for crate::error::ApiError {
             HubError::NotFound(what) => ApiError::NotFound(what),
             HubError::Conflict(m) => ApiError::Conflict(m),
             HubError::Store(e) => ApiError::from(e),
+            HubError::Unauthenticated(m) => ApiError::Unauthenticated(m),
+            HubError::Unavailable => ApiError::Unavailable,
             other => ApiError::Internal(other.into()),
         }
     }

@@ -36,6 +36,48 @@ impl Principal {
     }
 }
 
+/// API keys' principals by key hash, for ingest (see
+/// [`Hub::authenticate_key_cached`]). A key revoked or a user deleted on
+/// this process empties it at once; on another process of a cluster the
+/// ingest transaction's check of the key row refuses the request and
+/// empties it there.
+#[derive(Default)]
+pub struct PrincipalCache {
+    entries: std::sync::Mutex<std::collections::HashMap<Vec<u8>, CachedKey>>,
+}
+
+#[derive(Clone)]
+struct CachedKey {
+    principal: Principal,
+    expires_at: Option<crate::clock::Millis>,
+}
+
+/// Enough for every key of a busy cluster; past it the cache starts over.
+const CACHED_KEYS: usize = 10_000;
+
+impl PrincipalCache {
+    fn get(&self, hash: &[u8]) -> Option<CachedKey> {
+        self.entries
+            .lock()
+            .expect("principal cache lock")
+            .get(hash)
+            .cloned()
+    }
+
+    fn put(&self, hash: Vec<u8>, key: CachedKey) {
+        let mut entries = self.entries.lock().expect("principal cache lock");
+        if entries.len() >= CACHED_KEYS {
+            entries.clear();
+        }
+        entries.insert(hash, key);
+    }
+
+    /// Forgets every key (a key or user was revoked or deleted somewhere).
+    pub fn forget_all(&self) {
+        self.entries.lock().expect("principal cache lock").clear();
+    }
+}
+
 /// What first start created.
 pub struct Bootstrap {
     pub org_id: String,
@@ -106,19 +148,46 @@ impl Hub {
     /// The principal behind an API key, if it is valid now.
     pub async fn authenticate_key(&self, key: &str) -> HubResult<Option<Principal>> {
         let hash = crypto::hash_token(key);
-        let Some(found) = self.store.find_api_key(&hash).await? else {
-            return Ok(None);
+        Ok(self
+            .lookup_key(&hash)
+            .await?
+            .filter(|k| k.expires_at.is_none_or(|t| t > self.now()))
+            .map(|k| k.principal))
+    }
+
+    /// [`Hub::authenticate_key`] through the principal cache, for callers
+    /// that check the key again where it matters: ingest reads the key row
+    /// in the transaction that stores the events (`hub::group`), so a key
+    /// revoked by any process is refused. A key's scopes never change, and
+    /// its expiry is checked here against the clock on every use.
+    pub async fn authenticate_key_cached(&self, key: &str) -> HubResult<Option<Principal>> {
+        let hash = crypto::hash_token(key);
+        let cached = match self.principal_cache.get(&hash) {
+            Some(k) => Some(k),
+            None => {
+                let found = self.lookup_key(&hash).await?;
+                if let Some(k) = &found {
+                    self.principal_cache.put(hash, k.clone());
+                }
+                found
+            }
         };
-        if found.expires_at.is_some_and(|t| t <= self.now()) {
-            return Ok(None);
-        }
-        Ok(Some(Principal {
-            user_id: found.user_id,
-            org_id: found.org_id,
-            kind: found.user_kind,
-            scopes: found.scopes,
-            service_account: None,
-            key_id: Some(found.key_id),
+        Ok(cached
+            .filter(|k| k.expires_at.is_none_or(|t| t > self.now()))
+            .map(|k| k.principal))
+    }
+
+    async fn lookup_key(&self, hash: &[u8]) -> HubResult<Option<CachedKey>> {
+        Ok(self.store.find_api_key(hash).await?.map(|found| CachedKey {
+            principal: Principal {
+                user_id: found.user_id,
+                org_id: found.org_id,
+                kind: found.user_kind,
+                scopes: found.scopes,
+                service_account: None,
+                key_id: Some(found.key_id),
+            },
+            expires_at: found.expires_at,
         }))
     }
 

@@ -229,6 +229,8 @@ impl Hub {
         if !self.store.delete_user(org_id, id, self.now()).await? {
             return Err(HubError::NotFound("user"));
         }
+        // Its keys were revoked with it.
+        self.principal_cache.forget_all();
         self.audit_admin(org_id, by, "user.deleted", id, json!({"user_id": id}))
             .await
     }
@@ -313,6 +315,7 @@ impl Hub {
         {
             return Err(HubError::NotFound("api key"));
         }
+        self.principal_cache.forget_all();
         self.audit_admin(
             org_id,
             by,

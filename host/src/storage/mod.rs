@@ -173,6 +173,27 @@ pub(crate) use {on_read, on_tx, on_write};
 pub(crate) const WEBHOOK_OF_ORG: &str =
     "EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.org_id = $2)";
 
+/// The runtime that runs work holding the store's writer (the recorder,
+/// claims, the ingest writer): its own thread, so a task between two
+/// statements of a transaction is polled again at once rather than after
+/// every HTTP task queued on the main runtime.
+pub fn writer_runtime() -> &'static tokio::runtime::Handle {
+    static WRITER: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    WRITER.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .thread_name("store-writer")
+            .build()
+            .expect("store writer runtime");
+        let handle = rt.handle().clone();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || rt.block_on(std::future::pending::<()>()))
+            .expect("store writer thread");
+        handle
+    })
+}
+
 impl Store {
     /// Where a delivery's due time and lease are written, and its key
     /// there. PostgreSQL keeps what is owed in `delivery_queue` (migration
@@ -344,6 +365,64 @@ impl Tx {
                 released();
             }
         }
+        Ok(())
+    }
+}
+
+/// A commit that is done, and on SQLite not yet synced: [`Committed::durable`]
+/// waits for the disk. The group-commit writer begins its next transaction
+/// while the disk syncs this one (see `hub::group`).
+#[must_use = "a commit is durable only once `durable` has returned"]
+pub struct Committed(Option<Arc<PathBuf>>);
+
+impl Committed {
+    /// Returns once what was committed survives power loss.
+    pub async fn durable(self) -> StoreResult<()> {
+        match self.0 {
+            Some(wal) => sync_file(wal).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Tx {
+    /// Commits, leaving the wait for the disk (SQLite) to the caller.
+    pub async fn commit_deferred(self) -> StoreResult<Committed> {
+        Ok(match self {
+            Tx::Sqlite(t, wal) => {
+                t.commit().await?;
+                Committed(wal)
+            }
+            Tx::Postgres(t) => {
+                t.commit().await?;
+                Committed(None)
+            }
+        })
+    }
+
+    /// Marks a point the transaction can return to with
+    /// [`Tx::rollback_to`], so one part of a grouped transaction can fail
+    /// without failing the rest. `name` is a fixed identifier.
+    pub async fn savepoint(&mut self, name: &'static str) -> StoreResult<()> {
+        self.plain(format!("SAVEPOINT {name}")).await
+    }
+
+    /// Keeps what was done since the savepoint and forgets the point.
+    pub async fn release(&mut self, name: &'static str) -> StoreResult<()> {
+        self.plain(format!("RELEASE SAVEPOINT {name}")).await
+    }
+
+    /// Undoes what was done since the savepoint (also after an error, which
+    /// on PostgreSQL leaves the transaction usable again) and forgets it.
+    pub async fn rollback_to(&mut self, name: &'static str) -> StoreResult<()> {
+        self.plain(format!("ROLLBACK TO SAVEPOINT {name}")).await?;
+        self.release(name).await
+    }
+
+    async fn plain(&mut self, sql: String) -> StoreResult<()> {
+        on_tx!(self, c => {
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *c).await?;
+        });
         Ok(())
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult, from_json_text, json_text, on_read, on_write};
+use super::{Store, StoreResult, Tx, from_json_text, json_text, on_read, on_tx, on_write};
 use crate::clock::Millis;
 use crate::domain::Scope;
 
@@ -340,5 +340,28 @@ impl Store {
             .await?;
             Ok(done.rows_affected() == 1)
         })
+    }
+}
+
+impl Tx {
+    /// Which of `key_ids` (each with the organisation that owns it) are
+    /// still unrevoked, read inside the caller's transaction: a key revoked
+    /// by any process before this statement is not among them.
+    pub async fn live_keys(&mut self, keys: &[(&str, &str)]) -> StoreResult<Vec<String>> {
+        let mut live = Vec::new();
+        for (org_id, key_id) in keys {
+            let found = on_tx!(self, c => {
+                sqlx::query("SELECT id FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL")
+                    .bind(*key_id)
+                    .bind(*org_id)
+                    .fetch_optional(&mut *c)
+                    .await?
+                    .is_some()
+            });
+            if found {
+                live.push(key_id.to_string());
+            }
+        }
+        Ok(live)
     }
 }

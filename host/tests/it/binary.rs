@@ -157,7 +157,7 @@ impl Drop for Proc {
     }
 }
 
-fn settings(
+pub(crate) fn settings(
     backend: Backend,
     db: &TestDb,
     dir: &std::path::Path,

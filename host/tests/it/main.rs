@@ -14,6 +14,7 @@ mod console;
 mod console_editor;
 mod delivery;
 mod events;
+mod grouped;
 mod health;
 mod interop;
 mod layering;

@@ -27,6 +27,16 @@ impl Api {
         }
     }
 
+    /// `http://127.0.0.1:PORT` of the scaihub this client calls.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The `Authorization` header value (`Bearer …`).
+    pub fn auth(&self) -> &str {
+        &self.auth
+    }
+
     async fn json(&self, req: reqwest::RequestBuilder, expect: u16) -> anyhow::Result<Value> {
         let res = req
             .header("authorization", &self.auth)

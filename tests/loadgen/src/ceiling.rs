@@ -27,10 +27,16 @@ pub struct CeilingArgs {
     /// Requests in flight at once.
     #[arg(long = "concurrency", default_value_t = 64)]
     pub concurrency: usize,
+    /// Send with the cheap client of the single-event mode (`h1`: one
+    /// hyper connection per task) instead of reqwest.
+    #[arg(long)]
+    pub single: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CeilingResult {
+    /// Sent with the cheap client (`--single`).
+    pub single: bool,
     pub requests: u64,
     pub concurrency: usize,
     pub ok: u64,
@@ -81,6 +87,38 @@ async fn measure(args: &CeilingArgs) -> anyhow::Result<CeilingResult> {
             next.clone(),
             args.requests,
         );
+        if args.single {
+            senders.spawn(async move {
+                let mut conn = crate::h1::Conn::new(&url).expect("the receiver's URL parses");
+                let path = url::Url::parse(&url)
+                    .expect("parsed above")
+                    .path()
+                    .to_string();
+                let mut latencies = Vec::new();
+                let mut failed = 0u64;
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= total {
+                        break;
+                    }
+                    let t0 = Instant::now();
+                    let body = maker.event(n, now_us(), &timestamp);
+                    let signature = sign(body.as_bytes());
+                    let headers = [
+                        ("x-scaidrive-event", "share.member_added"),
+                        ("x-scaidrive-signature", signature.as_str()),
+                    ];
+                    match conn.post(&path, &headers, body).await {
+                        Ok((status, _)) if (200..300).contains(&status) => {
+                            latencies.push(t0.elapsed().as_micros() as i64)
+                        }
+                        _ => failed += 1,
+                    }
+                }
+                (latencies, failed)
+            });
+            continue;
+        }
         senders.spawn(async move {
             let mut latencies = Vec::new();
             let mut failed = 0u64;
@@ -124,6 +162,7 @@ async fn measure(args: &CeilingArgs) -> anyhow::Result<CeilingResult> {
     let stats = rx.stats().await?;
     let ok = latencies.len() as u64;
     Ok(CeilingResult {
+        single: args.single,
         requests: args.requests,
         concurrency: args.concurrency,
         ok,

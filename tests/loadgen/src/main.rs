@@ -6,6 +6,7 @@
 //! - `server` — spawning the real `scaihub serve`; the PostgreSQL bench database.
 //! - `api` — the few ScaiHub API calls (me, webhooks, ingest, metrics).
 //! - `events` — the ~600 B benchmark event carrying `sent_at_us`.
+//! - `h1` — the cheap keep-alive HTTP/1 client of the single-event modes.
 //! - `run` — `run`: ScaiHub end to end; `ceiling` — `ceiling`: no ScaiHub.
 //! - `queued` — `queued`: memory with a million deliveries held by paused webhooks.
 //! - `matrix` — `matrix`: every run of BENCHMARKS.md, as one Markdown table.
@@ -19,6 +20,7 @@ mod api;
 mod ceiling;
 mod child;
 mod events;
+mod h1;
 mod matrix;
 mod queued;
 mod receiver;
@@ -127,6 +129,8 @@ fn main() -> anyhow::Result<()> {
                 let c_args = ceiling::CeilingArgs {
                     requests: ceiling_requests,
                     concurrency: ceiling_concurrency,
+                    // A single-event run is read against the same client's ceiling.
+                    single: run.single,
                 };
                 let c = ceiling::ceiling(&c_args, deadline).await?;
                 let r = run::run(&run, &http, deadline).await?;

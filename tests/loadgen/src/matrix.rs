@@ -82,6 +82,7 @@ pub async fn matrix(
         floor_plugins: false,
         plugin_dir: args.plugin_dir.clone(),
         processes,
+        single: false,
     };
     let mut rows = Vec::new();
     let mut ceilings: Vec<CeilingResult> = Vec::new();
@@ -92,6 +93,7 @@ pub async fn matrix(
             &CeilingArgs {
                 requests: 50_000,
                 concurrency: 64,
+                single: false,
             },
             deadline,
         )

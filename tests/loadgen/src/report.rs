@@ -31,7 +31,11 @@ fn cpu(v: Option<f64>) -> String {
 
 pub fn ceiling(r: &CeilingResult) {
     table(
-        "ceiling: signed 600 B POSTs straight into the receiver (no ScaiHub)",
+        if r.single {
+            "ceiling: signed 600 B POSTs straight into the receiver (no ScaiHub), cheap client"
+        } else {
+            "ceiling: signed 600 B POSTs straight into the receiver (no ScaiHub)"
+        },
         &[
             (
                 "requests (ok / failed)",
@@ -85,12 +89,17 @@ pub fn run(r: &RunResult) {
     };
     table(
         &format!(
-            "run: {} scaihub process{} on {:?}, {} events × {} webhooks{}",
+            "run: {} scaihub process{} on {:?}, {} events × {} webhooks{}{}",
             r.processes,
             if r.processes == 1 { "" } else { "es" },
             r.db,
             r.events,
             r.webhooks,
+            if r.single {
+                ", one event per request"
+            } else {
+                ""
+            },
             if r.floor_plugins {
                 ", floor filter + transform plugins"
             } else if r.plugins {
@@ -113,6 +122,15 @@ pub fn run(r: &RunResult) {
             ),
             ("ingest time", format!("{:.2} s", r.ingest_secs)),
             ("ingest events/s", format!("{:.0}", r.ingest_events_per_sec)),
+            (
+                "ingest answer p50 / p99 / max",
+                format!(
+                    "{} / {} / {}",
+                    ms(r.ingest_latency.p50_us),
+                    ms(r.ingest_latency.p99_us),
+                    ms(r.ingest_latency.max_us)
+                ),
+            ),
             ("deliveries received", deliveries),
             (
                 "first ingest → last arrival",
@@ -148,6 +166,10 @@ pub fn run(r: &RunResult) {
                     cpu(r.receiver_cpu_secs),
                     cpu(r.loadgen_cpu_secs)
                 ),
+            ),
+            (
+                "scaihub CPU per event",
+                opt(r.scaihub_cpu_us_per_event.map(|us| format!("{us:.1} µs"))),
             ),
             ("CPU s: PostgreSQL server", cpu(r.postgres_cpu_secs)),
             ("scaihub context switches", opt(r.scaihub_ctx_switches)),
@@ -256,6 +278,13 @@ pub fn compare(c: &CeilingResult, r: &RunResult) {
         ratio_pct(c, r),
         c.requests_per_sec
     );
+    if r.single && c.requests_per_sec > 0.0 {
+        println!(
+            "ScaiHub ingests {:.0} single-event requests/s = {:.1} % of the same client's ceiling",
+            r.ingest_events_per_sec,
+            100.0 * r.ingest_events_per_sec / c.requests_per_sec
+        );
+    }
 }
 
 /// The last line: `RESULT {json}`.

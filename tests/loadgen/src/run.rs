@@ -69,6 +69,11 @@ pub struct RunArgs {
     /// requests go to them in turn.
     #[arg(long, default_value_t = 1)]
     pub processes: usize,
+    /// One event per request, as a JSON object (not an array), each task
+    /// on its own keep-alive connection of the cheap client (`h1`), as
+    /// ScaiDrive's servers send them. Overrides `--batch`.
+    #[arg(long)]
+    pub single: bool,
 }
 
 /// Every figure of one run.
@@ -83,11 +88,14 @@ pub struct RunResult {
     pub processes: usize,
     pub plugins: bool,
     pub floor_plugins: bool,
+    pub single: bool,
     pub accepted: u64,
     pub ingest_duplicates: u64,
     pub ingest_failed: u64,
     pub ingest_secs: f64,
     pub ingest_events_per_sec: f64,
+    /// Client side: ingest request sent → answer read, per request.
+    pub ingest_latency: Percentiles,
     pub expected_deliveries: u64,
     pub received: u64,
     pub received_unique: u64,
@@ -104,6 +112,8 @@ pub struct RunResult {
     pub peak_rss_kib_total: Option<u64>,
     /// Of all scaihub processes together.
     pub scaihub_cpu_secs: Option<f64>,
+    /// scaihub's CPU (all processes) per accepted event, in microseconds.
+    pub scaihub_cpu_us_per_event: Option<f64>,
     /// scaihub's context switches over the measured span (live threads).
     pub scaihub_ctx_switches: Option<u64>,
     pub receiver_cpu_secs: Option<f64>,
@@ -143,6 +153,11 @@ pub async fn run(
         args.processes >= 1 && (args.processes == 1 || args.db == Db::Postgres),
         "--processes: several processes share a store only on PostgreSQL (--db postgres)"
     );
+    let mut args = args.clone();
+    if args.single {
+        args.batch = 1;
+    }
+    let args = &args;
     on_fresh_store(args.db, &args.pg_url, deadline, |url| async move {
         measure(args, http, url.as_deref()).await
     })
@@ -286,11 +301,13 @@ fn result(
         processes: args.processes,
         plugins: args.plugins,
         floor_plugins: args.floor_plugins,
+        single: args.single,
         accepted: ingest.accepted,
         ingest_duplicates: ingest.duplicates,
         ingest_failed: ingest.failed,
         ingest_secs: ingest_us as f64 / 1e6,
         ingest_events_per_sec: per_sec(ingest.accepted, ingest_us),
+        ingest_latency: ingest.latency,
         expected_deliveries: expected,
         received: stats.count,
         received_unique: stats.unique,
@@ -303,6 +320,10 @@ fn result(
         peak_rss_kib,
         peak_rss_kib_total,
         scaihub_cpu_secs: cpu.scaihub,
+        scaihub_cpu_us_per_event: cpu
+            .scaihub
+            .filter(|_| ingest.accepted > 0)
+            .map(|c| (c * 1e6 / ingest.accepted as f64 * 10.0).round() / 10.0),
         scaihub_ctx_switches: cpu.scaihub_ctx,
         receiver_cpu_secs: cpu.receiver,
         loadgen_cpu_secs: cpu.loadgen,
@@ -380,10 +401,13 @@ struct IngestOutcome {
     started_us: i64,
     finished_us: i64,
     first_error: Option<String>,
+    latency: Percentiles,
 }
 
 #[derive(Default)]
 struct Tally {
+    /// Microseconds from request sent to answer read, per answered request.
+    latencies: std::sync::Mutex<Vec<i64>>,
     accepted: AtomicU64,
     duplicates: AtomicU64,
     failed: AtomicU64,
@@ -403,7 +427,7 @@ async fn ingest(apis: &[Api], org: &str, args: &RunArgs) -> IngestOutcome {
     let started_us = now_us();
     // Dropping the JoinSet (on the global timeout) aborts every sender.
     let mut senders = JoinSet::new();
-    for _ in 0..args.concurrency {
+    for task in 0..args.concurrency {
         let (apis, org, maker, next, tally, args) = (
             apis.to_vec(),
             org.to_string(),
@@ -412,7 +436,15 @@ async fn ingest(apis: &[Api], org: &str, args: &RunArgs) -> IngestOutcome {
             tally.clone(),
             args.clone(),
         );
+        if args.single {
+            senders.spawn(async move {
+                let api = &apis[task % apis.len()];
+                send_singles(api, &org, &maker, &next, &tally, &args, started).await;
+            });
+            continue;
+        }
         senders.spawn(async move {
+            let mut latencies = Vec::new();
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 if k >= batches {
@@ -426,21 +458,32 @@ async fn ingest(apis: &[Api], org: &str, args: &RunArgs) -> IngestOutcome {
                 }
                 let first = k * args.batch;
                 let count = args.batch.min(args.events - first);
-                send_batch(
+                let sent = Instant::now();
+                if send_batch(
                     &apis[k as usize % apis.len()],
                     &org,
                     maker.batch(first, count, now_us()),
                     count,
                     &tally,
                 )
-                .await;
+                .await
+                {
+                    latencies.push(sent.elapsed().as_micros() as i64);
+                }
                 tally.finished_us.fetch_max(now_us(), Ordering::Relaxed);
             }
+            tally
+                .latencies
+                .lock()
+                .expect("tally lock")
+                .extend(latencies);
         });
     }
     while senders.join_next().await.is_some() {}
     let first_error = tally.first_error.lock().expect("tally lock").take();
+    let latency = Percentiles::of(&mut tally.latencies.lock().expect("tally lock"));
     IngestOutcome {
+        latency,
         accepted: tally.accepted.load(Ordering::Relaxed),
         duplicates: tally.duplicates.load(Ordering::Relaxed),
         failed: tally.failed.load(Ordering::Relaxed),
@@ -452,13 +495,13 @@ async fn ingest(apis: &[Api], org: &str, args: &RunArgs) -> IngestOutcome {
 
 /// One ingest request, retried a few times: ingest is idempotent on
 /// `event_id`, so a retry of a request that did land answers duplicates.
-async fn send_batch(api: &Api, org: &str, body: String, count: u64, tally: &Tally) {
+async fn send_batch(api: &Api, org: &str, body: String, count: u64, tally: &Tally) -> bool {
     for attempt in 1..=INGEST_TRIES {
         match api.ingest(org, body.clone()).await {
             Ok(r) => {
                 tally.accepted.fetch_add(r.accepted, Ordering::Relaxed);
                 tally.duplicates.fetch_add(r.duplicates, Ordering::Relaxed);
-                return;
+                return attempt == 1;
             }
             Err(e) if attempt == INGEST_TRIES => {
                 tally.failed.fetch_add(count, Ordering::Relaxed);
@@ -471,6 +514,95 @@ async fn send_batch(api: &Api, org: &str, body: String, count: u64, tally: &Tall
             Err(_) => tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await,
         }
     }
+    false
+}
+
+/// One task of `--single`: takes the next event number, sends that event
+/// alone on this task's connection, until all N are taken. A request
+/// answered on its first try counts towards the latency figures.
+async fn send_singles(
+    api: &Api,
+    org: &str,
+    maker: &EventMaker,
+    next: &AtomicU64,
+    tally: &Tally,
+    args: &RunArgs,
+    started: Instant,
+) {
+    let path = format!("/v1/orgs/{org}/events");
+    let mut conn = match crate::h1::Conn::new(api.base()) {
+        Ok(c) => c,
+        Err(e) => {
+            tally
+                .first_error
+                .lock()
+                .expect("tally lock")
+                .get_or_insert_with(|| format!("{e:#}"));
+            return;
+        }
+    };
+    let mut latencies = Vec::new();
+    loop {
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        if n >= args.events {
+            break;
+        }
+        if args.rate > 0.0 {
+            tokio::time::sleep_until(started + Duration::from_secs_f64(n as f64 / args.rate)).await;
+        }
+        let sent_at = now_us();
+        let body = maker.event(n, sent_at, &crate::events::rfc3339(sent_at));
+        for attempt in 1..=INGEST_TRIES {
+            let sent = Instant::now();
+            let answer = conn
+                .post(&path, &[("authorization", api.auth())], body.clone())
+                .await
+                .and_then(|(status, bytes)| {
+                    anyhow::ensure!(
+                        status == 202,
+                        "answered {status}: {}",
+                        String::from_utf8_lossy(&bytes)
+                    );
+                    Ok(serde_json::from_slice::<Answer>(&bytes)?)
+                });
+            match answer {
+                Ok(a) => {
+                    if attempt == 1 {
+                        latencies.push(sent.elapsed().as_micros() as i64);
+                    }
+                    tally
+                        .accepted
+                        .fetch_add(a.accepted.len() as u64, Ordering::Relaxed);
+                    tally
+                        .duplicates
+                        .fetch_add(a.duplicates.len() as u64, Ordering::Relaxed);
+                    break;
+                }
+                Err(e) if attempt == INGEST_TRIES => {
+                    tally.failed.fetch_add(1, Ordering::Relaxed);
+                    tally
+                        .first_error
+                        .lock()
+                        .expect("tally lock")
+                        .get_or_insert_with(|| format!("{e:#}"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200 * attempt as u64)).await,
+            }
+        }
+        tally.finished_us.fetch_max(now_us(), Ordering::Relaxed);
+    }
+    tally
+        .latencies
+        .lock()
+        .expect("tally lock")
+        .extend(latencies);
+}
+
+/// An ingest answer, as far as the generator reads it.
+#[derive(serde::Deserialize)]
+struct Answer {
+    accepted: Vec<serde::de::IgnoredAny>,
+    duplicates: Vec<serde::de::IgnoredAny>,
 }
 
 /// Polls the receiver's counts until `expected` distinct deliveries

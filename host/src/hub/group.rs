@@ -1,0 +1,373 @@
+//! Group commit of ingest requests. Producers send one event per request
+//! from many connections; a transaction (and on SQLite a sync) each made
+//! the commit, not the machine, the limit. Requests wait in one queue; a
+//! writer takes every request queued when it has its connection, writes
+//! them in one transaction, commits once and answers each request once
+//! its events are durable. A request arriving meanwhile goes into the next
+//! transaction, so it waits behind at most one commit it is not part of.
+//!
+//! The requests of one organisation are fanned out together (one webhook
+//! lookup, one insert of events, one of deliveries) and split again per
+//! request: an event id repeated across requests is stored for the first
+//! and a duplicate for the others, as if they had come one after another.
+//! If that shared write fails, each request is written again alone under
+//! its own savepoint, so one request's failure is its own answer.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::ingest::{Incoming, IngestOutcome};
+use super::{Hub, HubError, HubResult};
+use crate::domain::Event;
+use crate::storage::{Backend, Tx};
+
+/// A group stops taking requests past this many events (a request is
+/// never split), so the store's writer is not held for a huge transaction
+/// while the delivery recorder waits for it.
+const GROUP_EVENTS: usize = 2_000;
+/// Writers per store: SQLite has one writer connection anyway; on
+/// PostgreSQL a second one writes the next group while the first commits.
+const PG_WRITERS: usize = 2;
+
+/// The API key a request was authenticated with from the principal cache:
+/// the group's transaction checks it is still unrevoked, so a key revoked
+/// by any process is refused from the next commit on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyRef {
+    /// The organisation that owns the key (the caller's, not necessarily
+    /// the one the events are for).
+    pub org_id: String,
+    pub key_id: String,
+}
+
+/// One ingest request waiting for a writer.
+pub struct Queued {
+    pub org_id: String,
+    pub events: Vec<Event>,
+    pub key: Option<KeyRef>,
+    pub reply: oneshot::Sender<HubResult<IngestOutcome>>,
+}
+
+/// The queue's receiving end, shared by the writers: the one holding it
+/// takes the next group.
+pub type Intake = Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>;
+
+/// Starts the writers of `hub`'s store; they end when the hub is dropped.
+pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<Queued> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let intake: Intake = Arc::new(Mutex::new(rx));
+    match backend {
+        // Between two statements the writer holds SQLite's only writer:
+        // it runs where HTTP tasks do not delay it (as the recorder does).
+        Backend::Sqlite => {
+            crate::storage::writer_runtime().spawn(run_writer(hub, intake));
+        }
+        Backend::Postgres => {
+            for _ in 0..PG_WRITERS {
+                tokio::spawn(run_writer(hub.clone(), intake.clone()));
+            }
+        }
+    }
+    tx
+}
+
+async fn run_writer(hub: Weak<Hub>, intake: Intake) {
+    loop {
+        let mut rx = intake.lock().await;
+        let Some(first) = rx.recv().await else { return };
+        let Some(hub) = hub.upgrade() else { return };
+        // The connection first, then the queue: whatever arrived while the
+        // connection was being had (or the last commit made) goes in, and
+        // if the store is away every request waiting is told at once.
+        let tx = hub.store.begin().await;
+        let mut group = vec![first];
+        let mut events = group[0].events.len();
+        while events < GROUP_EVENTS {
+            match rx.try_recv() {
+                Ok(q) => {
+                    events += q.events.len();
+                    group.push(q);
+                }
+                Err(_) => break,
+            }
+        }
+        drop(rx);
+        match tx {
+            Ok(tx) => hub.write_group(tx, group).await,
+            Err(e) => fail_all(group, &e.into()),
+        }
+    }
+}
+
+/// Tells every request of a failed group, logging the cause once.
+fn fail_all(group: Vec<Queued>, err: &HubError) {
+    tracing::warn!(error = %format!("{err:#}"), requests = group.len(), "an ingest group failed");
+    for q in group {
+        let _ = q.reply.send(Err(shared(err)));
+    }
+}
+
+/// One request's copy of an error shared by its group.
+fn shared(err: &HubError) -> HubError {
+    match err {
+        HubError::Store(e) if e.is_unavailable() => HubError::Unavailable,
+        HubError::Unauthenticated(m) => HubError::Unauthenticated(m),
+        other => HubError::Internal(format!("{other:#}")),
+    }
+}
+
+/// A request's place in the group and what it will be answered.
+type Answers = Vec<Option<HubResult<IngestOutcome>>>;
+
+impl Hub {
+    /// Ingests producer events (deduplicated by id) and commits.
+    pub async fn ingest(&self, org_id: &str, events: Vec<Event>) -> HubResult<IngestOutcome> {
+        self.ingest_as(org_id, events, None).await
+    }
+
+    /// Ingests events for a caller authenticated with `key` from the
+    /// principal cache: the key is checked again in the transaction that
+    /// stores them. Written with whatever other requests are waiting, in
+    /// one commit (see `hub::group`); answered once the events are durable.
+    pub async fn ingest_as(
+        &self,
+        org_id: &str,
+        events: Vec<Event>,
+        key: Option<KeyRef>,
+    ) -> HubResult<IngestOutcome> {
+        let Some(queue) = &self.ingest_queue else {
+            return self.ingest_alone(org_id, events, key).await;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = Queued {
+            org_id: org_id.to_string(),
+            events,
+            key,
+            reply,
+        };
+        if let Err(back) = queue.send(queued) {
+            let q = back.0;
+            return self.ingest_alone(org_id, q.events, q.key).await;
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(HubError::Internal("the ingest writer stopped".into())))
+    }
+
+    /// One transaction of its own, for a hub without a runtime to run the
+    /// group writer on.
+    async fn ingest_alone(
+        &self,
+        org_id: &str,
+        events: Vec<Event>,
+        key: Option<KeyRef>,
+    ) -> HubResult<IngestOutcome> {
+        let mut tx = self.store.begin().await?;
+        if let Some(k) = &key
+            && tx.live_keys(&[(&k.org_id, &k.key_id)]).await?.is_empty()
+        {
+            self.principal_cache.forget_all();
+            return Err(HubError::Unauthenticated(
+                "token is unknown, revoked or expired",
+            ));
+        }
+        let outcome = self
+            .ingest_in_tx(
+                &mut tx,
+                org_id,
+                events.into_iter().map(Incoming::new).collect(),
+            )
+            .await?;
+        tx.commit().await?;
+        self.after_commit(&outcome);
+        Ok(outcome)
+    }
+
+    async fn write_group(self: Arc<Self>, mut tx: Tx, group: Vec<Queued>) {
+        let mut answers: Answers = (0..group.len()).map(|_| None).collect();
+        let mut done = Vec::new();
+        let written = async {
+            self.check_keys(&mut tx, &group, &mut answers).await?;
+            // Requests per organisation, in arrival order.
+            let mut orgs: Vec<(&str, Vec<usize>)> = Vec::new();
+            for (i, q) in group.iter().enumerate() {
+                if answers[i].is_some() {
+                    continue;
+                }
+                match orgs.iter_mut().find(|(o, _)| *o == q.org_id) {
+                    Some((_, members)) => members.push(i),
+                    None => orgs.push((q.org_id.as_str(), vec![i])),
+                }
+            }
+            let isolate = group.len() > 1;
+            for (org_id, members) in orgs {
+                self.write_org(
+                    &mut tx,
+                    org_id,
+                    &members,
+                    &group,
+                    isolate,
+                    &mut answers,
+                    &mut done,
+                )
+                .await?;
+            }
+            tx.commit_deferred().await.map_err(HubError::from)
+        }
+        .await;
+        let committed = match written {
+            Ok(c) => c,
+            Err(e) => return fail_all(group, &e),
+        };
+        self.metrics.ingest_commits.inc();
+        self.metrics.ingest_requests.inc_by(group.len() as u64);
+        let hub = self.clone();
+        let finish = async move {
+            if let Err(e) = committed.durable().await {
+                return fail_all(group, &e.into());
+            }
+            for outcome in &done {
+                hub.after_commit(outcome);
+            }
+            for (q, answer) in group.into_iter().zip(answers) {
+                let _ = q.reply.send(answer.expect("every request has an answer"));
+            }
+        };
+        // The next group may write while the disk syncs this one.
+        match self.store.backend() {
+            Backend::Sqlite => {
+                tokio::spawn(finish);
+            }
+            Backend::Postgres => finish.await,
+        }
+    }
+
+    /// Refuses the requests whose cached key has been revoked since.
+    async fn check_keys(
+        &self,
+        tx: &mut Tx,
+        group: &[Queued],
+        answers: &mut Answers,
+    ) -> HubResult<()> {
+        let keys: HashSet<&KeyRef> = group.iter().filter_map(|q| q.key.as_ref()).collect();
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let pairs: Vec<(&str, &str)> = keys
+            .iter()
+            .map(|k| (k.org_id.as_str(), k.key_id.as_str()))
+            .collect();
+        let live: HashSet<String> = tx.live_keys(&pairs).await?.into_iter().collect();
+        if live.len() == keys.len() {
+            return Ok(());
+        }
+        self.principal_cache.forget_all();
+        for (i, q) in group.iter().enumerate() {
+            if q.key.as_ref().is_some_and(|k| !live.contains(&k.key_id)) {
+                answers[i] = Some(Err(HubError::Unauthenticated(
+                    "token is unknown, revoked or expired",
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// One organisation's requests: together, or one by one if together
+    /// fails. An error returned fails the whole group (the store is away).
+    #[allow(clippy::too_many_arguments)]
+    async fn write_org(
+        &self,
+        tx: &mut Tx,
+        org_id: &str,
+        members: &[usize],
+        group: &[Queued],
+        isolate: bool,
+        answers: &mut Answers,
+        done: &mut Vec<IngestOutcome>,
+    ) -> HubResult<()> {
+        const ALL: &str = "ingest_org";
+        const ONE: &str = "ingest_request";
+        if isolate {
+            tx.savepoint(ALL).await?;
+        }
+        let incoming: Vec<Incoming> = members
+            .iter()
+            .flat_map(|&i| group[i].events.iter().cloned().map(Incoming::new))
+            .collect();
+        let err = match self.ingest_in_tx(tx, org_id, incoming).await {
+            Ok(outcome) => {
+                if isolate {
+                    tx.release(ALL).await?;
+                }
+                let parts = split(&outcome, members, group);
+                for (&i, part) in members.iter().zip(parts) {
+                    answers[i] = Some(Ok(part));
+                }
+                done.push(outcome);
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        // Alone in its group, a request's failure fails the transaction,
+        // which holds nothing else; with the store away, every request fails.
+        if !isolate || unavailable(&err) {
+            return Err(err);
+        }
+        tracing::warn!(error = %format!("{err:#}"), org_id, "a grouped ingest failed; writing its requests one by one");
+        tx.rollback_to(ALL).await?;
+        for &i in members {
+            tx.savepoint(ONE).await?;
+            let incoming = group[i].events.iter().cloned().map(Incoming::new).collect();
+            match self.ingest_in_tx(tx, org_id, incoming).await {
+                Ok(outcome) => {
+                    tx.release(ONE).await?;
+                    answers[i] = Some(Ok(split(&outcome, &[i], group).remove(0)));
+                    done.push(outcome);
+                }
+                Err(e) if unavailable(&e) => return Err(e),
+                Err(e) => {
+                    tx.rollback_to(ONE).await?;
+                    answers[i] = Some(Err(e));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unavailable(err: &HubError) -> bool {
+    matches!(err, HubError::Store(e) if e.is_unavailable())
+}
+
+/// Each member request's share of an outcome written for several: its
+/// events accepted or duplicate, in its own order, and the deliveries of
+/// its accepted events. Own events the fan-out raised (overflow reports)
+/// belong to no request.
+fn split(outcome: &IngestOutcome, members: &[usize], group: &[Queued]) -> Vec<IngestOutcome> {
+    let mut unclaimed: HashSet<&str> = outcome.accepted.iter().map(String::as_str).collect();
+    let mut owner: HashMap<&str, usize> = HashMap::new();
+    let mut parts: Vec<IngestOutcome> = members.iter().map(|_| IngestOutcome::default()).collect();
+    for (m, &i) in members.iter().enumerate() {
+        for e in &group[i].events {
+            if unclaimed.remove(e.event_id.as_str()) {
+                owner.insert(&e.event_id, m);
+                parts[m].accepted.push(e.event_id.clone());
+            } else {
+                parts[m].duplicates.push(e.event_id.clone());
+            }
+        }
+    }
+    for d in &outcome.claimed {
+        if let Some(&m) = owner.get(d.event_id.as_str()) {
+            parts[m].claimed.push(d.clone());
+        }
+    }
+    for id in &outcome.pending_events {
+        if let Some(&m) = owner.get(id.as_str()) {
+            parts[m].pending += 1;
+        }
+    }
+    parts
+}

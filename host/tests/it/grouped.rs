@@ -1,0 +1,531 @@
+//! Group commit of ingest (`hub::group`) and the principal cache of
+//! ingest: requests that wait while the store is busy are written together
+//! in few commits, each answered for its own events; a key revoked
+//! anywhere is refused by the next ingest; and a process SIGKILLed among
+//! many single-event producers loses no event it answered 2xx for and
+//! delivers none it refused.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::binary::Proc;
+use crate::both;
+use crate::support::{Backend, Receiver, TestDb, TestEnv, event, postgres_available};
+
+both!(
+    waiting_requests_share_a_commit_and_each_gets_its_own_answer,
+    a_key_revoked_behind_the_cache_is_refused_by_the_next_ingest,
+    sigkill_among_single_event_producers_keeps_every_answered_event
+);
+
+/// Holds up ingest's writes until the returned sender is used or dropped:
+/// on SQLite by holding the store's one writer connection, on PostgreSQL
+/// by a lock on `events` from a connection of the test's own.
+async fn hold_writes(env: &TestEnv, backend: Backend) -> tokio::sync::oneshot::Sender<()> {
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let (locked, is_locked) = tokio::sync::oneshot::channel::<()>();
+    match backend {
+        Backend::Sqlite => {
+            let tx = env.hub.store.begin().await.unwrap();
+            tokio::spawn(async move {
+                locked.send(()).unwrap();
+                let _ = released.await;
+                tx.commit().await.unwrap();
+            });
+        }
+        Backend::Postgres => {
+            let url = env.db.url.clone();
+            tokio::spawn(async move {
+                let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+                // Blocks inserts (ROW EXCLUSIVE), not reads.
+                sqlx::query("LOCK TABLE events IN SHARE MODE")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                locked.send(()).unwrap();
+                let _ = released.await;
+                sqlx::query("COMMIT").execute(&mut c).await.unwrap();
+            });
+        }
+    }
+    is_locked.await.unwrap();
+    release
+}
+
+async fn waiting_requests_share_a_commit_and_each_gets_its_own_answer(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let rx = Receiver::ok().await;
+    env.webhook(&rx.url("/"), &["SHARING"]).await;
+    let (commits, requests) = (
+        env.hub.metrics.ingest_commits.get(),
+        env.hub.metrics.ingest_requests.get(),
+    );
+    let release = hold_writes(&env, backend).await;
+    // 20 new events, 4 requests repeating one of them, 2 bad requests.
+    let mut bodies: Vec<Value> = (0..20)
+        .map(|i| event(&format!("evt_g{i:02}"), "SHARING", "share.a"))
+        .collect();
+    bodies.extend((0..4).map(|i| event(&format!("evt_g{i:02}"), "SHARING", "share.a")));
+    bodies.push(event("evt_bad_1", "NOT_A_CATEGORY", "share.a"));
+    bodies.push(json!({"event_id": "evt_bad_2"}));
+    let env = Arc::new(env);
+    let calls: Vec<_> = bodies
+        .into_iter()
+        .map(|b| {
+            let env = env.clone();
+            tokio::spawn(async move { env.call("POST", "/v1/orgs/{org}/events", Some(b)).await })
+        })
+        .collect();
+    // Every request reaches the queue while the store is held.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    release.send(()).unwrap();
+    let mut answers = Vec::new();
+    for c in calls {
+        answers.push(c.await.unwrap());
+    }
+
+    // The bad ones are refused at once, naming the field.
+    assert_eq!(answers[24].0, 422, "{}", answers[24].1);
+    assert_eq!(answers[24].1["field"], "category");
+    assert_eq!(answers[25].0, 422, "{}", answers[25].1);
+    // Each good request is answered for its own event: a repeated id is
+    // accepted for exactly one of its two requests.
+    for (i, (status, body)) in answers[..24].iter().enumerate() {
+        assert_eq!(*status, 202, "request {i}: {body}");
+        let n = body["accepted"].as_array().unwrap().len()
+            + body["duplicates"].as_array().unwrap().len();
+        assert_eq!(n, 1, "request {i} answered for other events: {body}");
+    }
+    for i in 0..24 {
+        let id = format!("evt_g{:02}", i % 20);
+        let side = |k: &str| answers[i].1[k].as_array().unwrap().contains(&json!(id));
+        assert!(
+            side("accepted") || side("duplicates"),
+            "request {i}: {}",
+            answers[i].1
+        );
+    }
+    for i in 0..4 {
+        let id = json!(format!("evt_g{i:02}"));
+        let accepted = [i, 20 + i]
+            .iter()
+            .filter(|&&r| answers[r].1["accepted"].as_array().unwrap().contains(&id))
+            .count();
+        assert_eq!(accepted, 1, "{id} accepted {accepted} times");
+    }
+    for i in 4..20 {
+        assert_eq!(answers[i].1["accepted"], json!([format!("evt_g{i:02}")]));
+    }
+    // 24 requests went through the writers in a handful of commits: on
+    // SQLite all in one; on PostgreSQL one per writer held by the lock,
+    // then the rest together.
+    let commits = env.hub.metrics.ingest_commits.get() - commits;
+    assert_eq!(env.hub.metrics.ingest_requests.get() - requests, 24);
+    assert!(commits <= 4, "24 waiting requests took {commits} commits");
+    // Each event is delivered once.
+    rx.wait_for(20).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ids: Vec<String> = rx
+        .received()
+        .iter()
+        .map(|r| r.json()["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!((ids.len(), distinct.len()), (20, 20), "{ids:?}");
+    Arc::into_inner(env).unwrap().finish().await;
+}
+
+/// A service account with `events:write` and one key; answers (user id,
+/// key id, key).
+async fn producer_key(env: &TestEnv, name: &str) -> (String, String, String) {
+    let (s, user) = env
+        .call(
+            "POST",
+            "/v1/orgs/{org}/users",
+            Some(json!({"name": name, "kind": "service", "permissions": ["events:write"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{user}");
+    let uid = user["id"].as_str().unwrap().to_string();
+    let (s, k) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{{org}}/users/{uid}/api-keys"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 201, "{k}");
+    (
+        uid,
+        k["id"].as_str().unwrap().to_string(),
+        k["key"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn a_key_revoked_behind_the_cache_is_refused_by_the_next_ingest(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let (uid, key_id, key) = producer_key(&env, "producer one").await;
+    let post = |id: &str| {
+        let (env, key, body) = (&env, key.clone(), event(id, "SHARING", "share.a"));
+        async move {
+            env.call_as(&key, "POST", "/v1/orgs/{org}/events", Some(body))
+                .await
+        }
+    };
+    assert_eq!(
+        post("evt_k1").await.0,
+        202,
+        "the key works (and is now cached)"
+    );
+    // Revoked in the store as another process would: this process's cache
+    // is not told.
+    assert!(
+        env.hub
+            .store
+            .revoke_api_key(&env.org_id, &uid, &key_id, env.hub.now())
+            .await
+            .unwrap()
+    );
+    let (s, body) = post("evt_k2").await;
+    assert_eq!(s, 401, "a key revoked elsewhere still ingests: {body}");
+    assert!(
+        env.hub
+            .store
+            .get_event(&env.org_id, "evt_k2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Revoked through this process's API: refused at once as well.
+    let (uid2, key_id2, key2) = producer_key(&env, "producer two").await;
+    let (s, _) = env
+        .call_as(
+            &key2,
+            "POST",
+            "/v1/orgs/{org}/events",
+            Some(event("evt_k3", "SHARING", "share.a")),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let (s, _) = env
+        .call(
+            "DELETE",
+            &format!("/v1/orgs/{{org}}/users/{uid2}/api-keys/{key_id2}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = env
+        .call_as(
+            &key2,
+            "POST",
+            "/v1/orgs/{org}/events",
+            Some(event("evt_k4", "SHARING", "share.a")),
+        )
+        .await;
+    assert_eq!(s, 401, "a key revoked here still ingests");
+    env.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_process_is_refused_on_another_at_once() {
+    if !postgres_available().await {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let admin = "shk_revoke_test_admin_key_0123456789";
+    let a = Proc::start(&crate::binary::settings(
+        Backend::Postgres,
+        &db,
+        dir_a.path(),
+        admin,
+    ))
+    .await;
+    let b = Proc::start(&crate::binary::settings(
+        Backend::Postgres,
+        &db,
+        dir_b.path(),
+        admin,
+    ))
+    .await;
+    let (_, me) = a.call(admin, "GET", "/v1/me", None).await;
+    let org = me["org_id"].as_str().unwrap().to_string();
+    let (s, user) = a
+        .call(
+            admin,
+            "POST",
+            &format!("/v1/orgs/{org}/users"),
+            Some(json!({"name": "producer", "kind": "service", "permissions": ["events:write"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{user}");
+    let uid = user["id"].as_str().unwrap();
+    let (s, k) = a
+        .call(
+            admin,
+            "POST",
+            &format!("/v1/orgs/{org}/users/{uid}/api-keys"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let key = k["key"].as_str().unwrap();
+    let ingest = |id: &str| {
+        let (a, path, body) = (
+            &a,
+            format!("/v1/orgs/{org}/events"),
+            event(id, "SHARING", "share.a"),
+        );
+        async move { a.call(key, "POST", &path, Some(body)).await.0 }
+    };
+    assert_eq!(
+        ingest("evt_r1").await,
+        202,
+        "the key works on A (and A caches it)"
+    );
+    let (s, _) = b
+        .call(
+            admin,
+            "DELETE",
+            &format!(
+                "/v1/orgs/{org}/users/{uid}/api-keys/{}",
+                k["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204, "revoked on B");
+    assert_eq!(
+        ingest("evt_r2").await,
+        401,
+        "A still ingests with a key B revoked"
+    );
+    let (_, page) = a
+        .call(
+            admin,
+            "GET",
+            &format!("/v1/orgs/{org}/audit-events?action=share.a"),
+            None,
+        )
+        .await;
+    let ids: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["evt_r1"], "the refused event was stored");
+    drop((a, b));
+    db.drop_db().await;
+}
+
+/// What one producer request was answered.
+struct Sent {
+    event_id: String,
+    /// 0 when no answer came (the process died first).
+    status: u16,
+}
+
+async fn sigkill_among_single_event_producers_keeps_every_answered_event(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = "shk_group_crash_admin_key_0123456789";
+    let rx = Receiver::ok().await;
+    let first = Proc::start(&crate::binary::settings(backend, &db, dir.path(), key)).await;
+    let (_, me) = first.call(key, "GET", "/v1/me", None).await;
+    let org = me["org_id"].as_str().unwrap().to_string();
+    let (s, hook) = first
+        .call(
+            key,
+            "POST",
+            &format!("/v1/orgs/{org}/webhooks"),
+            Some(json!({"name": "grouped", "url": rx.url("/"), "events": ["SHARING"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{hook}");
+
+    // A producer key that is revoked mid-stream: what is queued with it
+    // when it goes is refused inside the group it waits in.
+    let (s, user) = first
+        .call(
+            key,
+            "POST",
+            &format!("/v1/orgs/{org}/users"),
+            Some(json!({"name": "producer", "kind": "service", "permissions": ["events:write"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{user}");
+    let uid = user["id"].as_str().unwrap().to_string();
+    let (s, k) = first
+        .call(
+            key,
+            "POST",
+            &format!("/v1/orgs/{org}/users/{uid}/api-keys"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, 201, "{k}");
+    let producer_key: &'static str =
+        Box::leak(k["key"].as_str().unwrap().to_string().into_boxed_str());
+
+    // 32 producers, one event per request on keep-alive connections, odd
+    // ones with the key to be revoked; every tenth request is malformed.
+    let sent: Arc<Mutex<Vec<Sent>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let url = format!("{}/v1/orgs/{org}/events", first.base);
+    let mut producers = Vec::new();
+    for p in 0..32 {
+        let (sent, stop, http, url) = (sent.clone(), stop.clone(), http.clone(), url.clone());
+        let bearer = if p % 2 == 1 { producer_key } else { key };
+        producers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = format!("evt_p{p:02}_{n:05}");
+                let category = if n % 10 == 9 {
+                    "NOT_A_CATEGORY"
+                } else {
+                    "SHARING"
+                };
+                n += 1;
+                let status = match http
+                    .post(&url)
+                    .bearer_auth(bearer)
+                    .json(&event(&id, category, "share.a"))
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status().as_u16(),
+                    Err(_) => 0,
+                };
+                sent.lock().unwrap().push(Sent {
+                    event_id: id,
+                    status,
+                });
+                if status == 0 {
+                    // The process is gone: this producer is done.
+                    return;
+                }
+            }
+        }));
+    }
+    let answered = |n: usize| {
+        let sent = sent.clone();
+        async move {
+            let started = Instant::now();
+            while sent
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|s| s.status == 202)
+                .count()
+                < n
+            {
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the producers made no progress"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    answered(300).await;
+    let (s, _) = first
+        .call(
+            key,
+            "DELETE",
+            &format!(
+                "/v1/orgs/{org}/users/{uid}/api-keys/{}",
+                k["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    // Kill it mid-stream, once a good number more were answered.
+    answered(600).await;
+    first.signal(libc::SIGKILL);
+    let mut first = first;
+    first.wait_exit(Duration::from_secs(10));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for p in producers {
+        p.await.unwrap();
+    }
+    let sent = std::mem::take(&mut *sent.lock().unwrap());
+    let accepted: Vec<String> = sent
+        .iter()
+        .filter(|s| s.status == 202)
+        .map(|s| s.event_id.clone())
+        .collect();
+    let refused: HashSet<&str> = sent
+        .iter()
+        .filter(|s| s.status != 202 && s.status != 0)
+        .map(|s| s.event_id.as_str())
+        .collect();
+    let unanswered = sent.iter().filter(|s| s.status == 0).count();
+    assert!(
+        !refused.is_empty(),
+        "nothing was refused; the test proves less than it says"
+    );
+    let odd = |id: &str| id[5..7].parse::<u32>().unwrap() % 2 == 1;
+    let revoked = sent.iter().filter(|s| s.status == 401).count();
+    assert!(revoked > 0, "nothing was refused for the revoked key");
+    for s in sent.iter().filter(|s| s.status != 202 && s.status != 0) {
+        assert!(
+            s.status == 422 || (s.status == 401 && odd(&s.event_id)),
+            "{} answered {}",
+            s.event_id,
+            s.status
+        );
+    }
+
+    let second = Proc::start(&crate::binary::settings(backend, &db, dir.path(), key)).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let arrived = loop {
+        let arrived: HashMap<String, usize> =
+            rx.received().iter().fold(HashMap::new(), |mut m, r| {
+                *m.entry(r.json()["event_id"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+                m
+            });
+        let missing = accepted
+            .iter()
+            .filter(|id| !arrived.contains_key(*id))
+            .count();
+        if missing == 0 {
+            break arrived;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} accepted events never arrived",
+            accepted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Late arrivals of refused events would show up now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let late: Vec<String> = rx
+        .received()
+        .iter()
+        .map(|r| r.json()["event_id"].as_str().unwrap().to_string())
+        .filter(|id| refused.contains(id.as_str()))
+        .collect();
+    assert!(late.is_empty(), "refused events arrived: {late:?}");
+    eprintln!(
+        "grouped crash test ({backend:?}): {} answered 202, {} refused, {unanswered} unanswered at the kill; {} distinct events arrived",
+        accepted.len(),
+        refused.len(),
+        arrived.len()
+    );
+    drop(second);
+    db.drop_db().await;
+}
