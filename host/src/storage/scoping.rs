@@ -112,6 +112,16 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "the worker loads a plugin a webhook attached",
     ),
     (
+        "compiles.rs",
+        "compiles_owed",
+        "the compile queue picks up versions left compiling, across organisations",
+    ),
+    (
+        "compiles.rs",
+        "release_compile_claims",
+        "start-up on SQLite: frees the compile claims a crashed process held",
+    ),
+    (
         "plugins.rs",
         "webhooks_using_plugin",
         "a delete checks attachments from the plugin's organisation and its children",
@@ -175,6 +185,7 @@ const SYSTEM: &[(&str, &str, &str)] = &[
 
 const FILES: &[(&str, &str)] = &[
     ("applications.rs", include_str!("applications.rs")),
+    ("compiles.rs", include_str!("compiles.rs")),
     ("deliveries.rs", include_str!("deliveries.rs")),
     ("events.rs", include_str!("events.rs")),
     ("health.rs", include_str!("health.rs")),

@@ -19,6 +19,7 @@ both!(
     other_organisations_are_invisible_and_an_msp_can_switch,
     read_only_users_see_pages_but_cannot_act,
     plugins_are_uploaded_tested_and_attached_from_the_console,
+    a_compiling_plugin_reloads_its_page_until_it_shows_ready_or_why_it_failed,
     editing_an_application_keeps_scopes_the_editor_does_not_hold,
 );
 
@@ -589,6 +590,84 @@ fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+async fn a_compiling_plugin_reloads_its_page_until_it_shows_ready_or_why_it_failed(
+    backend: Backend,
+) {
+    let env = TestEnv::start(backend).await;
+    let alice = human(&env, &["admin:read", "admin:write"]).await;
+    let mut b = Browser::new(&env);
+    b.sign_in(&alice, PASSWORD).await;
+    // A version stored `compiling` and not yet queued: what a large upload
+    // looks like for the tens of seconds its compile takes. It imports
+    // an interface the sandbox lacks, so its compile will fail.
+    let wasm = wat::parse_str(
+        r#"(component
+            (import "wasi:nowhere/nothing@0.1.0" (func))
+            (core module $m (func (export "f") (param i32 i32) (result i32) i32.const 0))
+            (core instance $i (instantiate $m))
+            (func (export "filter") (param "event" u32) (param "config" u32) (result u32)
+                (canon lift (core func $i "f"))))"#,
+    )
+    .unwrap();
+    let id = "plg_console_compiling";
+    env.hub
+        .store
+        .insert_plugin(&scaihub::storage::plugins::NewPlugin {
+            id,
+            org_id: &env.org_id,
+            name: "big",
+            kind: "filter",
+            sha256: &"0".repeat(64),
+            wasm: &wasm,
+            created_by: None,
+            created_at: env.hub.now(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let refresh = "<meta http-equiv=\"refresh\"";
+    let page = b.get(&format!("/console/plugins/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("compiling…"), "{}", page.body);
+    assert!(page.body.contains(refresh), "{}", page.body);
+    assert!(!page.body.contains("id=\"run-test\""), "{}", page.body);
+    assert!(!page.body.contains("id=\"attach\""), "{}", page.body);
+    let list = b.get("/console/plugins").await;
+    assert!(
+        list.body.contains(refresh) && list.body.contains("compiling…"),
+        "{}",
+        list.body
+    );
+
+    env.hub.compiler.submit(&env.org_id, id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let page = loop {
+        let page = b.get(&format!("/console/plugins/{id}")).await;
+        if !page.body.contains("compiling…") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "still compiling: {}", page.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        page.body.contains("failed to compile: ")
+            && page
+                .body
+                .contains("imports something the sandbox does not provide"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(refresh), "{}", page.body);
+    assert!(!page.body.contains("id=\"run-test\""), "{}", page.body);
+    let list = b.get("/console/plugins").await;
+    assert!(
+        !list.body.contains(refresh) && list.body.contains(">failed<"),
+        "{}",
+        list.body
+    );
+    env.finish().await;
+}
+
 async fn plugins_are_uploaded_tested_and_attached_from_the_console(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let alice = human(&env, &["admin:read", "admin:write"]).await;
@@ -645,7 +724,9 @@ async fn plugins_are_uploaded_tested_and_attached_from_the_console(backend: Back
         .to_string();
     let page = b.get(&a.location).await;
     assert!(
-        page.body.contains("role-filter") && page.body.contains("version 1"),
+        page.body.contains("role-filter")
+            && page.body.contains("version 1")
+            && page.body.contains("<dd id=\"plugin-status\">ready</dd>"),
         "{}",
         page.body
     );
