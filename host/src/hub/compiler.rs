@@ -304,16 +304,23 @@ impl CompileThread {
     }
 }
 
-/// Lowers the compile thread's CPU priority (nice 10): a compile takes
-/// tens of seconds of every core it gets, and requests and deliveries
-/// should win the cores while it runs. wasmtime's compile workers are
-/// created by the first compile, from this thread, and inherit it.
+/// The compile thread's nice value: enough for requests and deliveries to
+/// win the cores while a compile runs, not so much that a busy machine
+/// starves the compile (at 10, other processes' load held a tiny
+/// component's compile for over a minute).
+#[cfg(target_os = "linux")]
+const NICE: libc::c_int = 5;
+
+/// Lowers the compile thread's CPU priority: a compile takes tens of
+/// seconds of every core it gets, and requests and deliveries should win
+/// the cores while it runs. wasmtime's compile workers are created by the
+/// first compile, from this thread, and inherit it.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority only reads its arguments; on Linux `who = 0`
     // with PRIO_PROCESS names the calling thread.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+        libc::setpriority(libc::PRIO_PROCESS, 0, NICE);
     }
 }
 
