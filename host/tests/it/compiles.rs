@@ -19,7 +19,7 @@ both!(
 /// A filter that passes every check made without compiling (a valid
 /// component exporting `filter(event, config) -> result`) and fails to
 /// compile: it imports a WASI interface the sandbox does not link.
-fn uncompilable_filter() -> Vec<u8> {
+pub(crate) fn uncompilable_filter() -> Vec<u8> {
     wat::parse_str(
         r#"(component
             (import "wasi:nowhere/nothing@0.1.0" (func))
