@@ -56,6 +56,25 @@ async fn compiled(p: &Proc) -> u64 {
         .map_or(0, |n| n.trim().parse().unwrap())
 }
 
+/// Waits until the version is `ready` (a failure fails the test).
+async fn ready(p: &Proc, org: &str, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let (s, v) = p
+            .call(KEY, "GET", &format!("/v1/orgs/{org}/plugins/{id}"), None)
+            .await;
+        match v["status"].as_str() {
+            Some("ready") => return,
+            Some("compiling") => {}
+            // A busy machine may make a poll answer 503: poll again.
+            _ if s == 503 => {}
+            _ => panic!("{id} did not compile: {s} {v}"),
+        }
+        assert!(Instant::now() < deadline, "{id} still compiling");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 async fn runs(p: &Proc, org: &str, id: &str, config: Value) -> Value {
     let (s, out) = p
         .call(
@@ -81,12 +100,10 @@ async fn a_restart_compiles_nothing_again_and_finishes_what_a_kill_left_compilin
     let rule = json!({"pointer": "/role", "allowed": ["contributor"]});
     let small = std::fs::read(plugin_wasm("payload_field_filter")).unwrap();
     let (s, filter) = upload(&first, &org, "role-filter", "filter", small).await;
-    assert_eq!(
-        (s, filter["status"].as_str()),
-        (201, Some("ready")),
-        "{filter}"
-    );
+    // Ready within the upload's 2 s wait, unless the machine is very busy.
+    assert!(s == 201 || s == 202, "{s} {filter}");
     let filter = filter["id"].as_str().unwrap().to_string();
+    ready(&first, &org, &filter).await;
     assert_eq!(compiled(&first).await, 1);
     let js = std::fs::read(js_plugin_wasm("pii-redact")).unwrap();
     let (s, big) = upload(&first, &org, "pii-js", "transform", js).await;
@@ -108,24 +125,7 @@ async fn a_restart_compiles_nothing_again_and_finishes_what_a_kill_left_compilin
         runs(&second, &org, &filter, rule.clone()).await["verdict"],
         "deliver"
     );
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let (s, v) = second
-            .call(KEY, "GET", &format!("/v1/orgs/{org}/plugins/{big}"), None)
-            .await;
-        match v["status"].as_str() {
-            Some("ready") => break,
-            Some("compiling") => {}
-            // A busy machine may make a poll answer 503: poll again.
-            _ if s == 503 => {}
-            _ => panic!("the killed compile did not finish: {s} {v}"),
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still compiling after the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    ready(&second, &org, &big).await;
     // Only the version the kill interrupted was compiled again.
     assert_eq!(compiled(&second).await, 1);
     runs(&second, &org, &big, json!({"remove": ["/payload"]})).await;

@@ -213,7 +213,7 @@ async fn a_large_upload_compiles_in_the_background_while_the_rest_goes_on(backen
 
     let ready = settled(&env, &big_id, Duration::from_secs(600)).await;
     assert_eq!(ready["status"], "ready", "{ready}");
-    let failed = settled(&env, &bad_id, Duration::from_secs(60)).await;
+    let failed = settled(&env, &bad_id, Duration::from_secs(600)).await;
     assert_eq!(failed["status"], "failed", "{failed}");
     let reason = failed["status_reason"].as_str().unwrap();
     assert!(

@@ -216,7 +216,10 @@ pub struct Options {
     pub plugin_limits: PluginLimits,
     /// How long an upload waits for its compile before answering 202.
     /// Long by default, so a loaded machine does not turn the tests'
-    /// small uploads into 202s; the compile queue's own tests shorten it.
+    /// small uploads into 202s: the many servers of this one test process
+    /// share wasmtime's compile workers, so a small compile can wait behind
+    /// another test's JavaScript one. The compile queue's own tests
+    /// shorten it.
     pub upload_wait: Duration,
 }
 
@@ -228,7 +231,7 @@ impl Default for Options {
             delivery_timeout: Duration::from_secs(5),
             max_in_flight_per_webhook: 64,
             plugin_limits: PluginLimits::default(),
-            upload_wait: Duration::from_secs(60),
+            upload_wait: Duration::from_secs(600),
         }
     }
 }
