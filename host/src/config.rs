@@ -96,7 +96,7 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
 
     /// Largest plugin upload (KiB).
-    #[arg(long, env = "SCAIHUB_PLUGIN_MAX_MODULE_KIB", default_value_t = 8192)]
+    #[arg(long, env = "SCAIHUB_PLUGIN_MAX_MODULE_KIB", default_value_t = 32768)]
     pub plugin_max_module_kib: usize,
 
     /// Memory cap of one plugin call (MiB).

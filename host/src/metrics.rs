@@ -26,6 +26,9 @@ pub struct Metrics {
     pub queue_overflows: Counter,
     /// Plugin calls by kind and outcome (`ok`, `error`).
     pub plugin_calls: Family<PluginLabel, Counter>,
+    /// Plugin compiles by outcome (`ready`, `failed`): a restart that
+    /// compiled nothing again leaves it at zero.
+    pub plugin_compiles: Family<OutcomeLabel, Counter>,
     /// Rows deleted by retention, by kind (`deliveries`, `attempts`, `events`).
     pub retention_deleted_rows: Family<KindLabel, Counter>,
     /// Completed retention runs.
@@ -96,6 +99,12 @@ impl Metrics {
             "Plugin calls by kind and outcome",
             plugin_calls.clone(),
         );
+        let plugin_compiles = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "plugin_compiles",
+            "Plugin versions compiled by this process, by outcome (ready, failed)",
+            plugin_compiles.clone(),
+        );
         let retention_deleted_rows = Family::<KindLabel, Counter>::default();
         registry.register(
             "retention_deleted",
@@ -152,6 +161,7 @@ impl Metrics {
             attempt_seconds,
             queue_overflows,
             plugin_calls,
+            plugin_compiles,
         }
     }
 
@@ -168,6 +178,14 @@ impl Metrics {
         self.plugin_calls
             .get_or_create(&PluginLabel {
                 kind: kind.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn plugin_compile(&self, outcome: &str) {
+        self.plugin_compiles
+            .get_or_create(&OutcomeLabel {
                 outcome: outcome.to_string(),
             })
             .inc();

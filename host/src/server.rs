@@ -52,6 +52,7 @@ pub fn hub(
             metrics: Metrics::new(),
             keys: Default::default(),
             plugins,
+            compiler: crate::hub::compiler::CompileQueue::start(weak.clone()),
             wake: Arc::new(Notify::new()),
             worker_owner: crate::ids::new_id(crate::ids::IdKind::Key).replacen("key_", "wkr_", 1),
             fast_lane: Default::default(),
@@ -82,6 +83,7 @@ pub async fn serve(
             );
         }
     }
+    crate::hub::compiler::recover(&hub).await?;
     hub.keys
         .load(&hub.store, &hub.master_key, hub.now())
         .await?;

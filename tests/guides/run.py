@@ -212,8 +212,6 @@ class Server:
             SCAIHUB_DATA_DIR=str(workdir / "data"),
             SCAIHUB_ADMIN_KEY=self.key,
             SCAIHUB_ALLOW_DESTINATIONS="127.0.0.0/8,::1/128",
-            # Until the host's defaults fit 12-20 MB JS and Python components.
-            SCAIHUB_PLUGIN_MAX_MODULE_KIB="65536",
         )
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(

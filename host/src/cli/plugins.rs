@@ -301,7 +301,7 @@ async fn upload(
             message: format!(
                 "the server could not compile {}: {}",
                 file.display(),
-                output::cell(&v, "error")
+                output::cell(&v, "status_reason")
             ),
         });
     }
@@ -373,6 +373,7 @@ fn details(v: &Value) {
             ("version", "version"),
             ("kind", "kind"),
             ("status", "status"),
+            ("reason", "status_reason"),
             ("size", "size"),
             ("sha256", "sha256"),
             ("organisation", "org_id"),

@@ -132,6 +132,11 @@ fn waiting(bar: &ProgressBar, name: &str, spin: bool) {
     bar.set_message(message);
     if spin {
         bar.enable_steady_tick(Duration::from_millis(120));
+    } else {
+        // Plain lines redraw at most 4 times a second and only on a
+        // change: this one change may fall inside the last upload draw's
+        // quarter second, and nothing changes again until the compile ends.
+        bar.force_draw();
     }
 }
 

@@ -42,6 +42,19 @@ pub struct PluginRow {
     pub created: String,
     /// Uploaded by an MSP above this organisation.
     pub inherited: bool,
+    /// `compiling`, `ready` or `failed`.
+    pub status: String,
+    /// Why it failed to compile.
+    pub reason: String,
+}
+
+impl PluginRow {
+    pub fn compiling(&self) -> bool {
+        self.status == crate::storage::plugins::status::COMPILING
+    }
+    pub fn ready(&self) -> bool {
+        self.status == crate::storage::plugins::status::READY
+    }
 }
 
 fn row(p: &PluginRecord, org_id: &str) -> PluginRow {
@@ -54,6 +67,8 @@ fn row(p: &PluginRecord, org_id: &str) -> PluginRow {
         size: p.size,
         created: when(p.created_at),
         inherited: p.org_id != org_id,
+        status: p.status.clone(),
+        reason: p.status_reason.clone().unwrap_or_default(),
     }
 }
 
@@ -62,6 +77,8 @@ fn row(p: &PluginRecord, org_id: &str) -> PluginRow {
 struct ListPage {
     l: Layout,
     rows: Vec<PluginRow>,
+    /// A version is compiling: the page reloads itself until it is not.
+    refresh: bool,
     error: Option<FieldError>,
     name: String,
     kind: String,
@@ -97,6 +114,7 @@ async fn list_page(
         status,
         &ListPage {
             l,
+            refresh: rows.iter().any(PluginRow::compiling),
             rows,
             error,
             name,

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
@@ -16,7 +16,7 @@ use crate::clock::rfc3339;
 use crate::domain::{FieldError, Scope};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::plugins::TestOutcome;
-use crate::storage::plugins::PluginRecord;
+use crate::storage::plugins::{PluginRecord, status};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -38,6 +38,12 @@ pub struct PluginView {
     sha256: String,
     size: i64,
     created_at: String,
+    /// `compiling` (uploaded, its compile queued or running), `ready`
+    /// (may be attached and tested) or `failed` (see `status_reason`).
+    #[schema(example = "ready")]
+    status: String,
+    /// Why the compile failed, when `status` is `failed`.
+    status_reason: Option<String>,
 }
 
 pub(super) fn view(p: PluginRecord) -> PluginView {
@@ -50,6 +56,8 @@ pub(super) fn view(p: PluginRecord) -> PluginView {
         sha256: p.sha256,
         size: p.size,
         created_at: rfc3339(p.created_at),
+        status: p.status,
+        status_reason: p.status_reason,
     }
 }
 
@@ -62,12 +70,19 @@ pub struct UploadParams {
     kind: Option<String>,
 }
 
-/// Uploads a `.wasm` component: validated (a component of the declared
-/// world, importing nothing beyond WASI, within the size cap), compiled once
-/// and stored as a new immutable version. Scope `admin:write`.
+/// Uploads a `.wasm` component as a new immutable version. It is checked
+/// at once (a component of the declared world, importing nothing beyond
+/// WASI, within the size cap), then compiled once, in the background, one
+/// compile at a time per process. The answer waits up to 2 s for the
+/// compile: 201 with `status` `ready` (or 422 with the compile error);
+/// a longer compile answers 202 with `status` `compiling` and a
+/// `Location` to poll until it is `ready` or `failed`. Scope `admin:write`.
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/plugins", tag = "plugins", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), UploadParams), request_body(content = Vec<u8>, content_type = "application/wasm"),
-    responses((status = 201, body = PluginView), (status = 422, description = "not a valid plugin; `field` says why"),
+    responses((status = 201, body = PluginView, description = "compiled: `status` is `ready`"),
+        (status = 202, body = PluginView, description = "still compiling: poll `Location` until `status` is `ready` or `failed`",
+            headers(("Location" = String, description = "the version's URL"))),
+        (status = 422, description = "not a valid plugin; `field` says why"),
         (status = 413), (status = 401), (status = 403), (status = 404)))]
 async fn upload_plugin(
     State(state): State<AppState>,
@@ -75,7 +90,11 @@ async fn upload_plugin(
     auth: Auth,
     Query(params): Query<UploadParams>,
     body: Body,
-) -> ApiResult<(StatusCode, Json<PluginView>)> {
+) -> ApiResult<(
+    StatusCode,
+    [(header::HeaderName, String); 1],
+    Json<PluginView>,
+)> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
     let name = params
         .name
@@ -97,7 +116,13 @@ async fn upload_plugin(
         .hub
         .upload_plugin(&org_id, p, &name, &kind, bytes.to_vec())
         .await?;
-    Ok((StatusCode::CREATED, Json(view(record))))
+    let location = format!("/v1/orgs/{org_id}/plugins/{}", record.id);
+    let code = if record.status == status::READY {
+        StatusCode::CREATED
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((code, [(header::LOCATION, location)], Json(view(record))))
 }
 
 /// Plugin versions usable here: this organisation's and its MSP's. Scope `admin:read`.
@@ -193,10 +218,12 @@ pub struct TestResultView {
 }
 
 /// Runs the plugin on a sample event and answers its verdict or transformed
-/// request, with the time and fuel it used. Scope `admin:write`.
+/// request, with the time and fuel it used. A version not `ready` answers
+/// 409 with its status. Scope `admin:write`.
 #[utoipa::path(post, path = "/v1/orgs/{org_id}/plugins/{plugin_id}/test", tag = "plugins", security(("bearer" = ["admin:write"])),
     params(("org_id" = String, Path), ("plugin_id" = String, Path)), request_body = TestInput,
-    responses((status = 200, body = TestResultView), (status = 422), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = TestResultView), (status = 409, description = "the version is still compiling, or failed to compile"),
+        (status = 422), (status = 401), (status = 403), (status = 404)))]
 async fn test_plugin(
     State(state): State<AppState>,
     Path((org_id, id)): Path<(String, String)>,

@@ -4,6 +4,7 @@
 
 pub mod applications;
 pub mod cluster;
+pub mod compiler;
 pub mod console;
 pub mod group;
 pub mod ingest;
@@ -46,6 +47,9 @@ pub struct HubSettings {
     pub public_url: String,
     /// Finished deliveries and unreferenced events older than this are deleted.
     pub retention: Duration,
+    /// How long an upload waits for its compile before answering
+    /// `compiling` (202): small components answer `ready` at once.
+    pub plugin_upload_wait: Duration,
 }
 
 impl Default for HubSettings {
@@ -61,6 +65,7 @@ impl Default for HubSettings {
             max_body_bytes: 1024 * 1024,
             public_url: "http://127.0.0.1:8080".into(),
             retention: Duration::from_secs(30 * 86_400),
+            plugin_upload_wait: Duration::from_secs(2),
         }
     }
 }
@@ -77,6 +82,8 @@ pub struct Hub {
     pub keys: crate::oauth::keys::KeyRing,
     /// The sandbox that runs customer plugins.
     pub plugins: Arc<crate::plugin::PluginRuntime>,
+    /// Compiles uploaded plugin versions, one at a time, off the requests.
+    pub compiler: compiler::CompileQueue,
     /// Wakes the delivery worker when new work is committed.
     pub wake: Arc<Notify>,
     /// This process's identity as a lease holder.

@@ -1,10 +1,12 @@
-//! Plugin versions: upload (validate, compile once, store), list, delete
-//! when unattached, test on a sample event; and what webhooks may attach.
+//! Plugin versions: upload (check, store, compile once in the background
+//! — see `compiler.rs`), list, delete when unattached, test on a sample
+//! event; and what webhooks may attach (only `ready` versions).
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
 
 use super::principals::Principal;
 use super::{Hub, HubError, HubResult};
@@ -13,7 +15,7 @@ use crate::domain::{Category, Event, FieldError};
 use crate::ids::{IdKind, new_id};
 use crate::plugin::runtime::Loaded;
 use crate::plugin::{CallError, CallReport, OutgoingRequest, PluginEvent, PluginKind, UploadError};
-use crate::storage::plugins::{NewPlugin, PluginRecord};
+use crate::storage::plugins::{NewPlugin, PluginRecord, status};
 
 /// Filters one webhook may attach.
 pub const MAX_FILTER_PLUGINS: usize = 10;
@@ -39,6 +41,21 @@ pub(super) fn validate_name(name: &str) -> Result<(), FieldError> {
     }
 }
 
+/// Why a version cannot be run or attached yet, if it cannot.
+fn not_ready(p: &PluginRecord) -> Option<String> {
+    match p.status.as_str() {
+        status::READY => None,
+        status::COMPILING => Some(format!("plugin {} is still compiling", p.id)),
+        _ => Some(format!(
+            "plugin {} failed to compile: {}",
+            p.id,
+            p.status_reason
+                .as_deref()
+                .unwrap_or("no reason was recorded")
+        )),
+    }
+}
+
 impl Hub {
     /// The organisation and its ancestors: where its webhooks may find plugins.
     pub async fn plugin_scope(&self, org_id: &str) -> HubResult<Vec<String>> {
@@ -47,6 +64,13 @@ impl Hub {
         Ok(orgs)
     }
 
+    /// Stores an upload as a new version and queues its compile. The cheap
+    /// checks fail the upload at once; then it waits up to
+    /// `plugin_upload_wait` for the compile, so a small component answers
+    /// `ready` (or its compile error) and a large one `compiling`. A
+    /// compile that fails within the wait removes the version again: the
+    /// upload is refused as before. One that fails later stays `failed`
+    /// with its reason.
     pub async fn upload_plugin(
         &self,
         org_id: &str,
@@ -59,20 +83,18 @@ impl Hub {
         let kind = PluginKind::parse(kind)
             .ok_or_else(|| FieldError::new("kind", "must be filter or transform"))?;
         let runtime = self.plugins.clone();
-        let wasm = Arc::new(wasm);
-        let to_compile = wasm.clone();
-        // Compiling takes tens of milliseconds of CPU: off the async workers.
-        let artifact = tokio::task::spawn_blocking(move || runtime.compile(&to_compile, kind))
+        // Validating a large component takes some milliseconds of CPU:
+        // off the async workers.
+        let wasm = tokio::task::spawn_blocking(move || runtime.inspect(&wasm, kind).map(|_| wasm))
             .await
-            .map_err(|e| HubError::Conflict(format!("compiling failed: {e}")))?
+            .map_err(|e| HubError::Conflict(format!("checking the upload failed: {e}")))?
             .map_err(|e| match e {
-                UploadError::TooLarge(..) => FieldError::new("body", e.to_string()),
                 UploadError::WrongKind { .. } => FieldError::new("kind", e.to_string()),
                 other => FieldError::new("body", other.to_string()),
             })?;
         let sha256 = hex::encode(Sha256::digest(wasm.as_slice()));
         let id = new_id(IdKind::Plugin);
-        let record = self
+        let mut record = self
             .store
             .insert_plugin(&NewPlugin {
                 id: &id,
@@ -81,7 +103,6 @@ impl Hub {
                 kind: kind.as_str(),
                 sha256: &sha256,
                 wasm: &wasm,
-                artifact: &artifact,
                 created_by: Some(&by.user_id),
                 created_at: self.now(),
             })
@@ -92,12 +113,51 @@ impl Hub {
                     format!("{name} is a {existing} plugin; its new versions must be too"),
                 )
             })?;
+        drop(wasm);
+        let mut done = self.compiler.subscribe();
+        self.compiler.submit(org_id, &record.id);
+        let heard = tokio::time::timeout(self.settings.plugin_upload_wait, async {
+            loop {
+                match done.recv().await {
+                    Ok(d) if d.plugin_id == record.id => return Some(d.outcome),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten();
+        let refused = match heard {
+            Some(Err(failure)) => Some(FieldError::new(failure.field, failure.reason)),
+            Some(Ok(())) => {
+                record.status = status::READY.to_string();
+                None
+            }
+            // Still compiling, or finished unheard: the row says which.
+            None => match self.store.get_plugin(&[org_id.to_string()], &id).await? {
+                Some(now) if now.status == status::FAILED => Some(FieldError::new(
+                    "body",
+                    now.status_reason.unwrap_or_default(),
+                )),
+                Some(now) => {
+                    record = now;
+                    None
+                }
+                None => None,
+            },
+        };
+        if let Some(refused) = refused {
+            // Answered within the wait: refused as an upload, nothing kept.
+            self.store.delete_plugin(org_id, &record.id).await?;
+            return Err(refused.into());
+        }
         let event = self.own_event(
             Category::Admin,
             "plugin.uploaded",
             &by.actor(),
             &record.id,
-            json!({"plugin_id": record.id, "name": record.name, "version": record.version, "kind": record.kind, "sha256": record.sha256, "size": record.size}),
+            json!({"plugin_id": record.id, "name": record.name, "version": record.version, "kind": record.kind, "sha256": record.sha256, "size": record.size, "status": record.status}),
         );
         let mut tx = self.store.begin().await?;
         let outcome = self.log_own_event(&mut tx, org_id, event).await?;
@@ -148,7 +208,9 @@ impl Hub {
             .plugin_artifact(id)
             .await
             .map_err(|e| CallError::Unavailable(e.to_string()))?
-            .ok_or_else(|| CallError::Unavailable(format!("plugin {id} no longer exists")))?;
+            .ok_or_else(|| {
+                CallError::Unavailable(format!("plugin {id} is not ready or no longer exists"))
+            })?;
         let kind = PluginKind::parse(&kind)
             .ok_or_else(|| CallError::Unavailable("unknown plugin kind".into()))?;
         self.plugins.load(id, kind, &artifact)
@@ -163,10 +225,14 @@ impl Hub {
         config: &Value,
     ) -> HubResult<(TestOutcome, CallReport)> {
         let scope = self.plugin_scope(org_id).await?;
-        self.store
+        let plugin = self
+            .store
             .get_plugin(&scope, id)
             .await?
             .ok_or(HubError::NotFound("plugin"))?;
+        if let Some(why) = not_ready(&plugin) {
+            return Err(HubError::Conflict(why));
+        }
         let event = Event::from_json(event, "event")?;
         let loaded = match self.loaded_plugin(id).await {
             Ok(l) => l,
@@ -237,7 +303,10 @@ impl Hub {
                         format!("{id} is a {} plugin, not a {}", p.kind, want.as_str()),
                     )
                     .into()),
-                    Some(_) => Ok(()),
+                    Some(p) => match not_ready(&p) {
+                        Some(why) => Err(FieldError::new(field, why).into()),
+                        None => Ok(()),
+                    },
                 }
             }
         };

@@ -188,7 +188,6 @@ impl Hub {
                     kind: kind.as_str(),
                     sha256: &sha256,
                     wasm: source.as_bytes(),
-                    artifact: &[],
                     created_by: Some(&by.user_id),
                     created_at: self.now(),
                 },

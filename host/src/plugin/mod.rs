@@ -1,6 +1,7 @@
 //! Customer plugins: WASM components run in a sandbox on every delivery.
 //!
-//! Each plugin version is validated and compiled once at upload; the
+//! Each plugin version is checked at upload (`inspect.rs`, without
+//! compiling), then compiled once by the hub's compile queue; the
 //! compiled artifact lives in our own store and is the only thing ever
 //! deserialised. A call gets a fresh store with an empty WASI context (no
 //! files, network, environment, arguments or stdin), a memory cap, a fuel
@@ -10,6 +11,7 @@
 //! guest does, the outcome is a [`CallError`], never a crash of the host.
 
 mod bindings;
+mod inspect;
 pub mod runtime;
 pub mod script;
 mod slots;

@@ -49,7 +49,7 @@ pub struct PluginLimits {
 impl Default for PluginLimits {
     fn default() -> Self {
         PluginLimits {
-            max_module_bytes: 8 * 1024 * 1024,
+            max_module_bytes: 32 * 1024 * 1024,
             max_memory_bytes: 32 * 1024 * 1024,
             fuel: 200_000_000,
             timeout: Duration::from_millis(250),
@@ -103,6 +103,12 @@ pub enum UploadError {
     Imports(String),
     #[error("the component's `{world}` export does not match scaidrive:hooks@0.1.0: {detail}")]
     Exports { world: &'static str, detail: String },
+    /// The compiler itself failed on the component (a panic in wasmtime).
+    #[error("the compiler failed on this component")]
+    Crashed,
+    /// The process's compile queue has stopped (the process is stopping).
+    #[error("the compile queue has stopped")]
+    Unavailable,
 }
 
 /// Why a call did not produce a result.
@@ -421,6 +427,13 @@ impl PluginRuntime {
 
     pub fn limits(&self) -> &PluginLimits {
         &self.limits
+    }
+
+    /// The checks an upload gets before it is stored, without compiling:
+    /// size cap, a valid component, the declared world, WASI imports only,
+    /// the export's shape. [`PluginRuntime::compile`] checks all again.
+    pub fn inspect(&self, wasm: &[u8], declared: PluginKind) -> Result<(), UploadError> {
+        super::inspect::inspect(wasm, self.limits.max_module_bytes, declared)
     }
 
     /// Validates an upload and compiles it: a component, within the size

@@ -16,6 +16,18 @@ pub struct PluginRecord {
     pub sha256: String,
     pub size: i64,
     pub created_at: Millis,
+    /// `compiling`, `ready` or `failed` (see [`status`]).
+    pub status: String,
+    /// Why it failed to compile.
+    pub status_reason: Option<String>,
+}
+
+/// Where a version is on its way from upload to use. Only `ready`
+/// versions have an artifact; only they may be attached or run.
+pub mod status {
+    pub const COMPILING: &str = "compiling";
+    pub const READY: &str = "ready";
+    pub const FAILED: &str = "failed";
 }
 
 /// A version to store.
@@ -26,12 +38,12 @@ pub struct NewPlugin<'a> {
     pub kind: &'a str,
     pub sha256: &'a str,
     pub wasm: &'a [u8],
-    pub artifact: &'a [u8],
     pub created_by: Option<&'a str>,
     pub created_at: Millis,
 }
 
-const COLUMNS: &str = "id, org_id, name, version, kind, sha256, size, created_at";
+const COLUMNS: &str =
+    "id, org_id, name, version, kind, sha256, size, created_at, status, status_reason";
 
 macro_rules! decode {
     ($r:expr) => {{
@@ -46,18 +58,32 @@ macro_rules! decode {
                 sha256: r.try_get("sha256")?,
                 size: r.try_get("size")?,
                 created_at: r.try_get("created_at")?,
+                status: r.try_get("status")?,
+                status_reason: r.try_get("status_reason")?,
             })
         })()
     }};
 }
 
 impl Store {
-    /// Stores the next version of `name` in the organisation and returns
-    /// it; `Err(kind)` when the name's versions are of another kind. A
+    /// Stores the next version of `name` in the organisation, `compiling`
+    /// (its artifact to come from the compile queue), and returns it;
+    /// `Err(kind)` when the name's versions are of another kind. A
     /// version number is never given twice, even after a delete.
     pub async fn insert_plugin(
         &self,
         p: &NewPlugin<'_>,
+    ) -> StoreResult<Result<PluginRecord, String>> {
+        self.insert_plugin_version(p, status::COMPILING, None).await
+    }
+
+    /// Stores the next version of `name` in `status`, with the script's
+    /// `source` for a script plugin (see `storage/scripts.rs`).
+    pub(crate) async fn insert_plugin_version(
+        &self,
+        p: &NewPlugin<'_>,
+        initial: &str,
+        source: Option<&str>,
     ) -> StoreResult<Result<PluginRecord, String>> {
         on_write!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -84,8 +110,8 @@ impl Store {
             };
             let version: i64 = row.try_get::<i64, _>("last_version")?;
             sqlx::query(
-                "INSERT INTO plugins (id, org_id, name, version, kind, sha256, size, wasm, artifact, created_by, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                "INSERT INTO plugins (id, org_id, name, version, kind, sha256, size, wasm, artifact, created_by, created_at, status, source) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(p.id)
             .bind(p.org_id)
@@ -95,9 +121,11 @@ impl Store {
             .bind(p.sha256)
             .bind(p.wasm.len() as i64)
             .bind(p.wasm)
-            .bind(p.artifact)
+            .bind(&[] as &[u8])
             .bind(p.created_by)
             .bind(p.created_at)
+            .bind(initial)
+            .bind(source)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
@@ -110,6 +138,8 @@ impl Store {
                 sha256: p.sha256.to_string(),
                 size: p.wasm.len() as i64,
                 created_at: p.created_at,
+                status: initial.to_string(),
+                status_reason: None,
             }))
         })
     }
@@ -140,10 +170,11 @@ impl Store {
         })
     }
 
-    /// The compiled artifact and kind of a plugin version.
+    /// The compiled artifact and kind of a plugin version, once it is
+    /// `ready` (a version still compiling, or failed, has none).
     pub async fn plugin_artifact(&self, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
         on_read!(self, p => {
-            let row = sqlx::query("SELECT kind, artifact FROM plugins WHERE id = $1").bind(id).fetch_optional(p).await?;
+            let row = sqlx::query("SELECT kind, artifact FROM plugins WHERE id = $1 AND status = 'ready'").bind(id).fetch_optional(p).await?;
             match row {
                 Some(r) => Ok(Some((r.try_get("kind")?, r.try_get("artifact")?))),
                 None => Ok(None),

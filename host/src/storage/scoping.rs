@@ -124,6 +124,16 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "start-up: load the script engine early if any organisation has scripts",
     ),
     (
+        "compiles.rs",
+        "compiles_owed",
+        "the compile queue picks up versions left compiling, across organisations",
+    ),
+    (
+        "compiles.rs",
+        "release_compile_claims",
+        "start-up on SQLite: frees the compile claims a crashed process held",
+    ),
+    (
         "plugins.rs",
         "webhooks_using_plugin",
         "a delete checks attachments from the plugin's organisation and its children",
@@ -187,6 +197,7 @@ const SYSTEM: &[(&str, &str, &str)] = &[
 
 const FILES: &[(&str, &str)] = &[
     ("applications.rs", include_str!("applications.rs")),
+    ("compiles.rs", include_str!("compiles.rs")),
     ("deliveries.rs", include_str!("deliveries.rs")),
     ("events.rs", include_str!("events.rs")),
     ("health.rs", include_str!("health.rs")),

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::plugins::{NewPlugin, PluginRecord};
+use super::plugins::{NewPlugin, PluginRecord, status};
 use super::{Store, StoreResult, on_read, on_write};
 use crate::clock::Millis;
 
@@ -20,66 +20,15 @@ impl Store {
     /// Stores the next version of `name` as a script plugin, its source in
     /// `source` (and as the `wasm` bytes, which `size` and `sha256` then
     /// describe); `Err(kind)` when the name's versions are of another kind.
-    /// The numbering is `insert_plugin`'s, in one transaction with the row.
+    /// The numbering is `insert_plugin`'s; the version is `ready` at once.
     pub async fn insert_script_plugin(
         &self,
         p: &NewPlugin<'_>,
         source: &str,
     ) -> StoreResult<Result<PluginRecord, String>> {
-        on_write!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let row = sqlx::query(
-                "INSERT INTO plugin_names (org_id, name, kind, last_version) VALUES ($1, $2, $3, 1) \
-                 ON CONFLICT (org_id, name) DO UPDATE SET last_version = plugin_names.last_version + 1 \
-                 WHERE plugin_names.kind = excluded.kind \
-                 RETURNING last_version",
-            )
-            .bind(p.org_id)
-            .bind(p.name)
-            .bind(p.kind)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else {
-                let kind: String = sqlx::query_scalar(
-                    "SELECT kind FROM plugin_names WHERE org_id = $1 AND name = $2",
-                )
-                .bind(p.org_id)
-                .bind(p.name)
-                .fetch_one(&mut *tx)
-                .await?;
-                return Ok(Err(kind));
-            };
-            let version: i64 = row.try_get::<i64, _>("last_version")?;
-            sqlx::query(
-                "INSERT INTO plugins (id, org_id, name, version, kind, sha256, size, wasm, artifact, created_by, created_at, source) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(p.id)
-            .bind(p.org_id)
-            .bind(p.name)
-            .bind(version)
-            .bind(p.kind)
-            .bind(p.sha256)
-            .bind(p.wasm.len() as i64)
-            .bind(p.wasm)
-            .bind(p.artifact)
-            .bind(p.created_by)
-            .bind(p.created_at)
-            .bind(source)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            Ok(Ok(PluginRecord {
-                id: p.id.to_string(),
-                org_id: p.org_id.to_string(),
-                name: p.name.to_string(),
-                version,
-                kind: p.kind.to_string(),
-                sha256: p.sha256.to_string(),
-                size: p.wasm.len() as i64,
-                created_at: p.created_at,
-            }))
-        })
+        // Nothing to compile: the engine runs the source as it is.
+        self.insert_plugin_version(p, status::READY, Some(source))
+            .await
     }
 
     /// The kind and source of a script plugin version, by id alone: `None`

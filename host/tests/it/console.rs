@@ -19,6 +19,7 @@ both!(
     other_organisations_are_invisible_and_an_msp_can_switch,
     read_only_users_see_pages_but_cannot_act,
     plugins_are_uploaded_tested_and_attached_from_the_console,
+    a_compiling_plugin_page_reloads_itself_until_it_shows_the_outcome,
     editing_an_application_keeps_scopes_the_editor_does_not_hold,
 );
 
@@ -594,6 +595,78 @@ fn multipart(fields: &[(&str, &str)], file: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+fn uncompilable_filter() -> Vec<u8> {
+    crate::compiles::uncompilable_filter()
+}
+
+async fn a_compiling_plugin_page_reloads_itself_until_it_shows_the_outcome(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let alice = human(&env, &["admin:read", "admin:write"]).await;
+    let mut b = Browser::new(&env);
+    b.sign_in(&alice, PASSWORD).await;
+    // A version stored `compiling` and not yet queued: what a large upload
+    // looks like for the tens of seconds its compile takes. It imports
+    // an interface the sandbox lacks, so its compile will fail.
+    let wasm = uncompilable_filter();
+    let id = "plg_console_compiling";
+    env.hub
+        .store
+        .insert_plugin(&scaihub::storage::plugins::NewPlugin {
+            id,
+            org_id: &env.org_id,
+            name: "big",
+            kind: "filter",
+            sha256: &"0".repeat(64),
+            wasm: &wasm,
+            created_by: None,
+            created_at: env.hub.now(),
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let refresh = "<meta http-equiv=\"refresh\"";
+    let page = b.get(&format!("/console/plugins/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("compiling…"), "{}", page.body);
+    assert!(page.body.contains(refresh), "{}", page.body);
+    assert!(!page.body.contains("id=\"run-test\""), "{}", page.body);
+    assert!(!page.body.contains("id=\"attach\""), "{}", page.body);
+    let list = b.get("/console/plugins").await;
+    assert!(
+        list.body.contains(refresh) && list.body.contains("compiling…"),
+        "{}",
+        list.body
+    );
+
+    env.hub.compiler.submit(&env.org_id, id);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let page = loop {
+        let page = b.get(&format!("/console/plugins/{id}")).await;
+        if !page.body.contains("compiling…") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "still compiling: {}", page.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        page.body.contains("failed to compile: ")
+            && page
+                .body
+                .contains("imports something the sandbox does not provide"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(refresh), "{}", page.body);
+    assert!(!page.body.contains("id=\"run-test\""), "{}", page.body);
+    let list = b.get("/console/plugins").await;
+    assert!(
+        !list.body.contains(refresh) && list.body.contains(">failed<"),
+        "{}",
+        list.body
+    );
+    env.finish().await;
+}
+
 async fn plugins_are_uploaded_tested_and_attached_from_the_console(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let alice = human(&env, &["admin:read", "admin:write"]).await;
@@ -650,7 +723,9 @@ async fn plugins_are_uploaded_tested_and_attached_from_the_console(backend: Back
         .to_string();
     let page = b.get(&a.location).await;
     assert!(
-        page.body.contains("role-filter") && page.body.contains("version 1"),
+        page.body.contains("role-filter")
+            && page.body.contains("version 1")
+            && page.body.contains("<dd id=\"plugin-status\">ready</dd>"),
         "{}",
         page.body
     );
@@ -1182,6 +1257,48 @@ pub(crate) mod browser {
         assert!(log.contains("webhook.created") && log.contains("application.created"));
         assert!(!log.contains("share.member_added"));
         shot(&c, "08-audit-log").await;
+
+        // A plugin version still compiling: its page says so and reloads
+        // itself (a meta refresh, no script) until the compile is done.
+        let wasm = super::uncompilable_filter();
+        let id = "plg_browser_compiling";
+        env.hub
+            .store
+            .insert_plugin(&scaihub::storage::plugins::NewPlugin {
+                id,
+                org_id: &env.org_id,
+                name: "big",
+                kind: "filter",
+                sha256: &"0".repeat(64),
+                wasm: &wasm,
+                created_by: None,
+                created_at: env.hub.now(),
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        c.goto(&format!("{}/console/plugins/{id}", env.base)).await;
+        assert!(text(&c, "#plugin-status").await.starts_with("compiling"));
+        shot(&c, "09-plugin-compiling").await;
+        env.hub.compiler.submit(&env.org_id, id);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !c.source().await.contains("failed to compile: ") {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the page did not reload to the outcome"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(
+            c.current_url().await.path().ends_with(id),
+            "it reloaded in place"
+        );
+        assert!(
+            text(&c, "#plugin-status")
+                .await
+                .contains("imports something the sandbox does not provide")
+        );
+        shot(&c, "10-plugin-failed").await;
 
         c.close().await;
         drop(driver);

@@ -116,7 +116,7 @@ async fn uploads_are_validated_versioned_listed_and_audited(backend: Backend) {
         );
     }
     let mut oversized = b"\0asm\x0d\0\x01\0".to_vec();
-    oversized.resize(8 * 1024 * 1024 + 1, 0);
+    oversized.resize(32 * 1024 * 1024 + 1, 0);
     let (s, err) = raw_upload(&env, "name=x&kind=filter", oversized).await;
     assert_eq!(s, 413, "{err}");
     let (s, err) = raw_upload(&env, "kind=filter", filter.clone()).await;

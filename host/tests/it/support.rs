@@ -214,6 +214,13 @@ pub struct Options {
     pub delivery_timeout: Duration,
     pub max_in_flight_per_webhook: usize,
     pub plugin_limits: PluginLimits,
+    /// How long an upload waits for its compile before answering 202.
+    /// Long by default, so a loaded machine does not turn the tests'
+    /// small uploads into 202s: the many servers of this one test process
+    /// share wasmtime's compile workers, so a small compile can wait behind
+    /// another test's JavaScript one. The compile queue's own tests
+    /// shorten it.
+    pub upload_wait: Duration,
 }
 
 impl Default for Options {
@@ -224,6 +231,7 @@ impl Default for Options {
             delivery_timeout: Duration::from_secs(5),
             max_in_flight_per_webhook: 64,
             plugin_limits: PluginLimits::default(),
+            upload_wait: Duration::from_secs(600),
         }
     }
 }
@@ -263,6 +271,7 @@ impl TestEnv {
             retry_schedule: options.retry_schedule,
             delivery_timeout: options.delivery_timeout,
             max_in_flight_per_webhook: options.max_in_flight_per_webhook,
+            plugin_upload_wait: options.upload_wait,
             ..HubSettings::default()
         };
         let (master_key, _) = MasterKey::generate();
@@ -612,6 +621,31 @@ pub fn plugin_wasm(name: &str) -> std::path::PathBuf {
         root.join("target/wasm32-wasip2/release")
     });
     let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}
+
+/// A JavaScript example plugin built by `plugins/js/build.sh` (componentize-js:
+/// ~12 MB, tens of seconds to compile), built once when missing: the large
+/// component the compile queue is tested with. Needs node and npm, as the
+/// test command's JavaScript step does.
+pub fn js_plugin_wasm(name: &str) -> std::path::PathBuf {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/js");
+    let path = root.join(format!("dist/{name}.wasm"));
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.exists() {
+        let status = std::process::Command::new(root.join("build.sh"))
+            .arg(name)
+            .current_dir(&root)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("plugins/js/build.sh runs (node and npm are needed)");
+        assert!(
+            status.success(),
+            "building the JavaScript plugin {name} failed"
+        );
+    }
     assert!(path.exists(), "{} was not built", path.display());
     path
 }

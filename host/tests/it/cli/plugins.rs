@@ -187,6 +187,58 @@ async fn plugins_upload_with_progress_test_here_and_there_and_attach() {
     env.finish().await;
 }
 
+/// A component that takes the server tens of seconds to compile (a real
+/// JavaScript one): the upload is answered `compiling` at once, and the
+/// command waits with a spinner until the server says `ready`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_waits_for_the_servers_compile() {
+    let env = TestEnv::with(
+        Backend::Sqlite,
+        crate::support::Options {
+            upload_wait: Duration::from_secs(2),
+            ..Default::default()
+        },
+    )
+    .await;
+    let cli = Cli::new(&env);
+    let wasm = crate::support::js_plugin_wasm("pii-redact");
+    let up = cli
+        .run(&[
+            "plugin",
+            "upload",
+            wasm.to_str().unwrap(),
+            "--name",
+            "pii-js",
+            "--kind",
+            "transform",
+            "--progress",
+            "always",
+            "--json",
+        ])
+        .await
+        .ok();
+    let plugin = up.json();
+    assert_eq!(plugin["status"], "ready", "{up:#?}");
+    assert!(
+        up.stderr
+            .contains("waiting for the server to compile pii-js"),
+        "{up:#?}"
+    );
+    assert!(up.stderr.contains("bytes uploaded, ready"), "{up:#?}");
+    let (_, now) = env
+        .call(
+            "GET",
+            &format!(
+                "/v1/orgs/{{org}}/plugins/{}",
+                plugin["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(now["status"], "ready");
+    env.finish().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_test_here_holds_the_servers_sandbox_and_limits() {
     let env = TestEnv::start(Backend::Sqlite).await;
