@@ -172,7 +172,13 @@ impl Hub {
             .get_plugin(&[org_id.to_string()], id)
             .await?
             .ok_or(HubError::NotFound("plugin"))?;
-        let users = self.store.webhooks_using_plugin(id).await?;
+        // Decided under the version's lock, which an attach in flight holds
+        // until it commits (see `Tx::keep_plugins`).
+        let mut tx = self.store.begin().await?;
+        if !tx.take_plugin(org_id, id).await? {
+            return Err(HubError::NotFound("plugin"));
+        }
+        let users = tx.webhooks_naming_plugin(id).await?;
         if !users.is_empty() {
             return Err(HubError::Conflict(format!(
                 "plugin is attached to {} webhook(s): {}; detach it first",
@@ -180,7 +186,7 @@ impl Hub {
                 users.join(", ")
             )));
         }
-        self.store.delete_plugin(org_id, id).await?;
+        tx.delete_plugin(org_id, id).await?;
         let event = self.own_event(
             Category::Admin,
             "plugin.deleted",
@@ -188,11 +194,52 @@ impl Hub {
             id,
             json!({"plugin_id": id, "name": record.name, "version": record.version}),
         );
-        let mut tx = self.store.begin().await?;
         let outcome = self.log_own_event(&mut tx, org_id, event).await?;
         tx.commit().await?;
         self.after_commit(&outcome);
         Ok(())
+    }
+
+    /// Keeps the versions a webhook's settings name from being deleted
+    /// until `tx` ends, and refuses, by field, one deleted since they were
+    /// checked (`check_attached_plugins`).
+    pub(crate) async fn keep_attached_plugins(
+        &self,
+        tx: &mut crate::storage::Tx,
+        org_id: &str,
+        s: &WebhookSettings,
+    ) -> HubResult<()> {
+        let named: Vec<(String, String)> = s
+            .filter_plugins
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    format!("filter_plugins[{i}].plugin_id"),
+                    r.plugin_id.clone(),
+                )
+            })
+            .chain(s.transform_plugin.iter().map(|t| {
+                (
+                    "transform_plugin.plugin_id".to_string(),
+                    t.plugin_id.clone(),
+                )
+            }))
+            .collect();
+        if named.is_empty() {
+            return Ok(());
+        }
+        let scope = self.plugin_scope(org_id).await?;
+        let ids: Vec<String> = named.iter().map(|(_, id)| id.clone()).collect();
+        let kept = tx.keep_plugins(&scope, &ids).await?;
+        match named.iter().find(|(_, id)| !kept.contains(id)) {
+            Some((field, id)) => Err(FieldError::new(
+                field.as_str(),
+                format!("plugin {id} was deleted while this change was being made"),
+            )
+            .into()),
+            None => Ok(()),
+        }
     }
 
     /// A compiled plugin by id, from the runtime's cache or our store.

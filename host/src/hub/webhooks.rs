@@ -81,6 +81,8 @@ impl Hub {
             updated_at: now,
         };
         let mut tx = self.store.begin().await?;
+        self.keep_attached_plugins(&mut tx, org_id, &record.settings)
+            .await?;
         tx.insert_webhook(&record).await?;
         let event = self.webhook_event("webhook.created", actor, &record);
         let outcome = self.log_own_event(&mut tx, org_id, event).await?;
@@ -126,6 +128,8 @@ impl Hub {
             self.check_destination(&record.settings.url).await?;
         }
         self.check_attached_plugins(org_id, &record.settings)
+            .await?;
+        self.keep_attached_plugins(&mut tx, org_id, &record.settings)
             .await?;
         record.updated_at = self.now();
         tx.update_webhook(&record).await?;

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreResult, on_read, on_write};
+use super::{Store, StoreResult, Tx, on_read, on_tx, on_write};
 use crate::clock::Millis;
 
 /// A plugin version as listed (without its bytes).
@@ -191,20 +191,87 @@ impl Store {
         })
     }
 
-    /// Webhooks (of any organisation) whose settings name the plugin.
-    pub async fn webhooks_using_plugin(&self, plugin_id: &str) -> StoreResult<Vec<String>> {
-        on_read!(self, p => {
+    pub async fn delete_plugin(&self, org_id: &str, id: &str) -> StoreResult<bool> {
+        on_write!(self, p => {
+            let done = sqlx::query("DELETE FROM plugins WHERE id = $1 AND org_id = $2").bind(id).bind(org_id).execute(p).await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+}
+
+/// Attaching and deleting decide under the same lock, so they cannot
+/// interleave into a webhook attached to a deleted version: an attach
+/// keeps the versions it names (PostgreSQL `FOR SHARE`) until its
+/// transaction ends, and a delete takes its version (`FOR UPDATE`) before
+/// it looks for webhooks using it. On SQLite both run in write
+/// transactions, which its one writer already takes one at a time.
+impl Tx {
+    /// Of `ids`, those stored in one of `org_ids`, kept from deletion
+    /// until this transaction ends.
+    pub async fn keep_plugins(
+        &mut self,
+        org_ids: &[String],
+        ids: &[String],
+    ) -> StoreResult<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Tx::Sqlite(t, _) => {
+                let rows = sqlx::query(
+                    "SELECT id FROM plugins WHERE id IN (SELECT value FROM json_each($1)) \
+                     AND org_id IN (SELECT value FROM json_each($2))",
+                )
+                .bind(serde_json::to_string(ids).expect("strings"))
+                .bind(serde_json::to_string(org_ids).expect("strings"))
+                .fetch_all(&mut **t)
+                .await?;
+                rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+            }
+            Tx::Postgres(t) => {
+                let rows = sqlx::query(
+                    "SELECT id FROM plugins WHERE id = ANY($1) AND org_id = ANY($2) FOR SHARE",
+                )
+                .bind(ids)
+                .bind(org_ids)
+                .fetch_all(&mut **t)
+                .await?;
+                rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+            }
+        }
+    }
+
+    /// Takes the organisation's version for deletion; `false` when it has
+    /// no such version.
+    pub async fn take_plugin(&mut self, org_id: &str, id: &str) -> StoreResult<bool> {
+        let lock = if matches!(self, Tx::Postgres(_)) {
+            " FOR UPDATE"
+        } else {
+            ""
+        };
+        let sql = format!("SELECT id FROM plugins WHERE id = $1 AND org_id = $2{lock}");
+        on_tx!(self, c => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).bind(org_id).fetch_optional(c).await?;
+            Ok(row.is_some())
+        })
+    }
+
+    /// The webhooks, of any organisation, that name the version (an MSP's
+    /// version may be attached by its children), as the delete sees them
+    /// once it holds the version.
+    pub async fn webhooks_naming_plugin(&mut self, plugin_id: &str) -> StoreResult<Vec<String>> {
+        on_tx!(self, c => {
             let rows = sqlx::query("SELECT id FROM webhooks WHERE settings LIKE $1")
                 .bind(format!("%\"{plugin_id}\"%"))
-                .fetch_all(p)
+                .fetch_all(c)
                 .await?;
             rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
         })
     }
 
-    pub async fn delete_plugin(&self, org_id: &str, id: &str) -> StoreResult<bool> {
-        on_write!(self, p => {
-            let done = sqlx::query("DELETE FROM plugins WHERE id = $1 AND org_id = $2").bind(id).bind(org_id).execute(p).await?;
+    pub async fn delete_plugin(&mut self, org_id: &str, id: &str) -> StoreResult<bool> {
+        on_tx!(self, c => {
+            let done = sqlx::query("DELETE FROM plugins WHERE id = $1 AND org_id = $2").bind(id).bind(org_id).execute(c).await?;
             Ok(done.rows_affected() == 1)
         })
     }

@@ -135,7 +135,7 @@ const SYSTEM: &[(&str, &str, &str)] = &[
     ),
     (
         "plugins.rs",
-        "webhooks_using_plugin",
+        "webhooks_naming_plugin",
         "a delete checks attachments from the plugin's organisation and its children",
     ),
     (

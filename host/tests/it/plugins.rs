@@ -19,6 +19,7 @@ both!(
     deliver_original_policy_sends_the_untransformed_event,
     msp_plugins_serve_children_but_no_other_organisation,
     attached_plugins_cannot_be_deleted,
+    a_delete_waits_for_an_attach_in_flight_and_then_sees_it,
     floor_plugins_deliver_the_same_bytes_as_no_plugins,
     a_tenant_with_slow_plugins_does_not_hold_up_another,
 );
@@ -753,4 +754,57 @@ async fn a_spinning_plugin_yields_its_worker_and_is_stopped_by_its_time_budget()
         ran >= 20,
         "the other task ran {ran} times while the plugin spun for {took:?}"
     );
+}
+
+/// An attach and a delete of the same version decide under one lock: the
+/// delete waits for a transaction that keeps the version (as creating or
+/// editing a webhook does), then sees the webhook it wrote and refuses.
+async fn a_delete_waits_for_an_attach_in_flight_and_then_sees_it(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let org = env.org_id.clone();
+    let plugin = upload(&env, &org, "payload_field_filter", "f", "filter").await;
+    let rx = Receiver::ok().await;
+    // A webhook that names the version, written in a transaction that
+    // keeps it and stays open for a while.
+    let (hook, _) = env.webhook(&rx.url("/"), &["SHARING"]).await;
+    let mut tx = env.hub.store.begin().await.unwrap();
+    let kept = tx
+        .keep_plugins(&[org.clone()], &[plugin.clone()])
+        .await
+        .unwrap();
+    assert_eq!(kept, vec![plugin.clone()]);
+    let mut w = tx.get_webhook(&org, &hook).await.unwrap().unwrap();
+    w.settings.filter_plugins = vec![scaihub::domain::webhook::PluginRef {
+        plugin_id: plugin.clone(),
+        config: json!({"pointer": "/role", "allowed": ["owner"]}),
+    }];
+    tx.update_webhook(&w).await.unwrap();
+    let delete = {
+        let (http, url, key) = (
+            env.http.clone(),
+            env.url(&format!("/v1/orgs/{org}/plugins/{plugin}")),
+            env.admin_key.clone(),
+        );
+        tokio::spawn(async move {
+            http.delete(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        !delete.is_finished(),
+        "the delete did not wait for the attach"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(delete.await.unwrap(), 409, "the delete saw the attach");
+    let (s, _) = env
+        .call("GET", &format!("/v1/orgs/{{org}}/plugins/{plugin}"), None)
+        .await;
+    assert_eq!(s, 200, "the version is still there");
+    env.finish().await;
 }
