@@ -254,7 +254,9 @@ pub fn app(hub: Arc<Hub>) -> Router {
             .expect("the OpenAPI document serialises"),
     );
     router
-        .merge(crate::console::router())
+        .merge(crate::console::router(
+            hub.plugins.limits().max_module_bytes,
+        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())

@@ -37,7 +37,8 @@ pub const SESSION_COOKIE: &str = "scaihub_console";
 /// The sign-in form's double-submit token, before there is a session.
 const SIGN_IN_CSRF_COOKIE: &str = "scaihub_console_csrf";
 
-pub fn router() -> Router<AppState> {
+/// `max_module_bytes`: the plugin module cap, which the upload form follows.
+pub fn router(max_module_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/console", get(home))
         .route("/console/", get(home))
@@ -48,7 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/org", post(switch_org))
         .merge(webhooks::router())
         .merge(applications::router())
-        .merge(plugins::router())
+        .merge(plugins::router(max_module_bytes))
         .merge(editor::router())
         .merge(audit::router())
 }

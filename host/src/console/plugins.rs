@@ -18,14 +18,19 @@ use crate::hub::plugins::TestOutcome;
 use crate::state::AppState;
 use crate::storage::plugins::PluginRecord;
 
-pub fn router() -> Router<AppState> {
+/// Room for an upload form's other fields and multipart framing.
+const FORM_OVERHEAD: usize = 1 << 20;
+
+/// `max_module_bytes` is the plugin module cap: the upload form may carry
+/// a component of that size and the form's own fields around it.
+pub fn router(max_module_bytes: usize) -> Router<AppState> {
     Router::new()
         .route(
             "/console/plugins",
             get(list)
                 .post(upload)
                 // The module cap applies inside; this only lets the form through.
-                .layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
+                .layer(DefaultBodyLimit::max(max_module_bytes + FORM_OVERHEAD)),
         )
         .route("/console/plugins/{id}", get(detail))
         .route("/console/plugins/{id}/test", post(test))
@@ -169,7 +174,7 @@ async fn upload(State(state): State<AppState>, req: Request) -> PageResult {
         ))),
         Some(b) => match state
             .hub
-            .upload_plugin(c.org(), &s.principal, &name, &kind, b.to_vec())
+            .upload_plugin(c.org(), &s.principal, &name, &kind, Vec::from(b))
             .await
         {
             Ok(p) => Ok(p),

@@ -114,7 +114,8 @@ async fn upload_plugin(
     }
     let record = state
         .hub
-        .upload_plugin(&org_id, p, &name, &kind, bytes.to_vec())
+        // Without a copy: the request's bytes become the stored module.
+        .upload_plugin(&org_id, p, &name, &kind, Vec::from(bytes))
         .await?;
     let location = format!("/v1/orgs/{org_id}/plugins/{}", record.id);
     let code = if record.status == status::READY {
