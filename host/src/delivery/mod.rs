@@ -399,20 +399,6 @@ impl Worker {
     /// Takes deliveries into the ready queue, unless already held.
     fn hold(&self, batch: Vec<ClaimedDelivery>) {
         let limit = self.hub.settings.max_in_flight_per_webhook;
-        // A new line starts at the webhook's own bound when its settings
-        // were seen before, else at one until they are (`learn_limit`).
-        let known: FastMap<String, usize> = {
-            let targets = self.targets.lock().expect("targets lock");
-            batch
-                .iter()
-                .map(|d| {
-                    let own = targets
-                        .get(&d.webhook_id)
-                        .map_or(Some(1), |t| limits::line_bound(t));
-                    (d.webhook_id.clone(), own.unwrap_or(usize::MAX))
-                })
-                .collect()
-        };
         let mut state = self.state.lock().expect("worker state lock");
         for d in batch {
             if state.owned.insert(d.id.clone()) {
@@ -421,7 +407,15 @@ impl Worker {
                     .lines
                     .entry(webhook_id.clone())
                     .or_insert_with(|| Line {
-                        own_limit: known.get(&webhook_id).copied().filter(|l| *l != usize::MAX),
+                        // The webhook's own bound when its settings were seen
+                        // before, else one until they are (`learn_limit`).
+                        // Lock order: state, then targets; nothing holds the
+                        // targets lock while it takes the state lock.
+                        own_limit: match self.targets.lock().expect("targets lock").get(&webhook_id)
+                        {
+                            Some(t) => limits::line_bound(t),
+                            None => Some(1),
+                        },
                         ..Line::default()
                     });
                 line.ready.push_back(d);

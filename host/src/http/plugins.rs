@@ -237,25 +237,38 @@ async fn test_plugin(
         .hub
         .test_plugin(&org_id, &id, &input.event, &input.config)
         .await?;
-    let mut view = TestResultView {
-        verdict: None,
-        request: None,
-        error: None,
-        duration_us: report.duration.as_micros() as u64,
-        fuel_used: report.fuel_used,
-    };
-    match outcome {
-        TestOutcome::Verdict(deliver) => {
-            view.verdict = Some(if deliver { "deliver" } else { "skip" })
+    Ok(Json(TestResultView::new(outcome, report)))
+}
+
+impl TestResultView {
+    /// A call's outcome with its time and fuel, as a test or a script run
+    /// (`http/scripts.rs`) answers it.
+    pub fn new(outcome: TestOutcome, report: crate::plugin::CallReport) -> TestResultView {
+        let mut view = TestResultView {
+            verdict: None,
+            request: None,
+            error: None,
+            duration_us: report.duration.as_micros() as u64,
+            fuel_used: report.fuel_used,
+        };
+        match outcome {
+            TestOutcome::Verdict(deliver) => {
+                view.verdict = Some(if deliver { "deliver" } else { "skip" })
+            }
+            TestOutcome::Request(r) => {
+                view.request = Some(TestRequestView {
+                    body: String::from_utf8_lossy(&r.body).into_owned(),
+                    headers: r.headers,
+                    content_type: r.content_type,
+                })
+            }
+            TestOutcome::Error(e) => view.error = Some(e.to_string()),
         }
-        TestOutcome::Request(r) => {
-            view.request = Some(TestRequestView {
-                body: String::from_utf8_lossy(&r.body).into_owned(),
-                headers: r.headers,
-                content_type: r.content_type,
-            })
-        }
-        TestOutcome::Error(e) => view.error = Some(e.to_string()),
+        view
     }
-    Ok(Json(view))
+
+    /// What went wrong, when the plugin failed.
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
 }

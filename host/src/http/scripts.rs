@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::Auth;
 use super::json::ApiJson;
-use super::plugins::{PluginView, view};
+use super::plugins::{PluginView, TestResultView, view};
 use crate::domain::Scope;
 use crate::error::ApiResult;
 use crate::hub::plugins::TestOutcome;
@@ -78,30 +78,15 @@ pub struct ScriptRunInput {
     config: Value,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ScriptRequestView {
-    /// The body as text (lossy UTF-8).
-    body: String,
-    headers: Vec<(String, String)>,
-    content_type: String,
-}
-
+/// A run's answer: a plugin test's (verdict or request, error, time and
+/// fuel) and the source line its error is on.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ScriptRunView {
-    /// `deliver` or `skip`, for a filter.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    verdict: Option<&'static str>,
-    /// The transformed request, for a transform.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request: Option<ScriptRequestView>,
-    /// What went wrong, when the script failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    #[serde(flatten)]
+    result: TestResultView,
     /// The line of the source the error is on, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<u32>,
-    duration_us: u64,
-    fuel_used: u64,
 }
 
 /// Runs unsaved JavaScript on a sample event in the plugin sandbox, as a
@@ -134,32 +119,9 @@ async fn run_script(
 
 /// The answer of a run, as the API and the console's editor show it.
 pub fn run_view(outcome: TestOutcome, report: crate::plugin::CallReport) -> ScriptRunView {
-    let mut view = ScriptRunView {
-        verdict: None,
-        request: None,
-        error: None,
-        line: None,
-        duration_us: report.duration.as_micros() as u64,
-        fuel_used: report.fuel_used,
-    };
-    match outcome {
-        TestOutcome::Verdict(deliver) => {
-            view.verdict = Some(if deliver { "deliver" } else { "skip" })
-        }
-        TestOutcome::Request(r) => {
-            view.request = Some(ScriptRequestView {
-                body: String::from_utf8_lossy(&r.body).into_owned(),
-                headers: r.headers,
-                content_type: r.content_type,
-            })
-        }
-        TestOutcome::Error(e) => {
-            let text = e.to_string();
-            view.line = error_line(&text);
-            view.error = Some(text);
-        }
-    }
-    view
+    let result = TestResultView::new(outcome, report);
+    let line = result.error().and_then(error_line);
+    ScriptRunView { result, line }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
