@@ -28,9 +28,7 @@
 
 use std::collections::BTreeSet;
 
-use sqlx::Row;
-
-use super::{Store, StoreResult, Tx};
+use super::{StoreResult, Tx};
 use crate::clock::Millis;
 
 /// A webhook's line: (organisation, webhook).
@@ -200,31 +198,5 @@ impl Tx {
         }
         self.advance_lines(&key, now).await?;
         Ok(())
-    }
-}
-
-impl Store {
-    /// Where a webhook's line stands: (owed deliveries in it, its front's
-    /// id when it has one), for the API and tests.
-    pub async fn line_state(
-        &self,
-        org_id: &str,
-        webhook_id: &str,
-    ) -> StoreResult<(i64, Option<String>)> {
-        let sql = format!(
-            "SELECT (SELECT COUNT(*) FROM delivery_queue WHERE webhook_id = $1 AND line_seq IS NOT NULL AND {0}) AS n, \
-               (SELECT delivery_id FROM delivery_queue WHERE webhook_id = $1 AND line_seq IS NOT NULL \
-                  AND next_attempt_at IS NOT NULL AND status IN ('pending', 'retrying') AND {0} \
-                  ORDER BY line_seq LIMIT 1) AS front",
-            super::WEBHOOK_OF_ORG
-        );
-        super::on_read!(self, p => {
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(webhook_id)
-                .bind(org_id)
-                .fetch_one(p)
-                .await?;
-            Ok((row.try_get("n")?, row.try_get("front")?))
-        })
     }
 }
