@@ -84,6 +84,10 @@ pub struct Fields {
     /// Attempts at once at most, across every process.
     #[arg(long)]
     max_in_flight: Option<i64>,
+    /// unordered (the default) or fifo: one delivery at a time, in event
+    /// order, a failing one holding those behind it.
+    #[arg(long)]
+    ordering: Option<String>,
     /// Any other fields as a JSON object (inline, @FILE or - for stdin);
     /// applied last, so it wins over the flags.
     #[arg(long, value_name = "JSON")]
@@ -127,6 +131,9 @@ impl Fields {
         }
         if let Some(v) = self.max_in_flight {
             b.insert("max_in_flight".into(), v.into());
+        }
+        if let Some(v) = &self.ordering {
+            b.insert("ordering".into(), v.clone().into());
         }
         if let Some(d) = &self.data {
             b.extend(input::json_object_arg(d, "--data")?);
@@ -331,6 +338,7 @@ pub fn details(v: &Value) {
         ("signature scheme", output::cell(v, "signature_scheme")),
         ("rate limit", output::cell(v, "rate_limit")),
         ("max in flight", output::cell(v, "max_in_flight")),
+        ("ordering", output::cell(v, "ordering")),
         ("paused reason", output::cell(v, "paused_reason")),
     ];
     if v.get("health").is_some() {

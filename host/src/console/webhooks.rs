@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{Console, Layout, PageError, PageResult, Posted, error_for, page, see_other, when};
 use crate::domain::webhook::{
-    OnPluginError, PluginRef, SignatureScheme, WebhookInput, WebhookPatch,
+    OnPluginError, Ordering, PluginRef, SignatureScheme, WebhookInput, WebhookPatch,
 };
 use crate::domain::{Category, FieldError, Filters, Scope};
 use crate::hub::HubError;
@@ -150,6 +150,7 @@ pub struct Values {
     pub signature_scheme: String,
     pub rate_limit: String,
     pub max_in_flight: String,
+    pub ordering: String,
 }
 
 impl Values {
@@ -173,6 +174,7 @@ impl Values {
             signature_scheme: f.get("signature_scheme").to_string(),
             rate_limit: f.get("rate_limit").to_string(),
             max_in_flight: f.get("max_in_flight").to_string(),
+            ordering: f.get("ordering").to_string(),
         }
     }
 
@@ -217,6 +219,7 @@ impl Values {
             signature_scheme: s.signature_scheme.as_str().to_string(),
             rate_limit: s.rate_limit.map(|n| n.to_string()).unwrap_or_default(),
             max_in_flight: s.max_in_flight.map(|n| n.to_string()).unwrap_or_default(),
+            ordering: s.ordering.as_str().to_string(),
         }
     }
 
@@ -271,6 +274,11 @@ impl Values {
                 FieldError::new("signature_scheme", "must be scaidrive or standard")
             })?,
         };
+        let ordering = match self.ordering.trim() {
+            "" => Ordering::default(),
+            text => Ordering::parse(text)
+                .ok_or_else(|| FieldError::new("ordering", "must be unordered or fifo"))?,
+        };
         let whole = |text: &str, field: &str| match text.trim() {
             "" => Ok(None),
             n => n
@@ -282,6 +290,7 @@ impl Values {
             rate_limit: whole(&self.rate_limit, "rate_limit")?,
             max_in_flight: whole(&self.max_in_flight, "max_in_flight")?,
             signature_scheme,
+            ordering,
             filters: Filters {
                 share_ids: lines(&self.share_ids),
                 user_ids: lines(&self.user_ids),
@@ -308,6 +317,7 @@ struct Parts {
     signature_scheme: SignatureScheme,
     rate_limit: Option<i64>,
     max_in_flight: Option<i64>,
+    ordering: Ordering,
 }
 
 fn json_config(text: &str, field: &str) -> Result<Value, FieldError> {
@@ -379,6 +389,7 @@ async fn new_form(State(state): State<AppState>, c: Console) -> PageResult {
         events: vec![],
         on_plugin_error: "skip".into(),
         signature_scheme: "scaidrive".into(),
+        ordering: "unordered".into(),
         ..Values::default()
     };
     form_page(&state, &c, None, v, None).await
@@ -417,6 +428,7 @@ async fn create(State(state): State<AppState>, p: Posted) -> PageResult {
         signature_scheme: parts.signature_scheme,
         rate_limit: parts.rate_limit,
         max_in_flight: parts.max_in_flight,
+        ordering: parts.ordering,
     };
     match state
         .hub
@@ -479,6 +491,7 @@ async fn update(State(state): State<AppState>, Path(id): Path<String>, p: Posted
         signature_scheme: Some(parts.signature_scheme),
         rate_limit: Some(parts.rate_limit),
         max_in_flight: Some(parts.max_in_flight),
+        ordering: Some(parts.ordering),
     };
     match state
         .hub

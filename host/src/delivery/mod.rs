@@ -919,6 +919,17 @@ impl Worker {
             }
             gone.push(c.webhook_id.clone());
         }
+        // A FIFO line whose front ended moves on to its next, in this
+        // transaction (after the pauses above, which hold it); a retrying
+        // front holds it.
+        let lines: std::collections::BTreeSet<crate::storage::lines::LineKey> = batch
+            .iter()
+            .filter(|f| {
+                owned.in_line.contains(&f.claimed.id) && f.completion.next_attempt_at.is_none()
+            })
+            .map(|f| (f.claimed.org_id.clone(), f.claimed.webhook_id.clone()))
+            .collect();
+        let moved_on = tx.advance_lines(&lines, now).await? > 0;
         for f in batch {
             if owned.contains(&f.claimed.id) && f.completion.status == DeliveryStatus::Dropped {
                 let c = &f.claimed;
@@ -949,6 +960,9 @@ impl Worker {
         tx.commit().await?;
         for o in &outcomes {
             self.hub.after_commit(o);
+        }
+        if moved_on {
+            self.hub.work_due();
         }
         // Held deliveries of a paused webhook must see the pause now, not
         // when the cached settings expire.

@@ -198,6 +198,36 @@ impl OnPluginError {
     }
 }
 
+/// In which order a webhook's deliveries go out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Each delivery is sent as soon as it is due, many at once (within
+    /// the webhook's limits); a failing one does not hold the others.
+    #[default]
+    Unordered,
+    /// One at a time, in event order, across every process: the next is
+    /// sent only once the one before it has succeeded or ended (dropped,
+    /// filtered, plugin failed); a retrying one holds those behind it.
+    Fifo,
+}
+
+impl Ordering {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ordering::Unordered => "unordered",
+            Ordering::Fifo => "fifo",
+        }
+    }
+    pub fn parse(text: &str) -> Option<Ordering> {
+        match text {
+            "unordered" => Some(Ordering::Unordered),
+            "fifo" => Some(Ordering::Fifo),
+            _ => None,
+        }
+    }
+}
+
 /// `POST /webhooks` body.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -236,6 +266,10 @@ pub struct WebhookInput {
     /// process (1–1000); the process setting when absent.
     #[serde(default)]
     pub max_in_flight: Option<i64>,
+    /// `unordered` (the default) or `fifo`: one delivery at a time, in
+    /// event order, a failing one holding those behind it.
+    #[serde(default)]
+    pub ordering: Ordering,
 }
 
 /// `PATCH /webhooks/{id}` body: every field optional.
@@ -263,6 +297,7 @@ pub struct WebhookPatch {
     #[serde(default, deserialize_with = "double_option_i64")]
     #[schema(value_type = Option<i64>)]
     pub max_in_flight: Option<Option<i64>>,
+    pub ordering: Option<Ordering>,
 }
 
 fn double_option_i64<'de, D: serde::Deserializer<'de>>(
@@ -293,6 +328,7 @@ pub struct WebhookSettings {
     pub signature_scheme: SignatureScheme,
     pub rate_limit: Option<u32>,
     pub max_in_flight: Option<u32>,
+    pub ordering: Ordering,
 }
 
 /// The most deliveries per second a webhook's `rate_limit` may name.
@@ -532,6 +568,7 @@ impl WebhookInput {
             signature_scheme: self.signature_scheme,
             rate_limit: validate_limit(self.rate_limit, "rate_limit", MAX_RATE_LIMIT)?,
             max_in_flight: validate_limit(self.max_in_flight, "max_in_flight", MAX_IN_FLIGHT)?,
+            ordering: self.ordering,
         };
         Ok((settings, self.secret, self.paused))
     }
@@ -579,6 +616,9 @@ impl WebhookPatch {
         }
         if let Some(p) = self.on_plugin_error {
             next.on_plugin_error = p;
+        }
+        if let Some(o) = self.ordering {
+            next.ordering = o;
         }
         validate_plugins(&next.filter_plugins, &next.transform_plugin)?;
         Ok(next)

@@ -85,11 +85,20 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let inner = e.inner();
-        if inner.is_syntax() || inner.is_eof() {
+        // serde_json reports a value of the wrong kind for a choice of
+        // names (a number or null where `"fifo"` belongs) as a syntax
+        // error; in a well-formed body it is the field's error.
+        let wrong_kind = (inner.is_syntax() || inner.is_eof())
+            && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+        if (inner.is_syntax() || inner.is_eof()) && !wrong_kind {
             return ApiError::BadRequest(format!("body is not valid JSON: {inner}"));
         }
         let mut field = e.path().to_string();
-        let message = inner.to_string();
+        let message = if wrong_kind {
+            "must be one of the names this field accepts, as a string".to_string()
+        } else {
+            inner.to_string()
+        };
         // serde names a missing or unknown field in the message, at the parent's path.
         for marker in ["missing field `", "unknown field `"] {
             if let Some(rest) = message.strip_prefix(marker)

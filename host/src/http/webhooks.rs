@@ -16,7 +16,7 @@ use super::json::ApiJson;
 use super::{AppState, Page, PageQuery, page_limit};
 use crate::clock::rfc3339;
 use crate::domain::webhook::{
-    Filters, OnPluginError, PluginRef, SignatureScheme, WebhookInput, WebhookPatch,
+    Filters, OnPluginError, Ordering, PluginRef, SignatureScheme, WebhookInput, WebhookPatch,
 };
 use crate::domain::{Category, FieldError, Scope};
 use crate::error::{ApiError, ApiResult};
@@ -61,6 +61,10 @@ pub struct WebhookView {
     /// Attempts at once at most, across every process; `null`: the
     /// process setting (`SCAIHUB_MAX_IN_FLIGHT_PER_WEBHOOK`, per process).
     max_in_flight: Option<u32>,
+    /// `unordered`, or `fifo`: one delivery at a time, in event order,
+    /// across every process; a failing one holds those behind it until it
+    /// succeeds or is dropped.
+    ordering: Ordering,
     created_at: String,
     updated_at: String,
     /// Only in the answer to create: the signing secret, shown once.
@@ -164,6 +168,7 @@ impl WebhookView {
             signature_scheme: s.signature_scheme,
             rate_limit: s.rate_limit,
             max_in_flight: s.max_in_flight,
+            ordering: s.ordering,
             created_at: rfc3339(w.created_at),
             updated_at: rfc3339(w.updated_at),
             secret,

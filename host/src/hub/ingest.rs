@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{Actor, Hub, HubResult};
 use crate::clock::Millis;
-use crate::domain::webhook::Matcher;
+use crate::domain::webhook::{Matcher, Ordering};
 use crate::domain::{Category, Event};
 use crate::ids::{IdKind, new_id};
 use crate::storage::Tx;
@@ -119,6 +119,8 @@ impl Hub {
         let mut outcome = IngestOutcome::default();
         let fast = self.fast_lane_open();
         let lease_until = now + self.settings.lease.as_millis() as Millis;
+        // FIFO webhooks given new deliveries: their lines may move on.
+        let mut lines = std::collections::BTreeSet::new();
 
         // Rounds: the given events in one go, then any the fan-out raised
         // (queue overflow reports), until none is left.
@@ -178,7 +180,17 @@ impl Hub {
                     DeliveryStatus::Pending
                 };
                 let mut d = new_delivery(org_id, &webhook.id, seq, &event.event_id, status, now);
-                if status == DeliveryStatus::Pending {
+                if webhook.settings.ordering == Ordering::Fifo {
+                    // It waits in the webhook's line, which the store moves
+                    // on below; never leased here: the line's front may be
+                    // another process's.
+                    d = d.in_line();
+                    if status == DeliveryStatus::Pending {
+                        lines.insert((org_id.to_string(), webhook.id.clone()));
+                        outcome.pending += 1;
+                        outcome.pending_events.push(event.event_id.clone());
+                    }
+                } else if status == DeliveryStatus::Pending {
                     if fast {
                         // Leased to this process until `lease_until`, when
                         // any worker may take it over.
@@ -209,6 +221,7 @@ impl Hub {
             }
         }
         tx.insert_deliveries(&deliveries).await?;
+        tx.advance_lines(&lines, now).await?;
         for (i, count) in overflowed {
             tx.add_overflow(&webhooks[i].org_id, &webhooks[i].id, count, now)
                 .await?;
@@ -260,6 +273,7 @@ pub(crate) fn new_delivery(
         status,
         next_attempt_at: (status == DeliveryStatus::Pending).then_some(now),
         lease_owner: None,
+        line_seq: None,
         created_at: now,
     }
 }

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{Actor, Hub, HubError, HubResult};
 use crate::clock::{Millis, parse_rfc3339, rfc3339};
+use crate::domain::webhook::Ordering;
 use crate::domain::{Category, FieldError};
 use crate::storage::deliveries::DeliveryStatus;
 
@@ -110,8 +111,13 @@ impl Hub {
                 (r.since, r.until),
                 &r.statuses,
                 webhook.paused,
+                webhook.settings.ordering == Ordering::Fifo,
                 now,
             )
+            .await?;
+        // In a FIFO line they take their events' places: after the front
+        // being tried now, ahead of newer events still waiting.
+        tx.advance_lines(&super::webhooks::line_of(org_id, webhook_id), now)
             .await?;
         let event = self.own_event(
             Category::Admin,

@@ -1,19 +1,27 @@
 //! Webhook management: every change is one transaction that also writes
 //! the audit event describing it.
 
+use std::collections::BTreeSet;
+
 use serde_json::json;
 
 use super::ingest::new_delivery;
 use super::{Actor, Hub, HubError, HubResult};
 use crate::crypto;
-use crate::domain::webhook::{WebhookInput, WebhookPatch};
+use crate::domain::webhook::{Ordering, WebhookInput, WebhookPatch};
 use crate::domain::{Category, Event, FieldError};
 use crate::ids::{IdKind, new_id};
 use crate::storage::deliveries::{DeliveryRecord, DeliveryStatus};
+use crate::storage::lines::LineKey;
 use crate::storage::webhooks::WebhookRecord;
 
 /// Why ScaiHub paused a webhook whose receiver answered 410.
 pub const GONE_REASON: &str = "the receiver answered 410 Gone: it no longer wants these deliveries";
+
+/// The one line a statement about a single webhook moves on.
+pub(crate) fn line_of(org_id: &str, webhook_id: &str) -> BTreeSet<LineKey> {
+    [(org_id.to_string(), webhook_id.to_string())].into()
+}
 
 /// A webhook secret as the API shows it once.
 pub struct RotatedSecret {
@@ -105,6 +113,7 @@ impl Hub {
             .await?
             .ok_or(HubError::NotFound("webhook"))?;
         let scheme_was = record.settings.signature_scheme;
+        let ordering_was = record.settings.ordering;
         record.settings = patch.apply(&record.settings)?;
         if record.settings.signature_scheme != scheme_was {
             // Secrets made before the standard scheme existed may not be
@@ -133,10 +142,25 @@ impl Hub {
             .await?;
         record.updated_at = self.now();
         tx.update_webhook(&record).await?;
+        let reordered = record.settings.ordering != ordering_was;
+        if reordered {
+            // To fifo: what is owed forms the line (what a worker already
+            // holds finishes first); to unordered: the line is let go.
+            let now = self.now();
+            match record.settings.ordering {
+                Ordering::Fifo => tx.form_line(org_id, id, now).await?,
+                Ordering::Unordered => {
+                    tx.advance_lines(&line_of(org_id, id), now).await?;
+                }
+            }
+        }
         let event = self.webhook_event("webhook.updated", actor, &record);
         let outcome = self.log_own_event(&mut tx, org_id, event).await?;
         tx.commit().await?;
         self.after_commit(&outcome);
+        if reordered {
+            self.work_due();
+        }
         record.version += 1;
         Ok(record)
     }
@@ -203,6 +227,10 @@ impl Hub {
         let mut outcome = Default::default();
         if changed {
             tx.update_webhook(&record).await?;
+            if !paused {
+                // A FIFO line starts again where it stood.
+                tx.advance_lines(&line_of(org_id, id), self.now()).await?;
+            }
             record.version += 1;
             let action = if paused {
                 "webhook.paused"
@@ -323,8 +351,14 @@ impl Hub {
             DeliveryStatus::Pending
         };
         let delivery = new_delivery(org_id, id, seq, &event.event_id, status, now);
+        let delivery = match record.settings.ordering {
+            // At the end of the webhook's line, like any event.
+            Ordering::Fifo => delivery.in_line(),
+            Ordering::Unordered => delivery,
+        };
         tx.insert_deliveries(std::slice::from_ref(&delivery))
             .await?;
+        tx.advance_lines(&line_of(org_id, id), now).await?;
         tx.commit().await?;
         self.work_due();
         self.wait_for_first_attempt(org_id, &delivery.id).await
@@ -355,8 +389,15 @@ impl Hub {
             status,
             self.now(),
         );
+        let delivery = match webhook.settings.ordering {
+            // At its event's place in the line, as a recovery's are.
+            Ordering::Fifo => delivery.in_line(),
+            Ordering::Unordered => delivery,
+        };
         let mut tx = self.store.begin().await?;
         tx.insert_deliveries(std::slice::from_ref(&delivery))
+            .await?;
+        tx.advance_lines(&line_of(org_id, &old.webhook_id), self.now())
             .await?;
         tx.commit().await?;
         self.work_due();

@@ -77,7 +77,24 @@ pub struct NewDelivery {
     /// Set when the creating process sends it straight from memory: leased
     /// to that worker until `next_attempt_at`, when anyone may take it over.
     pub lease_owner: Option<String>,
+    /// Its place in its webhook's FIFO line (the event's sequence), when
+    /// the webhook is `fifo` (see `storage::lines`).
+    pub line_seq: Option<i64>,
     pub created_at: Millis,
+}
+
+impl NewDelivery {
+    /// This delivery in its webhook's FIFO line, at its event's place: it
+    /// waits, with no due time, until the line reaches it
+    /// ([`Tx::advance_lines`]).
+    pub fn in_line(mut self) -> NewDelivery {
+        if self.status.is_owed() {
+            self.line_seq = Some(self.event_seq);
+            self.next_attempt_at = None;
+            self.lease_owner = None;
+        }
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -219,6 +236,24 @@ pub struct Completion {
     pub attempt: Option<AttemptRecord>,
 }
 
+/// What [`Tx::complete_many`] recorded: the deliveries whose lease was
+/// still the recorder's, and which of those are in a FIFO line (their
+/// webhook's line may move on).
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub ids: std::collections::HashSet<String>,
+    pub in_line: std::collections::HashSet<String>,
+}
+
+impl Recorded {
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
 const COLUMNS: &str = "id, org_id, webhook_id, event_seq, event_id, status, attempt_count, next_attempt_at, \
      last_status_code, created_at, updated_at";
 
@@ -255,10 +290,10 @@ impl Tx {
             // One shape whatever the count: prepared once per connection.
             if !rows.is_empty() {
                 sqlx::query(
-                    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::int8[], $10::int8[]) \
-                       AS v (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at)), \
-                     owed AS (INSERT INTO delivery_queue (delivery_id, webhook_id, status, next_attempt_at, lease_owner, lease_until, created_at) \
-                       SELECT id, webhook_id, status, next_attempt_at, lease_owner, lease_until, created_at FROM v \
+                    "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::int8[], $8::text[], $9::int8[], $10::int8[], $11::int8[]) \
+                       AS v (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, line_seq)), \
+                     owed AS (INSERT INTO delivery_queue (delivery_id, webhook_id, status, next_attempt_at, lease_owner, lease_until, created_at, line_seq) \
+                       SELECT id, webhook_id, status, next_attempt_at, lease_owner, lease_until, created_at, line_seq FROM v \
                        WHERE status IN ('pending', 'retrying', 'queued')) \
                      INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, created_at, updated_at) \
                      SELECT id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, created_at, created_at FROM v",
@@ -273,6 +308,7 @@ impl Tx {
                 .bind(rows.iter().map(|d| d.lease_owner.as_deref()).collect::<Vec<_>>())
                 .bind(rows.iter().map(lease_until).collect::<Vec<_>>())
                 .bind(rows.iter().map(|d| d.created_at).collect::<Vec<_>>())
+                .bind(rows.iter().map(|d| d.line_seq).collect::<Vec<_>>())
                 .execute(&mut **t)
                 .await?;
             }
@@ -281,9 +317,9 @@ impl Tx {
         // SQLite keeps what is owed in the delivery's own row.
         for chunk in rows.chunks(200) {
             let mut p = Params::new(self.backend());
-            let values = p.rows(chunk.len(), 11);
+            let values = p.rows(chunk.len(), 12);
             let sql = format!(
-                "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, updated_at) VALUES {values}"
+                "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, lease_owner, lease_until, created_at, updated_at, line_seq) VALUES {values}"
             );
             on_tx!(self, c => {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -299,7 +335,8 @@ impl Tx {
                         .bind(&d.lease_owner)
                         .bind(lease_until(d))
                         .bind(d.created_at)
-                        .bind(d.created_at);
+                        .bind(d.created_at)
+                        .bind(d.line_seq);
                 }
                 q.execute(c).await?;
             });
@@ -338,18 +375,24 @@ impl Tx {
         done: &[Completion],
         owner: &str,
         now: Millis,
-    ) -> StoreResult<std::collections::HashSet<String>> {
+    ) -> StoreResult<Recorded> {
         let counted = |c: &Completion| i64::from(c.attempt.is_some());
         let code = |c: &Completion| c.attempt.as_ref().and_then(|a| a.status_code);
         let entry = |c: &Completion| c.attempt.as_ref().map(AttemptRecord::log_entry);
-        // The ids the update answered (row types differ by backend).
+        // The ids the update answered, and which of them are in a FIFO
+        // line (row types differ by backend).
         macro_rules! ids {
-            ($rows:expr) => {
-                $rows
-                    .iter()
-                    .map(|r| Ok(r.try_get::<String, _>("id")?))
-                    .collect::<StoreResult<std::collections::HashSet<String>>>()
-            };
+            ($rows:expr) => {{
+                let mut recorded = Recorded::default();
+                for r in $rows.iter() {
+                    let id: String = r.try_get("id")?;
+                    if r.try_get::<bool, _>("in_line")? {
+                        recorded.in_line.insert(id.clone());
+                    }
+                    recorded.ids.insert(id);
+                }
+                Ok(recorded)
+            }};
         }
         match self {
             Tx::Sqlite(t, _) => {
@@ -372,7 +415,7 @@ impl Tx {
                        last_status_code = CASE WHEN v.value->>2 = 1 THEN v.value->>4 ELSE last_status_code END, \
                        attempt_log = {}, lease_owner = NULL, lease_until = NULL, updated_at = $3 \
                      FROM json_each($1) v WHERE deliveries.id = v.value->>0 AND deliveries.lease_owner = $2 \
-                     RETURNING deliveries.id",
+                     RETURNING deliveries.id, deliveries.line_seq IS NOT NULL AS in_line",
                     append_attempt("attempt_log", "(v.value->>5)")
                 );
                 let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -396,16 +439,18 @@ impl Tx {
                      kept AS (UPDATE delivery_queue q SET status = v.status, next_attempt_at = v.next_at, \
                          lease_owner = NULL, lease_until = NULL \
                        FROM v WHERE q.delivery_id = ANY($9::text[]) AND q.delivery_id = v.id AND q.lease_owner = $8 \
-                       RETURNING q.delivery_id), \
+                       RETURNING q.delivery_id, q.line_seq), \
                      gone AS (DELETE FROM delivery_queue q \
                        WHERE q.delivery_id = ANY($10::text[]) AND q.lease_owner = $8 \
-                       RETURNING q.delivery_id) \
+                       RETURNING q.delivery_id, q.line_seq) \
                      UPDATE deliveries d SET status = v.status, attempt_count = d.attempt_count + v.counted, \
                        next_attempt_at = v.next_at, \
                        last_status_code = CASE WHEN v.counted = 1 THEN v.code ELSE d.last_status_code END, \
                        attempt_log = {}, updated_at = $7 \
                      FROM v WHERE d.id = ANY(ARRAY(SELECT delivery_id FROM kept UNION ALL SELECT delivery_id FROM gone)) \
-                       AND v.id = d.id RETURNING d.id",
+                       AND v.id = d.id RETURNING d.id, d.id = ANY(ARRAY( \
+                         SELECT delivery_id FROM kept WHERE line_seq IS NOT NULL UNION ALL \
+                         SELECT delivery_id FROM gone WHERE line_seq IS NOT NULL)) AS in_line",
                     append_attempt("d.attempt_log", "v.entry")
                 );
                 // Whatever the statistics say (a queue's lag its size; see
@@ -444,7 +489,10 @@ impl Tx {
     /// Owes again a webhook's deliveries created in `[since, until)` whose
     /// status is one of `statuses` (ended ones: dropped, plugin_failed,
     /// overflowed): same ids, a new attempt due now, or queued when the
-    /// webhook is paused. Each is moved once; answers how many.
+    /// webhook is paused. For a `fifo` webhook (`in_line`) they take their
+    /// event's place in its line and wait there (the caller moves the
+    /// line on). Each is moved once; answers how many.
+    #[allow(clippy::too_many_arguments)]
     pub async fn recover_deliveries(
         &mut self,
         org_id: &str,
@@ -452,9 +500,12 @@ impl Tx {
         window: (Millis, Millis),
         statuses: &[DeliveryStatus],
         paused: bool,
+        in_line: bool,
         now: Millis,
     ) -> StoreResult<u64> {
         let to = if paused { "queued" } else { "pending" };
+        // Due now, unless waiting in a line or queued by a pause.
+        let due = (!paused && !in_line).then_some(now);
         let from: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
         let done = match self {
             Tx::Sqlite(t, _) => {
@@ -462,7 +513,8 @@ impl Tx {
                 let mut moved = 0;
                 loop {
                     let step = sqlx::query(
-                        "UPDATE deliveries SET status = $6, next_attempt_at = $7, updated_at = $7 \
+                        "UPDATE deliveries SET status = $6, next_attempt_at = $9, updated_at = $7, \
+                           line_seq = CASE WHEN $10 THEN event_seq END \
                          WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 AND org_id = $2 \
                            AND created_at >= $3 AND created_at < $4 \
                            AND status IN (SELECT value FROM json_each($5)) LIMIT $8)",
@@ -475,6 +527,8 @@ impl Tx {
                     .bind(to)
                     .bind(now)
                     .bind(RELEASE_STEP)
+                    .bind(due)
+                    .bind(in_line)
                     .execute(&mut **t)
                     .await?
                     .rows_affected();
@@ -486,12 +540,12 @@ impl Tx {
             }
             // What is owed has a row in `delivery_queue` too.
             Tx::Postgres(t) => sqlx::query(
-                "WITH moved AS (UPDATE deliveries SET status = $6, next_attempt_at = $7, updated_at = $7 \
+                "WITH moved AS (UPDATE deliveries SET status = $6, next_attempt_at = $8, updated_at = $7 \
                    WHERE webhook_id = $1 AND org_id = $2 AND created_at >= $3 AND created_at < $4 \
                      AND status = ANY($5::text[]) \
-                   RETURNING id, webhook_id, created_at) \
-                 INSERT INTO delivery_queue (delivery_id, webhook_id, status, next_attempt_at, created_at) \
-                 SELECT id, webhook_id, $6, $7, created_at FROM moved",
+                   RETURNING id, webhook_id, created_at, event_seq) \
+                 INSERT INTO delivery_queue (delivery_id, webhook_id, status, next_attempt_at, created_at, line_seq) \
+                 SELECT id, webhook_id, $6, $8, created_at, CASE WHEN $9 THEN event_seq END FROM moved",
             )
             .bind(webhook_id)
             .bind(org_id)
@@ -500,6 +554,8 @@ impl Tx {
             .bind(&from)
             .bind(to)
             .bind(now)
+            .bind(due)
+            .bind(in_line)
             .execute(&mut **t)
             .await?
             .rows_affected(),
@@ -507,7 +563,9 @@ impl Tx {
         Ok(done)
     }
 
-    /// Moves a paused webhook's queue back to pending, oldest first.
+    /// Moves a paused webhook's queue back to pending, oldest first; in a
+    /// FIFO line they wait for the line to reach them (the caller moves
+    /// it on).
     pub async fn release_queue(
         &mut self,
         org_id: &str,
@@ -526,7 +584,8 @@ impl Tx {
                 let mut released = 0;
                 loop {
                     let step = sqlx::query(
-                        "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $3 \
+                        "UPDATE deliveries SET status = 'pending', updated_at = $3, \
+                           next_attempt_at = CASE WHEN line_seq IS NULL THEN created_at END \
                          WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = $1 AND org_id = $2 AND status = 'queued' LIMIT $4)",
                     )
                     .bind(webhook_id)
@@ -553,7 +612,8 @@ impl Tx {
                 .execute(&mut **t)
                 .await?;
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE delivery_queue SET status = 'pending', next_attempt_at = created_at \
+                    "UPDATE delivery_queue SET status = 'pending', \
+                       next_attempt_at = CASE WHEN line_seq IS NULL THEN created_at END \
                      WHERE webhook_id = $1 AND status = 'queued' AND {}",
                     super::WEBHOOK_OF_ORG
                 )))

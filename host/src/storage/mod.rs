@@ -27,6 +27,7 @@ pub mod deliveries;
 pub mod events;
 pub mod health;
 pub mod limits;
+pub mod lines;
 pub mod notify;
 pub mod orgs;
 pub mod plugins;

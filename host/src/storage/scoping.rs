@@ -202,6 +202,7 @@ const FILES: &[(&str, &str)] = &[
     ("events.rs", include_str!("events.rs")),
     ("health.rs", include_str!("health.rs")),
     ("limits.rs", include_str!("limits.rs")),
+    ("lines.rs", include_str!("lines.rs")),
     ("mod.rs", include_str!("mod.rs")),
     ("notify.rs", include_str!("notify.rs")),
     ("orgs.rs", include_str!("orgs.rs")),

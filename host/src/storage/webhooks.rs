@@ -8,7 +8,9 @@ use sqlx::Row;
 use super::{Backend, Store, StoreResult, Tx, from_json_text, json_text, on_read, on_tx};
 use crate::clock::Millis;
 use crate::domain::Category;
-use crate::domain::webhook::{Filters, OnPluginError, PluginRef, SignatureScheme, WebhookSettings};
+use crate::domain::webhook::{
+    Filters, OnPluginError, Ordering, PluginRef, SignatureScheme, WebhookSettings,
+};
 use crate::storage::health::HealthStatus;
 
 /// A stored webhook. Secrets stay sealed here; the service opens them.
@@ -70,7 +72,8 @@ fn settings_json(s: &WebhookSettings) -> String {
 }
 
 const COLUMNS: &str = "id, org_id, name, url, settings, secret_enc, prev_secret_enc, prev_secret_expires_at, \
-     paused, paused_reason, held_until, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at";
+     paused, paused_reason, held_until, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at, \
+     ordering";
 
 macro_rules! decode {
     ($r:expr) => {{
@@ -95,6 +98,12 @@ macro_rules! decode {
                     signature_scheme: stored.signature_scheme,
                     rate_limit: stored.rate_limit,
                     max_in_flight: stored.max_in_flight,
+                    ordering: {
+                        let text: String = r.try_get("ordering")?;
+                        Ordering::parse(&text).ok_or_else(|| {
+                            super::StoreError::Corrupt(format!("webhook ordering {text:?}"))
+                        })?
+                    },
                 },
                 secret_enc: r.try_get("secret_enc")?,
                 prev_secret_enc: r.try_get("prev_secret_enc")?,
@@ -117,8 +126,8 @@ impl Tx {
         on_tx!(self, c => {
             sqlx::query(
                 "INSERT INTO webhooks (id, org_id, name, url, settings, secret_enc, prev_secret_enc, prev_secret_expires_at, \
-                 paused, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at, paused_reason) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 paused, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at, paused_reason, ordering) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(&w.id)
             .bind(&w.org_id)
@@ -136,6 +145,7 @@ impl Tx {
             .bind(w.created_at)
             .bind(w.updated_at)
             .bind(&w.paused_reason)
+            .bind(w.settings.ordering.as_str())
             .execute(c)
             .await?;
         });
@@ -188,8 +198,8 @@ impl Tx {
             sqlx::query(
                 "UPDATE webhooks SET name = $3, url = $4, settings = $5, secret_enc = $6, prev_secret_enc = $7, \
                  prev_secret_expires_at = $8, paused = $9, queue_limit = $10, overflow_count = $11, \
-                 overflow_reported = $12, version = version + 1, updated_at = $13, paused_reason = $14 \
-                 WHERE id = $1 AND org_id = $2",
+                 overflow_reported = $12, version = version + 1, updated_at = $13, paused_reason = $14, \
+                 ordering = $15 WHERE id = $1 AND org_id = $2",
             )
             .bind(&w.id)
             .bind(&w.org_id)
@@ -205,6 +215,7 @@ impl Tx {
             .bind(w.overflow_reported)
             .bind(w.updated_at)
             .bind(&w.paused_reason)
+            .bind(w.settings.ordering.as_str())
             .execute(c)
             .await?;
         });

@@ -326,6 +326,7 @@ async fn webhook_form_shows_field_errors_and_creates_through_the_hub(backend: Ba
         "filter_plugins",
         "transform_plugin",
         "on_plugin_error",
+        "ordering",
     ] {
         assert!(
             form.body.contains(&format!("name=\"{control}\"")),
@@ -376,6 +377,20 @@ async fn webhook_form_shows_field_errors_and_creates_through_the_hub(backend: Ba
         )
         .await;
     assert_eq!(a.status, 422);
+    let a = b
+        .post(
+            "/console/webhooks",
+            &[
+                ("name", "ops"),
+                ("url", &receiver.url("/")),
+                ("events", "SHARING"),
+                ("ordering", "lifo"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(a.status, 422);
+    assert!(a.body.contains("must be unordered or fifo"), "{}", a.body);
 
     let a = b
         .post(
@@ -388,6 +403,7 @@ async fn webhook_form_shows_field_errors_and_creates_through_the_hub(backend: Ba
                 ("actions", "share.*\nwebhook.*"),
                 ("headers", "X-Team: ops"),
                 ("queue_limit", "500"),
+                ("ordering", "fifo"),
             ],
             None,
         )
@@ -411,6 +427,7 @@ async fn webhook_form_shows_field_errors_and_creates_through_the_hub(backend: Ba
         "{w}"
     );
     assert_eq!(w["queue_limit"], 500);
+    assert_eq!(w["ordering"], "fifo");
     let id = w["id"].as_str().unwrap();
     let created = env.audit("action=webhook.created").await;
     assert_eq!(created[0]["user_id"], alice.as_str());

@@ -24,6 +24,7 @@ mod limits;
 mod migrations;
 mod oauth;
 mod ops;
+mod ordering;
 mod outage;
 mod pause;
 mod people;
