@@ -34,4 +34,5 @@ mod retries;
 mod scripts;
 mod security;
 mod tenancy;
+mod traces;
 mod webhooks;
