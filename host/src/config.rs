@@ -130,6 +130,21 @@ pub struct ServeArgs {
     #[arg(long, env = "SCAIHUB_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
 
+    /// OpenTelemetry trace export over OTLP/HTTP (protobuf): the collector's
+    /// base URL (spans go to `{url}/v1/traces`) or a full URL ending in
+    /// `/v1/traces`. Nothing is exported when absent.
+    #[arg(long, env = "SCAIHUB_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// `service.name` of the exported spans.
+    #[arg(long, env = "SCAIHUB_OTLP_SERVICE_NAME", default_value = "scaihub")]
+    pub otlp_service_name: String,
+
+    /// Share of new traces exported (0-1); a trace continued from a
+    /// producer's `traceparent` follows its sampled flag.
+    #[arg(long, env = "SCAIHUB_OTLP_SAMPLE_RATIO", default_value_t = 1.0)]
+    pub otlp_sample_ratio: f64,
+
     /// Optional config file of `SCAIHUB_*=value` lines, read before parsing.
     #[arg(long, env = "SCAIHUB_CONFIG")]
     pub config: Option<PathBuf>,
@@ -152,6 +167,10 @@ impl fmt::Debug for ServeArgs {
             .field("retry_schedule", &self.retry_schedule)
             .field("allow_destinations", &self.allow_destinations)
             .field("public_url", &self.public_url)
+            .field(
+                "otlp_endpoint",
+                &self.otlp_endpoint.as_deref().map(redact_url),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -18,6 +18,8 @@
 //! - [`cli`]: the command line: the server's commands and the client
 //!   commands that talk to a running ScaiHub over its API.
 //! - [`error`]: the API's one error type.
+//! - [`traces`]: the `traceparent` of deliveries and the optional
+//!   OpenTelemetry export (OTLP/HTTP) of ingest and delivery spans.
 //! - [`clock`], [`crypto`], [`signing`], [`destinations`], [`ids`], [`metrics`]: the pieces they share.
 //!
 //! Modules look down this list's layers, never up: `storage` knows no
@@ -44,6 +46,7 @@ pub mod server;
 pub mod signing;
 pub mod state;
 pub mod storage;
+pub mod traces;
 
 /// Makes `ring` the process's TLS crypto provider (we build reqwest without
 /// a provider to avoid a C toolchain dependency). Safe to call repeatedly.

@@ -33,6 +33,13 @@ pub fn hub(
     settings: HubSettings,
     plugins: Arc<PluginRuntime>,
 ) -> Arc<Hub> {
+    let traces = match &settings.traces {
+        Some(t) => crate::traces::Traces::start(t).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot export traces; running without");
+            crate::traces::Traces::off()
+        }),
+        None => crate::traces::Traces::off(),
+    };
     Arc::new_cyclic(|weak| {
         // The group-commit writer for own events, when a runtime is there to run it.
         let audit_queue = tokio::runtime::Handle::try_current().ok().map(|rt| {
@@ -61,6 +68,7 @@ pub fn hub(
             cluster: Default::default(),
             ingest_queue,
             principal_cache: Default::default(),
+            traces,
         }
     })
 }
@@ -114,6 +122,8 @@ pub async fn serve(
     retention_task.abort();
     let _ = retention_task.await;
     hub.store.close().await;
+    // Every attempt has been recorded, so its span has ended: export them.
+    hub.traces.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -188,7 +198,30 @@ pub fn hub_settings(args: &ServeArgs) -> Result<HubSettings, ConfigError> {
             message: "must be between 1 and 36500".into(),
         });
     }
+    let traces = match &args.otlp_endpoint {
+        Some(endpoint) if !endpoint.trim().is_empty() => {
+            let traces_url =
+                crate::traces::traces_url(endpoint).map_err(|message| ConfigError {
+                    setting: "SCAIHUB_OTLP_ENDPOINT",
+                    message,
+                })?;
+            if !(0.0..=1.0).contains(&args.otlp_sample_ratio) {
+                return Err(ConfigError {
+                    setting: "SCAIHUB_OTLP_SAMPLE_RATIO",
+                    message: "must be between 0 and 1".into(),
+                });
+            }
+            Some(crate::traces::TraceSettings {
+                traces_url,
+                service_name: args.otlp_service_name.clone(),
+                sample_ratio: args.otlp_sample_ratio,
+                export_delay: Duration::from_secs(5),
+            })
+        }
+        _ => None,
+    };
     Ok(HubSettings {
+        traces,
         retention: Duration::from_secs(args.retention_days * 86_400),
         lease: Duration::from_secs(args.lease_secs),
         retry_schedule: parse_schedule(&args.retry_schedule)?,

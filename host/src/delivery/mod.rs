@@ -36,6 +36,7 @@ use crate::hub::ingest::{DROPPED, Incoming, OVERFLOW};
 use crate::hub::{Actor, Hub};
 use crate::storage::deliveries::{AttemptRecord, ClaimedDelivery, Completion, DeliveryStatus};
 use crate::storage::writer_runtime;
+use crate::traces::{AttemptEnd, AttemptOf, TraceParent};
 use plugins::PluginOutcome;
 use sender::{Rewrite, Sender, Target};
 
@@ -73,6 +74,15 @@ impl From<Completion> for Attempted {
             hold: None,
         }
     }
+}
+
+/// Where an attempt's time went, for its span.
+#[derive(Default)]
+struct Timing {
+    /// In the webhook's plugins, when it has any.
+    plugins: Option<Duration>,
+    /// In the HTTP request, when one was sent.
+    send: Option<Duration>,
 }
 
 /// The answer by which a receiver says it wants no more deliveries.
@@ -620,7 +630,41 @@ impl Worker {
         Ok(Some(target))
     }
 
+    /// One attempt inside its span: the span names the attempt's
+    /// `traceparent`, and ends with what the attempt came to.
     async fn attempt(&self, delivery: &ClaimedDelivery) -> Attempted {
+        let span = self.hub.traces.attempt(
+            &AttemptOf {
+                org_id: &delivery.org_id,
+                webhook_id: &delivery.webhook_id,
+                delivery_id: &delivery.id,
+                event_id: &delivery.event_id,
+                attempt: delivery.attempt_count + 1,
+            },
+            delivery.trace,
+        );
+        let mut timing = Timing::default();
+        let attempted = self
+            .attempt_once(delivery, &span.traceparent(), &mut timing)
+            .await;
+        let record = attempted.completion.attempt.as_ref();
+        span.finish(AttemptEnd {
+            outcome: attempted.completion.status.as_str(),
+            status_code: record.and_then(|a| a.status_code),
+            error: record.and_then(|a| a.error.as_deref()),
+            plugin_error: record.and_then(|a| a.plugin_error.as_deref()),
+            plugin_time: timing.plugins,
+            send_time: timing.send,
+        });
+        attempted
+    }
+
+    async fn attempt_once(
+        &self,
+        delivery: &ClaimedDelivery,
+        trace: &TraceParent,
+        timing: &mut Timing,
+    ) -> Attempted {
         let mut attempted_at = self.hub.now();
         let mut plugin_error = None;
         let result = match self.target(delivery).await {
@@ -655,7 +699,10 @@ impl Worker {
                 let mut body = delivery.body.as_bytes().to_vec();
                 let mut rewrite = Rewrite::default();
                 if target.has_plugins() {
-                    match plugins::run(&self.hub, &target, &delivery.body).await {
+                    let started = std::time::Instant::now();
+                    let outcome = plugins::run(&self.hub, &target, &delivery.body).await;
+                    timing.plugins = Some(started.elapsed());
+                    match outcome {
                         PluginOutcome::Pass => {}
                         PluginOutcome::Original(error) => plugin_error = Some(error),
                         PluginOutcome::Transformed {
@@ -725,8 +772,10 @@ impl Worker {
                     &delivery.action,
                     &body,
                     attempted_at,
+                    trace,
                 );
                 let result = self.sender.attempt(&target, headers, body).await;
+                timing.send = Some(result.duration);
                 if let Some(a) = admitted {
                     self.limits.end(&self.hub.store, &self.owner, a).await;
                 }
@@ -952,7 +1001,15 @@ impl Worker {
                 let fan_out = c.action != DROPPED && c.action != OVERFLOW;
                 let outcome = self
                     .hub
-                    .ingest_in_tx(&mut tx, &c.org_id, vec![Incoming { event, fan_out }])
+                    .ingest_in_tx(
+                        &mut tx,
+                        &c.org_id,
+                        vec![Incoming {
+                            event,
+                            fan_out,
+                            trace: None,
+                        }],
+                    )
                     .await?;
                 outcomes.push(outcome);
             }

@@ -154,7 +154,8 @@ impl Sender {
 
     /// The headers of one attempt. Custom headers come after the defaults
     /// (so they may replace `Content-Type`) and before ours (so nothing can
-    /// replace an `X-ScaiDrive-*` header).
+    /// replace an `X-ScaiDrive-*` header or the attempt's `traceparent`).
+    #[allow(clippy::too_many_arguments)]
     pub fn headers(
         &self,
         target: &Target,
@@ -163,6 +164,7 @@ impl Sender {
         action: &str,
         body: &[u8],
         now: crate::clock::Millis,
+        trace: &crate::traces::TraceParent,
     ) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(
@@ -185,6 +187,8 @@ impl Sender {
         if let Ok(v) = HeaderValue::from_str(delivery_id) {
             h.insert("x-scaidrive-delivery-id", v);
         }
+        // W3C trace context: the receiver's work joins the attempt's trace.
+        h.insert("traceparent", trace.header_value());
         let previous = target
             .previous_secret
             .as_ref()

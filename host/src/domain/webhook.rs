@@ -449,6 +449,12 @@ pub fn validate_headers(
                 "the Standard Webhooks headers are set by ScaiHub and cannot be overridden",
             ));
         }
+        if lower == "traceparent" {
+            return Err(FieldError::new(
+                &field,
+                "traceparent is set by ScaiHub for every attempt and cannot be overridden",
+            ));
+        }
         if lower == "host" || lower == "content-length" || HOP_BY_HOP.contains(&lower) {
             return Err(FieldError::new(
                 &field,

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -18,6 +19,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::hub::group::KeyRef;
 use crate::ids::{self, IdKind};
 use crate::storage::events::AuditQuery;
+use crate::traces::TraceParent;
 
 /// The most events one request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -45,11 +47,39 @@ pub struct IngestView {
 async fn ingest(
     State(state): State<AppState>,
     Path(org_id): Path<String>,
-    IngestAuth(auth): IngestAuth,
+    auth: Result<IngestAuth, ApiError>,
     req: Request,
-) -> ApiResult<(StatusCode, Json<IngestView>)> {
-    let principal = auth.require(&state, &org_id, Scope::EventsWrite).await?;
-    let bytes = read_json_body(req, &state).await?;
+) -> Response {
+    // The request's span (when traces are exported) continues a producer's
+    // trace; its context is stored with the events for their deliveries.
+    let producer = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse);
+    let span = state.hub.traces.ingest(&org_id, producer);
+    let answer = ingest_events(&state, &org_id, auth, req, span.context()).await;
+    let events = answer
+        .as_ref()
+        .ok()
+        .map(|v| (v.accepted.len(), v.duplicates.len()));
+    let response = answer
+        .map(|view| (StatusCode::ACCEPTED, Json(view)))
+        .into_response();
+    span.finish(response.status().as_u16(), events);
+    response
+}
+
+async fn ingest_events(
+    state: &AppState,
+    org_id: &str,
+    auth: Result<IngestAuth, ApiError>,
+    req: Request,
+    trace: Option<TraceParent>,
+) -> ApiResult<IngestView> {
+    let IngestAuth(auth) = auth?;
+    let principal = auth.require(state, org_id, Scope::EventsWrite).await?;
+    let bytes = read_json_body(req, state).await?;
     let value: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest(format!("body is not valid JSON: {e}")))?;
     let events = match &value {
@@ -89,14 +119,11 @@ async fn ingest(
         org_id: principal.org_id.clone(),
         key_id: key_id.clone(),
     });
-    let outcome = state.hub.ingest_as(&org_id, events, key).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(IngestView {
-            accepted: outcome.accepted,
-            duplicates: outcome.duplicates,
-        }),
-    ))
+    let outcome = state.hub.ingest_as(org_id, events, key, trace).await?;
+    Ok(IngestView {
+        accepted: outcome.accepted,
+        duplicates: outcome.duplicates,
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -22,6 +22,7 @@ use super::ingest::{Incoming, IngestOutcome};
 use super::{Hub, HubError, HubResult};
 use crate::domain::Event;
 use crate::storage::{Backend, Tx};
+use crate::traces::TraceParent;
 
 /// A group stops taking requests past this many events (a request is
 /// never split), so the store's writer is not held for a huge transaction
@@ -47,6 +48,8 @@ pub struct Queued {
     pub org_id: String,
     pub events: Vec<Event>,
     pub key: Option<KeyRef>,
+    /// The trace the request's events carry to their deliveries.
+    pub trace: Option<TraceParent>,
     pub reply: oneshot::Sender<HubResult<IngestOutcome>>,
 }
 
@@ -124,32 +127,35 @@ type Answers = Vec<Option<HubResult<IngestOutcome>>>;
 impl Hub {
     /// Ingests producer events (deduplicated by id) and commits.
     pub async fn ingest(&self, org_id: &str, events: Vec<Event>) -> HubResult<IngestOutcome> {
-        self.ingest_as(org_id, events, None).await
+        self.ingest_as(org_id, events, None, None).await
     }
 
     /// Ingests events for a caller authenticated with `key` from the
     /// principal cache: the key is checked again in the transaction that
     /// stores them. Written with whatever other requests are waiting, in
     /// one commit (see `hub::group`); answered once the events are durable.
+    /// `trace` is stored with the events: their deliveries continue it.
     pub async fn ingest_as(
         &self,
         org_id: &str,
         events: Vec<Event>,
         key: Option<KeyRef>,
+        trace: Option<TraceParent>,
     ) -> HubResult<IngestOutcome> {
         let Some(queue) = &self.ingest_queue else {
-            return self.ingest_alone(org_id, events, key).await;
+            return self.ingest_alone(org_id, events, key, trace).await;
         };
         let (reply, answer) = tokio::sync::oneshot::channel();
         let queued = Queued {
             org_id: org_id.to_string(),
             events,
             key,
+            trace,
             reply,
         };
         if let Err(back) = queue.send(queued) {
             let q = back.0;
-            return self.ingest_alone(org_id, q.events, q.key).await;
+            return self.ingest_alone(org_id, q.events, q.key, q.trace).await;
         }
         answer
             .await
@@ -163,6 +169,7 @@ impl Hub {
         org_id: &str,
         events: Vec<Event>,
         key: Option<KeyRef>,
+        trace: Option<TraceParent>,
     ) -> HubResult<IngestOutcome> {
         let mut tx = self.store.begin().await?;
         if let Some(k) = &key
@@ -177,7 +184,10 @@ impl Hub {
             .ingest_in_tx(
                 &mut tx,
                 org_id,
-                events.into_iter().map(Incoming::new).collect(),
+                events
+                    .into_iter()
+                    .map(|e| Incoming::traced(e, trace))
+                    .collect(),
             )
             .await?;
         tx.commit().await?;
@@ -294,7 +304,14 @@ impl Hub {
         }
         let incoming: Vec<Incoming> = members
             .iter()
-            .flat_map(|&i| group[i].events.iter().cloned().map(Incoming::new))
+            .flat_map(|&i| {
+                let trace = group[i].trace;
+                group[i]
+                    .events
+                    .iter()
+                    .cloned()
+                    .map(move |e| Incoming::traced(e, trace))
+            })
             .collect();
         let err = match self.ingest_in_tx(tx, org_id, incoming).await {
             Ok(outcome) => {
@@ -319,7 +336,13 @@ impl Hub {
         tx.rollback_to(ALL).await?;
         for &i in members {
             tx.savepoint(ONE).await?;
-            let incoming = group[i].events.iter().cloned().map(Incoming::new).collect();
+            let trace = group[i].trace;
+            let incoming = group[i]
+                .events
+                .iter()
+                .cloned()
+                .map(|e| Incoming::traced(e, trace))
+                .collect();
             match self.ingest_in_tx(tx, org_id, incoming).await {
                 Ok(outcome) => {
                     tx.release(ONE).await?;

@@ -13,6 +13,7 @@ use crate::domain::{Category, Event};
 use crate::ids::{IdKind, new_id};
 use crate::storage::Tx;
 use crate::storage::deliveries::{DeliveryStatus, NewDelivery};
+use crate::traces::TraceParent;
 
 /// What became of an ingested batch.
 #[derive(Debug, Default, Clone)]
@@ -45,13 +46,20 @@ pub const OVERFLOW: &str = "webhook.queue_overflow";
 pub struct Incoming {
     pub event: Event,
     pub fan_out: bool,
+    /// The trace its deliveries continue (the ingest request's).
+    pub trace: Option<TraceParent>,
 }
 
 impl Incoming {
     pub fn new(event: Event) -> Incoming {
+        Incoming::traced(event, None)
+    }
+
+    pub fn traced(event: Event, trace: Option<TraceParent>) -> Incoming {
         Incoming {
             event,
             fan_out: true,
+            trace,
         }
     }
 }
@@ -138,12 +146,22 @@ impl Hub {
                         (i, body)
                     })
                     .collect();
-                let rows: Vec<(&Event, &str)> =
-                    round.iter().map(|(i, b)| (&i.event, b.as_str())).collect();
+                let rows: Vec<(&Event, &str, Option<TraceParent>)> = round
+                    .iter()
+                    .map(|(i, b)| (&i.event, b.as_str(), i.trace))
+                    .collect();
                 stored = tx.insert_events(org_id, &rows, now).await?.into();
                 round.reverse();
             }
-            let Some((Incoming { event, fan_out }, body)) = round.pop() else {
+            let Some((
+                Incoming {
+                    event,
+                    fan_out,
+                    trace,
+                },
+                body,
+            )) = round.pop()
+            else {
                 continue;
             };
             let Some(seq) = stored.pop_front().flatten() else {
@@ -211,6 +229,7 @@ impl Hub {
                                 body,
                                 attempt_count: 0,
                                 lane_bytes,
+                                trace,
                             });
                     } else {
                         outcome.pending += 1;

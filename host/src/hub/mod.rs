@@ -50,6 +50,8 @@ pub struct HubSettings {
     /// How long an upload waits for its compile before answering
     /// `compiling` (202): small components answer `ready` at once.
     pub plugin_upload_wait: Duration,
+    /// Where spans are exported (OTLP/HTTP); `None`: nothing is.
+    pub traces: Option<crate::traces::TraceSettings>,
 }
 
 impl Default for HubSettings {
@@ -66,6 +68,7 @@ impl Default for HubSettings {
             public_url: "http://127.0.0.1:8080".into(),
             retention: Duration::from_secs(30 * 86_400),
             plugin_upload_wait: Duration::from_secs(2),
+            traces: None,
         }
     }
 }
@@ -109,6 +112,8 @@ pub struct Hub {
     /// API keys' principals, so ingest does not read the key per request;
     /// ingest re-checks the key in its transaction (see [`group::KeyRef`]).
     pub principal_cache: principals::PrincipalCache,
+    /// Spans of ingest requests and delivery attempts, exported or not.
+    pub traces: crate::traces::Traces,
 }
 
 /// An own event waiting for the group-commit writer, and who to tell.

@@ -224,6 +224,8 @@ pub struct ClaimedDelivery {
     /// Bytes this delivery counts against the in-memory lane's bound (0 when
     /// claimed from the store).
     pub lane_bytes: usize,
+    /// The trace stored with the event (see `traces`).
+    pub trace: Option<crate::traces::TraceParent>,
 }
 
 /// The result of one attempt, to record.
@@ -680,7 +682,8 @@ impl Store {
                  {d}.event_id AS event_id, {d}.attempt_count AS attempt_count, \
                  (SELECT w.version FROM webhooks w WHERE w.id = {d}.webhook_id) AS webhook_version, \
                  (SELECT e.action FROM events e WHERE e.seq = {d}.event_seq) AS action, \
-                 (SELECT e.body FROM events e WHERE e.seq = {d}.event_seq) AS body"
+                 (SELECT e.body FROM events e WHERE e.seq = {d}.event_seq) AS body, \
+                 (SELECT e.trace_parent FROM events e WHERE e.seq = {d}.event_seq) AS trace_parent"
             )
         };
         macro_rules! decode_claimed {
@@ -698,6 +701,9 @@ impl Store {
                             body: r.try_get::<String, _>("body")?.into(),
                             attempt_count: r.try_get("attempt_count")?,
                             lane_bytes: 0,
+                            trace: r
+                                .try_get::<Option<&str>, _>("trace_parent")?
+                                .and_then(crate::traces::TraceParent::parse),
                         })
                     })
                     .collect::<StoreResult<Vec<_>>>()?

@@ -5,6 +5,7 @@ use sqlx::Row;
 use super::{Params, Store, StoreResult, Tx, on_read, on_tx};
 use crate::clock::Millis;
 use crate::domain::Event;
+use crate::traces::TraceParent;
 
 /// Audit log query, every part optional.
 #[derive(Debug, Clone, Default)]
@@ -30,28 +31,30 @@ impl Tx {
     /// Stores events in multi-row statements; answers, in order, each one's
     /// sequence number, or `None` for an id already known in the
     /// organisation (also when it repeats within `events`: the first wins).
+    /// Each event is stored with the trace its deliveries continue, if any.
     pub async fn insert_events(
         &mut self,
         org_id: &str,
-        events: &[(&Event, &str)],
+        events: &[(&Event, &str, Option<TraceParent>)],
         now: Millis,
     ) -> StoreResult<Vec<Option<i64>>> {
         if let Tx::Postgres(t) = self {
             // One shape whatever the count: prepared once per connection.
             let rows = sqlx::query(
-                "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at) \
-                 SELECT $1, v.*, $8 FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[]) \
-                   AS v (event_id, ts, category, action, user_id, body) \
+                "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, trace_parent, received_at) \
+                 SELECT $1, v.*, $8 FROM unnest($2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $9::text[]) \
+                   AS v (event_id, ts, category, action, user_id, body, trace_parent) \
                  ON CONFLICT (org_id, event_id) DO NOTHING RETURNING seq, event_id",
             )
             .bind(org_id)
-            .bind(events.iter().map(|(e, _)| e.event_id.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|(e, _)| e.timestamp_ms()).collect::<Vec<_>>())
-            .bind(events.iter().map(|(e, _)| e.category.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|(e, _)| e.action.as_str()).collect::<Vec<_>>())
-            .bind(events.iter().map(|(e, _)| e.user_id.as_deref()).collect::<Vec<_>>())
-            .bind(events.iter().map(|(_, b)| *b).collect::<Vec<_>>())
+            .bind(events.iter().map(|(e, ..)| e.event_id.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(e, ..)| e.timestamp_ms()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(e, ..)| e.category.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(e, ..)| e.action.as_str()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(e, ..)| e.user_id.as_deref()).collect::<Vec<_>>())
+            .bind(events.iter().map(|(_, b, _)| *b).collect::<Vec<_>>())
             .bind(now)
+            .bind(events.iter().map(|(.., t)| t.map(|t| t.to_string())).collect::<Vec<_>>())
             .fetch_all(&mut **t)
             .await?;
             let mut stored: std::collections::HashMap<String, i64> = rows
@@ -66,21 +69,21 @@ impl Tx {
             // RETURNING has no order; match rows by id, each once.
             return Ok(events
                 .iter()
-                .map(|(e, _)| stored.remove(&e.event_id))
+                .map(|(e, ..)| stored.remove(&e.event_id))
                 .collect());
         }
-        const COLS: usize = 8;
+        const COLS: usize = 9;
         let mut out = Vec::with_capacity(events.len());
         for chunk in events.chunks(250) {
             let mut p = Params::new(self.backend());
             let values = p.rows(chunk.len(), COLS);
             let sql = format!(
-                "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at) \
+                "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at, trace_parent) \
                  VALUES {values} ON CONFLICT (org_id, event_id) DO NOTHING RETURNING seq, event_id"
             );
             let mut stored: std::collections::HashMap<String, i64> = on_tx!(self, c => {
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for (event, body) in chunk {
+                for (event, body, trace) in chunk {
                     q = q
                         .bind(org_id)
                         .bind(&event.event_id)
@@ -89,7 +92,8 @@ impl Tx {
                         .bind(&event.action)
                         .bind(&event.user_id)
                         .bind(*body)
-                        .bind(now);
+                        .bind(now)
+                        .bind(trace.map(|t| t.to_string()));
                 }
                 q.fetch_all(&mut *c)
                     .await?
@@ -98,7 +102,7 @@ impl Tx {
                     .collect::<StoreResult<_>>()?
             });
             // RETURNING has no order; match rows by id, each once.
-            out.extend(chunk.iter().map(|(e, _)| stored.remove(&e.event_id)));
+            out.extend(chunk.iter().map(|(e, ..)| stored.remove(&e.event_id)));
         }
         Ok(out)
     }

@@ -35,4 +35,5 @@ mod retries;
 mod scripts;
 mod security;
 mod tenancy;
+mod traces;
 mod webhooks;

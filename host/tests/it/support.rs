@@ -221,6 +221,8 @@ pub struct Options {
     /// another test's JavaScript one. The compile queue's own tests
     /// shorten it.
     pub upload_wait: Duration,
+    /// Where the server exports its spans (none by default).
+    pub traces: Option<scaihub::traces::TraceSettings>,
 }
 
 impl Default for Options {
@@ -232,6 +234,7 @@ impl Default for Options {
             max_in_flight_per_webhook: 64,
             plugin_limits: PluginLimits::default(),
             upload_wait: Duration::from_secs(600),
+            traces: None,
         }
     }
 }
@@ -272,6 +275,7 @@ impl TestEnv {
             delivery_timeout: options.delivery_timeout,
             max_in_flight_per_webhook: options.max_in_flight_per_webhook,
             plugin_upload_wait: options.upload_wait,
+            traces: options.traces,
             ..HubSettings::default()
         };
         let (master_key, _) = MasterKey::generate();
