@@ -9,6 +9,7 @@ pub mod console;
 pub mod group;
 pub mod ingest;
 pub mod oauth;
+pub mod oidc;
 pub mod plugins;
 pub mod principals;
 pub mod recovery;
@@ -109,6 +110,8 @@ pub struct Hub {
     /// API keys' principals, so ingest does not read the key per request;
     /// ingest re-checks the key in its transaction (see [`group::KeyRef`]).
     pub principal_cache: principals::PrincipalCache,
+    /// ScaiHub as a client of organisations' own OpenID Connect providers.
+    pub oidc: crate::oauth::oidc::OidcClient,
 }
 
 /// An own event waiting for the group-commit writer, and who to tell.

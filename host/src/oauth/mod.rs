@@ -5,4 +5,5 @@
 
 pub mod jwt;
 pub mod keys;
+pub mod oidc;
 pub mod pkce;

@@ -28,6 +28,7 @@ pub mod events;
 pub mod health;
 pub mod limits;
 pub mod notify;
+pub mod oidc;
 pub mod orgs;
 pub mod plugins;
 pub mod retention;
