@@ -85,6 +85,8 @@ const provider = new Provider(issuer, {
 });
 
 server.on('request', provider.callback());
+// The test may stop reading our output; that must not stop us.
+process.stdout.on('error', () => {});
 console.log(JSON.stringify({ issuer }));
 
 const stop = () => server.close(() => process.exit(0));

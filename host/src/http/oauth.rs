@@ -544,6 +544,22 @@ fn html_page(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
     res
 }
 
+/// The sign-in and consent page. Its form may also lead to the client's
+/// redirect URI: a browser applies `form-action` to the redirect that
+/// answers a form too, so that origin is allowed beside our own.
+fn consent_page(status: StatusCode, req: &AuthRequest, body: String, csrf: &str) -> Response {
+    let mut res = html_page(status, body, Some(csrf));
+    let origin = url::Url::parse(&req.redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'"
+    )) {
+        res.headers_mut().insert("content-security-policy", v);
+    }
+    res
+}
+
 fn refusal(r: Refusal) -> Response {
     match r {
         Refusal::Page(status, message) => html_page(
@@ -577,7 +593,7 @@ async fn authorize_page(
                     u.email.as_str()
                 }
             });
-            html_page(StatusCode::OK, page(&req, &csrf, None, label), Some(&csrf))
+            consent_page(StatusCode::OK, &req, page(&req, &csrf, None, label), &csrf)
         }
         Err(r) => refusal(r),
     }
@@ -688,10 +704,11 @@ async fn authorize_submit(
     let user = match signed {
         Ok(Ok(u)) => u,
         Ok(Err(message)) => {
-            return html_page(
+            return consent_page(
                 StatusCode::UNAUTHORIZED,
+                &req,
                 page(&req, &form_csrf, Some(message), None),
-                Some(&form_csrf),
+                &form_csrf,
             );
         }
         Err(_) => {

@@ -315,8 +315,9 @@ fn pick_key<'a>(keys: &'a [Jwk], kid: Option<&str>, alg: Algorithm) -> Option<&'
     }
 }
 
-/// Parses a key set, keeping the keys this build can use and skipping
-/// the rest (a provider may publish kinds we do not know).
+/// Parses a key set, keeping the public keys this build can use and
+/// skipping the rest (a provider may publish kinds we do not know, and a
+/// shared secret is never a provider's signing key).
 pub fn parse_jwks(body: &[u8]) -> Result<Vec<Jwk>, OidcError> {
     #[derive(Deserialize)]
     struct Set {
@@ -328,6 +329,14 @@ pub fn parse_jwks(body: &[u8]) -> Result<Vec<Jwk>, OidcError> {
         .keys
         .into_iter()
         .filter_map(|k| serde_json::from_value::<Jwk>(k).ok())
+        .filter(|k| {
+            matches!(
+                k.algorithm,
+                AlgorithmParameters::RSA(_)
+                    | AlgorithmParameters::EllipticCurve(_)
+                    | AlgorithmParameters::OctetKeyPair(_)
+            )
+        })
         .collect())
 }
 
@@ -590,4 +599,199 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     cut(&text, 300)
+}
+
+#[cfg(test)]
+mod tests {
+    use jsonwebtoken::{EncodingKey, Header};
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    const ISSUER: &str = "https://idp.example.com";
+    const CLIENT: &str = "scaihub";
+    const NONCE: &str = "n-0S6_WzA2Mj";
+    /// 2026-06-01T00:00:00Z, ScaiHub's clock in these tests.
+    const NOW: Millis = 1_780_272_000_000;
+
+    /// A provider's ES256 key made for the test: the private half to sign
+    /// with and the public JWK it would publish.
+    struct TestKey {
+        private: EncodingKey,
+        jwk: Jwk,
+    }
+
+    fn key(kid: &str) -> TestKey {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                .unwrap();
+        let point = pair.public_key().as_ref();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwk: Jwk = serde_json::from_value(json!({
+            "kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+            "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+        }))
+        .unwrap();
+        TestKey {
+            private: EncodingKey::from_ec_der(pkcs8.as_ref()),
+            jwk,
+        }
+    }
+
+    fn claims() -> Value {
+        let now = NOW / 1000;
+        json!({
+            "iss": ISSUER, "sub": "248289761001", "aud": CLIENT, "exp": now + 300,
+            "iat": now, "nonce": NONCE, "email": "ana@example.com", "email_verified": true,
+        })
+    }
+
+    fn sign(k: &TestKey, kid: Option<&str>, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = kid.map(str::to_string);
+        jsonwebtoken::encode(&header, claims, &k.private).unwrap()
+    }
+
+    fn expected() -> Expected<'static> {
+        Expected {
+            issuer: ISSUER,
+            client_id: CLIENT,
+            nonce: NONCE,
+            now: NOW,
+        }
+    }
+
+    fn refused(token: &str, keys: &[Jwk]) -> String {
+        match verify_id_token(token, keys, &expected()) {
+            Err(OidcError::IdToken(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_token_from_the_provider_for_this_sign_in_is_accepted() {
+        let k = key("k1");
+        let other = key("k2");
+        let token = sign(&k, Some("k1"), &claims());
+        let person =
+            verify_id_token(&token, &[other.jwk.clone(), k.jwk.clone()], &expected()).unwrap();
+        assert_eq!(person.subject, "248289761001");
+        assert_eq!(person.email.as_deref(), Some("ana@example.com"));
+        assert!(person.email_verified);
+        // No kid: the one key of the right kind is used.
+        let token = sign(&k, None, &claims());
+        assert!(verify_id_token(&token, &[k.jwk.clone()], &expected()).is_ok());
+        // Within the leeway of its expiry, still good.
+        let mut c = claims();
+        c["exp"] = json!(NOW / 1000 - LEEWAY_SECS + 5);
+        assert!(verify_id_token(&sign(&k, Some("k1"), &c), &[k.jwk.clone()], &expected()).is_ok());
+    }
+
+    #[test]
+    fn tampered_tokens_and_tokens_signed_by_another_key_are_refused() {
+        let k = key("k1");
+        let token = sign(&k, Some("k1"), &claims());
+        // Another payload under the same signature.
+        let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+        let mut c = claims();
+        c["email"] = json!("admin@example.com");
+        parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.to_string());
+        let tampered = parts.join(".");
+        assert!(refused(&tampered, &[k.jwk.clone()]).contains("signature"));
+        // Signed by a key that is not the provider's, claiming its kid.
+        let impostor = key("k1");
+        let forged = sign(&impostor, Some("k1"), &claims());
+        assert!(refused(&forged, &[k.jwk.clone()]).contains("signature"));
+        // A kid the provider does not publish.
+        let unknown = sign(&k, Some("k9"), &claims());
+        assert!(refused(&unknown, &[k.jwk.clone()]).contains("kid"));
+    }
+
+    #[test]
+    fn unsigned_and_shared_secret_tokens_are_refused() {
+        let k = key("k1");
+        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let none = format!("{}.{}.", b64(&json!({"alg": "none", "kid": "k1"})), b64(&claims()));
+        assert!(verify_id_token(&none, &[k.jwk.clone()], &expected()).is_err());
+        // HS256 keyed with something public must never verify.
+        let hs = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(CLIENT.as_bytes()).unwrap(),
+        )
+        .unwrap();
+        assert!(refused(&hs, &[k.jwk.clone()]).contains("HS256"));
+    }
+
+    #[test]
+    fn expired_future_wrong_nonce_issuer_audience_and_party_are_refused() {
+        let k = key("k1");
+        let keys = [k.jwk.clone()];
+        let with = |field: &str, value: Value| {
+            let mut c = claims();
+            c[field] = value;
+            sign(&k, Some("k1"), &c)
+        };
+        let now = NOW / 1000;
+        assert!(refused(&with("exp", json!(now - LEEWAY_SECS - 1)), &keys).contains("expired"));
+        assert!(refused(&with("iat", json!(now + LEEWAY_SECS + 60)), &keys).contains("future"));
+        assert!(refused(&with("nonce", json!("another sign-in")), &keys).contains("nonce"));
+        let mut c = claims();
+        c.as_object_mut().unwrap().remove("nonce");
+        assert!(refused(&sign(&k, Some("k1"), &c), &keys).contains("nonce"));
+        assert!(refused(&with("iss", json!("https://evil.example")), &keys).contains("issued by"));
+        assert!(refused(&with("aud", json!("another-client")), &keys).contains("another client"));
+        assert!(
+            refused(&with("aud", json!([CLIENT, "another-client"])), &keys)
+                .contains("authorized party")
+        );
+        assert!(refused(&with("azp", json!("another-client")), &keys).contains("authorized party"));
+        let mut c = claims();
+        c["aud"] = json!([CLIENT, "another-client"]);
+        c["azp"] = json!(CLIENT);
+        assert!(verify_id_token(&sign(&k, Some("k1"), &c), &keys, &expected()).is_ok());
+    }
+
+    #[test]
+    fn only_a_json_true_verifies_an_email() {
+        let k = key("k1");
+        for value in [json!("true"), json!(1), json!(false), Value::Null] {
+            let mut c = claims();
+            c["email_verified"] = value.clone();
+            let person =
+                verify_id_token(&sign(&k, Some("k1"), &c), &[k.jwk.clone()], &expected()).unwrap();
+            assert!(!person.email_verified, "{value}");
+        }
+    }
+
+    #[test]
+    fn provider_urls_are_https_or_loopback_http() {
+        for ok in [
+            "https://idp.example.com",
+            "http://127.0.0.1:8080",
+            "http://localhost/realms/x",
+            "http://[::1]:9000",
+        ] {
+            assert!(url_allowed(&url::Url::parse(ok).unwrap()), "{ok}");
+        }
+        for bad in ["http://idp.example.com", "http://10.0.0.1", "ftp://idp.example.com"] {
+            assert!(!url_allowed(&url::Url::parse(bad).unwrap()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn key_sets_keep_the_keys_they_can_use() {
+        let k = key("k1");
+        let body = json!({"keys": [
+            serde_json::to_value(&k.jwk).unwrap(),
+            {"kty": "weird", "kid": "x"},
+            {"kty": "oct", "kid": "s", "k": "c2VjcmV0"},
+        ]});
+        let keys = parse_jwks(body.to_string().as_bytes()).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(parse_jwks(b"not json").is_err());
+    }
 }
