@@ -21,7 +21,7 @@ use crate::domain::{FieldError, Scope};
 use crate::hub::HubError;
 use crate::hub::oidc::{
     AUTHORIZE_TICKET_COOKIE, BROWSER_COOKIE, CALLBACK_PATH, CHOOSE_PATH, Callback,
-    OidcSettingsInput, START_PATH, SIGN_IN_LIFETIME_MS, TICKET_LIFETIME_MS,
+    OidcSettingsInput, SIGN_IN_LIFETIME_MS, START_PATH, TICKET_LIFETIME_MS,
 };
 use crate::state::AppState;
 
@@ -284,7 +284,9 @@ async fn save(State(state): State<AppState>, p: Posted) -> PageResult {
     };
     match state.hub.put_oidc(p.console.org(), &principal, input).await {
         Ok(_) => settings_form(&state, &p.console, None, None, true).await,
-        Err(HubError::Invalid(e)) => settings_form(&state, &p.console, Some(v), Some(e), false).await,
+        Err(HubError::Invalid(e)) => {
+            settings_form(&state, &p.console, Some(v), Some(e), false).await
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -605,7 +605,12 @@ async fn ticket_user(
     headers: &HeaderMap,
 ) -> Option<crate::hub::oidc::TicketUser> {
     let ticket = cookie_value(headers, crate::hub::oidc::AUTHORIZE_TICKET_COOKIE)?;
-    state.hub.authorize_ticket_user(&ticket).await.ok().flatten()
+    state
+        .hub
+        .authorize_ticket_user(&ticket)
+        .await
+        .ok()
+        .flatten()
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -76,7 +76,10 @@ impl std::fmt::Debug for OidcSettingsInput {
         f.debug_struct("OidcSettingsInput")
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
             .field("allowed_domains", &self.allowed_domains)
             .finish_non_exhaustive()
     }
@@ -327,7 +330,11 @@ impl Hub {
         let Some(settings) = self.store.get_org_oidc(&org_id).await? else {
             return Ok(Err(no_provider()));
         };
-        let doc = match self.oidc.discover(&settings.issuer, self.now(), false).await {
+        let doc = match self
+            .oidc
+            .discover(&settings.issuer, self.now(), false)
+            .await
+        {
             Ok(doc) => doc,
             Err(e) => {
                 tracing::warn!(org_id = %org_id, error = %e, "an organisation's OpenID provider cannot be reached");
@@ -417,9 +424,11 @@ impl Hub {
         ip: Option<&str>,
     ) -> HubResult<Result<OidcSignedIn, OidcRefused>> {
         let now = self.now();
-        let expired = || OidcRefused {
+        let expired = || {
+            OidcRefused {
             message: "This sign-in expired, was already used, or was begun in another browser. Start again from the sign-in page.".into(),
             authorize: None,
+        }
         };
         let Some(state) = back.state else {
             return Ok(Err(expired()));
@@ -578,7 +587,8 @@ impl Hub {
         code: &str,
         now: Millis,
     ) -> Result<crate::oauth::oidc::Person, OidcError> {
-        let sealed = |e: crypto::CryptoError| OidcError::BadDocument("stored secret", e.to_string());
+        let sealed =
+            |e: crypto::CryptoError| OidcError::BadDocument("stored secret", e.to_string());
         let secret = self
             .master_key
             .open(&settings.client_secret, &settings.org_id)

@@ -395,7 +395,9 @@ impl OidcClient {
             builder = builder.tls_backend_preconfigured(tls);
         }
         OidcClient {
-            http: builder.build().expect("the OIDC client's settings are valid"),
+            http: builder
+                .build()
+                .expect("the OIDC client's settings are valid"),
             policy,
             discovery: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
@@ -541,7 +543,9 @@ impl OidcClient {
         match doc.client_auth()? {
             ClientAuth::Basic => {
                 // RFC 6749 §2.3.1: each part form-encoded, then base64.
-                let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+                let enc = |s: &str| {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+                };
                 let pair = format!("{}:{}", enc(client_id), enc(client_secret));
                 req = req.header(
                     reqwest::header::AUTHORIZATION,
@@ -625,9 +629,8 @@ mod tests {
     fn key(kid: &str) -> TestKey {
         let rng = ring::rand::SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair =
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                .unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
         let point = pair.public_key().as_ref();
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
         let jwk: Jwk = serde_json::from_value(json!({
@@ -683,11 +686,18 @@ mod tests {
         assert!(person.email_verified);
         // No kid: the one key of the right kind is used.
         let token = sign(&k, None, &claims());
-        assert!(verify_id_token(&token, &[k.jwk.clone()], &expected()).is_ok());
+        assert!(verify_id_token(&token, std::slice::from_ref(&k.jwk), &expected()).is_ok());
         // Within the leeway of its expiry, still good.
         let mut c = claims();
         c["exp"] = json!(NOW / 1000 - LEEWAY_SECS + 5);
-        assert!(verify_id_token(&sign(&k, Some("k1"), &c), &[k.jwk.clone()], &expected()).is_ok());
+        assert!(
+            verify_id_token(
+                &sign(&k, Some("k1"), &c),
+                std::slice::from_ref(&k.jwk),
+                &expected()
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -700,22 +710,27 @@ mod tests {
         c["email"] = json!("admin@example.com");
         parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(c.to_string());
         let tampered = parts.join(".");
-        assert!(refused(&tampered, &[k.jwk.clone()]).contains("signature"));
+        assert!(refused(&tampered, std::slice::from_ref(&k.jwk)).contains("signature"));
         // Signed by a key that is not the provider's, claiming its kid.
         let impostor = key("k1");
         let forged = sign(&impostor, Some("k1"), &claims());
-        assert!(refused(&forged, &[k.jwk.clone()]).contains("signature"));
+        assert!(refused(&forged, std::slice::from_ref(&k.jwk)).contains("signature"));
         // A kid the provider does not publish.
         let unknown = sign(&k, Some("k9"), &claims());
-        assert!(refused(&unknown, &[k.jwk.clone()]).contains("kid"));
+        assert!(refused(&unknown, std::slice::from_ref(&k.jwk)).contains("kid"));
     }
 
     #[test]
     fn unsigned_and_shared_secret_tokens_are_refused() {
         let k = key("k1");
-        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        let none = format!("{}.{}.", b64(&json!({"alg": "none", "kid": "k1"})), b64(&claims()));
-        assert!(verify_id_token(&none, &[k.jwk.clone()], &expected()).is_err());
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let none = format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "kid": "k1"})),
+            b64(&claims())
+        );
+        assert!(verify_id_token(&none, std::slice::from_ref(&k.jwk), &expected()).is_err());
         // HS256 keyed with something public must never verify.
         let hs = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -723,7 +738,7 @@ mod tests {
             &EncodingKey::from_secret(CLIENT.as_bytes()).unwrap(),
         )
         .unwrap();
-        assert!(refused(&hs, &[k.jwk.clone()]).contains("HS256"));
+        assert!(refused(&hs, std::slice::from_ref(&k.jwk)).contains("HS256"));
     }
 
     #[test]
@@ -761,8 +776,12 @@ mod tests {
         for value in [json!("true"), json!(1), json!(false), Value::Null] {
             let mut c = claims();
             c["email_verified"] = value.clone();
-            let person =
-                verify_id_token(&sign(&k, Some("k1"), &c), &[k.jwk.clone()], &expected()).unwrap();
+            let person = verify_id_token(
+                &sign(&k, Some("k1"), &c),
+                std::slice::from_ref(&k.jwk),
+                &expected(),
+            )
+            .unwrap();
             assert!(!person.email_verified, "{value}");
         }
     }
@@ -777,7 +796,11 @@ mod tests {
         ] {
             assert!(url_allowed(&url::Url::parse(ok).unwrap()), "{ok}");
         }
-        for bad in ["http://idp.example.com", "http://10.0.0.1", "ftp://idp.example.com"] {
+        for bad in [
+            "http://idp.example.com",
+            "http://10.0.0.1",
+            "ftp://idp.example.com",
+        ] {
             assert!(!url_allowed(&url::Url::parse(bad).unwrap()), "{bad}");
         }
     }

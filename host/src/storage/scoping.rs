@@ -206,11 +206,6 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "delete_expired_oidc_sign_ins",
         "expiry sweep across organisations",
     ),
-    (
-        "oidc.rs",
-        "take_oidc_sign_in",
-        "a sign-in under way is spent by its state's hash, from the browser that began it",
-    ),
 ];
 
 const FILES: &[(&str, &str)] = &[

@@ -182,7 +182,10 @@ async fn provider_settings_are_checked_by_field_sealed_and_audited(backend: Back
     for (body, field) in [
         (with("issuer", json!("http://idp.example.com")), "issuer"),
         (with("issuer", json!("not a url")), "issuer"),
-        (with("issuer", json!(format!("{}?x=1", idp.issuer))), "issuer"),
+        (
+            with("issuer", json!(format!("{}?x=1", idp.issuer))),
+            "issuer",
+        ),
         // Answers no discovery document.
         (with("issuer", json!("http://127.0.0.1:9")), "issuer"),
         // Its discovery document names another issuer.
@@ -242,9 +245,18 @@ async fn provider_settings_are_checked_by_field_sealed_and_audited(backend: Back
     keep["display_name"] = json!("Renamed IdP");
     let (s, v) = env.call("PUT", path, Some(keep)).await;
     assert_eq!((s, v["display_name"].clone()), (200, json!("Renamed IdP")));
-    let again = env.hub.store.get_org_oidc(&env.org_id).await.unwrap().unwrap();
+    let again = env
+        .hub
+        .store
+        .get_org_oidc(&env.org_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
-        env.hub.master_key.open(&again.client_secret, &env.org_id).unwrap(),
+        env.hub
+            .master_key
+            .open(&again.client_secret, &env.org_id)
+            .unwrap(),
         CLIENT_SECRET.as_bytes()
     );
 
@@ -260,12 +272,22 @@ async fn provider_settings_are_checked_by_field_sealed_and_audited(backend: Back
             Some(settings(&idp.issuer)),
         )
         .await;
-    assert_eq!((s, e["field"].clone()), (422, json!("allowed_domains")), "{e}");
+    assert_eq!(
+        (s, e["field"].clone()),
+        (422, json!("allowed_domains")),
+        "{e}"
+    );
 
     // Audited, without the secret.
-    let events = env.audit("category=ADMIN&action=oidc_provider.updated").await;
+    let events = env
+        .audit("category=ADMIN&action=oidc_provider.updated")
+        .await;
     assert_eq!(events.len(), 2, "{events:?}");
-    assert!(!Value::Array(events.clone()).to_string().contains(CLIENT_SECRET));
+    assert!(
+        !Value::Array(events.clone())
+            .to_string()
+            .contains(CLIENT_SECRET)
+    );
     assert_eq!(events[0]["payload"]["issuer"], idp.issuer);
 
     let (s, _) = env.call("DELETE", path, None).await;
@@ -308,7 +330,10 @@ async fn start(env: &TestEnv, email: &str) -> (url::Url, String) {
     assert_eq!(res.status(), 303);
     let to = url::Url::parse(res.headers()["location"].to_str().unwrap()).unwrap();
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     (to, cookie.split(';').next().unwrap().to_string())
 }
 
@@ -332,7 +357,11 @@ async fn a_callback_counts_once_and_only_in_the_browser_that_began_it(backend: B
     let env = TestEnv::start(backend).await;
     let idp = provider(&env).await;
     let (s, e) = env
-        .call("PUT", "/v1/orgs/{org}/sign-in/oidc", Some(settings(&idp.issuer)))
+        .call(
+            "PUT",
+            "/v1/orgs/{org}/sign-in/oidc",
+            Some(settings(&idp.issuer)),
+        )
         .await;
     assert_eq!(s, 200, "{e}");
 
@@ -437,7 +466,12 @@ async fn a_callback_counts_once_and_only_in_the_browser_that_began_it(backend: B
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
-    assert!(res.text().await.unwrap().contains("sign in with your email and password"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("sign in with your email and password")
+    );
     env.finish().await;
 }
 
@@ -460,7 +494,10 @@ async fn at_provider(c: &Client, login: &str) {
     // Back at ScaiHub once the redirects have settled.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while c.current_url().await.path().starts_with("/interaction") {
-        assert!(tokio::time::Instant::now() < deadline, "still at the provider");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still at the provider"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -474,7 +511,13 @@ async fn people_sign_in_through_their_provider_and_everyone_else_is_refused(back
     clock_to_now(&env);
     let idp = provider(&env).await;
     let org = env.org_id.clone();
-    let admin = person(&env, &org, "admin@example.com", &["admin:read", "admin:write"]).await;
+    let admin = person(
+        &env,
+        &org,
+        "admin@example.com",
+        &["admin:read", "admin:write"],
+    )
+    .await;
     let ana = person(&env, &org, "ana@example.com", &["admin:read", "files:read"]).await;
     person(&env, &org, "ben@example.com", &["admin:read"]).await;
     person(&env, &org, "out@elsewhere.org", &["admin:read"]).await;
@@ -491,11 +534,9 @@ async fn people_sign_in_through_their_provider_and_everyone_else_is_refused(back
     fill(&c, "#login", "admin@example.com").await;
     fill(&c, "#password", PASSWORD).await;
     submit(&c, "#sign-in").await;
-    c.goto(&format!("{}/console/sign-in-settings", env.base)).await;
-    assert_eq!(
-        text(&c, "#redirect-uri").await,
-        env.hub.oidc_redirect_uri()
-    );
+    c.goto(&format!("{}/console/sign-in-settings", env.base))
+        .await;
+    assert_eq!(text(&c, "#redirect-uri").await, env.hub.oidc_redirect_uri());
     fill(&c, "#display_name", "Example IdP").await;
     fill(&c, "#issuer", "http://idp.example.com").await;
     fill(&c, "#client_id", CLIENT_ID).await;
@@ -509,7 +550,10 @@ async fn people_sign_in_through_their_provider_and_everyone_else_is_refused(back
     submit(&c, "#save-oidc").await;
     assert!(text(&c, "#saved").await.contains("Saved"));
     assert!(text(&c, "#secret-state").await.contains("A secret is set"));
-    assert!(!c.source().await.contains(CLIENT_SECRET), "never shown again");
+    assert!(
+        !c.source().await.contains(CLIENT_SECRET),
+        "never shown again"
+    );
     shot(&c, "oidc-02-settings-saved").await;
     c.close().await;
 
@@ -601,11 +645,7 @@ async fn people_sign_in_through_their_provider_and_everyone_else_is_refused(back
     submit(&c, "#oidc-sign-in").await;
     at_provider(&c, "ana").await;
     assert_eq!(c.current_url().await.path(), "/oauth/authorize");
-    assert!(
-        text(&c, "#signed-in-as")
-            .await
-            .contains("ana@example.com")
-    );
+    assert!(text(&c, "#signed-in-as").await.contains("ana@example.com"));
     assert!(c.find("#password").await.is_err(), "no password asked");
     shot(&c, "oidc-05-consent").await;
     submit(&c, "#allow").await;
