@@ -50,7 +50,9 @@ pub fn hub(
         let ingest_queue = tokio::runtime::Handle::try_current()
             .ok()
             .map(|_| crate::hub::group::spawn_writers(weak.clone(), store.backend()));
+        let oidc = crate::oauth::oidc::OidcClient::new(destinations.clone());
         Hub {
+            oidc,
             store,
             clock,
             master_key,

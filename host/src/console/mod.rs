@@ -14,6 +14,7 @@
 pub mod applications;
 pub mod audit;
 pub mod editor;
+pub mod oidc;
 pub mod plugins;
 pub mod webhooks;
 
@@ -52,6 +53,7 @@ pub fn router(max_module_bytes: usize) -> Router<AppState> {
         .merge(plugins::router(max_module_bytes))
         .merge(editor::router())
         .merge(audit::router())
+        .merge(oidc::router())
 }
 
 // ---- responses ----
@@ -180,7 +182,7 @@ pub type PageResult = Result<Response, PageError>;
 
 // ---- the session ----
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -416,7 +418,7 @@ struct SignInPage<'a> {
     error: Option<&'a str>,
 }
 
-fn secure(state: &AppState) -> &'static str {
+pub(crate) fn secure(state: &AppState) -> &'static str {
     if state.hub.settings.public_url.starts_with("https://") {
         "; Secure"
     } else {
@@ -439,6 +441,20 @@ fn sign_in_response(
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
+}
+
+/// The session cookie for a new session.
+pub(crate) fn session_cookie(
+    state: &AppState,
+    token: &str,
+    session: &ConsoleSession,
+) -> Option<HeaderValue> {
+    let max_age = (session.expires_at - state.hub.now()) / 1000;
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
+        secure(state)
+    ))
+    .ok()
 }
 
 async fn sign_in_page(State(state): State<AppState>, c: Result<Console, PageError>) -> Response {
@@ -472,12 +488,8 @@ async fn sign_in(
     {
         Ok((token, session)) => {
             let mut res = see_other("/console/webhooks");
-            let max_age = (session.expires_at - state.hub.now()) / 1000;
             let h = res.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "{SESSION_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
-                secure(&state)
-            )) {
+            if let Some(v) = session_cookie(&state, &token, &session) {
                 h.append(header::SET_COOKIE, v);
             }
             if let Ok(v) = HeaderValue::from_str(&format!(

@@ -11,6 +11,7 @@ pub mod ops;
 pub mod orgs;
 pub mod plugins;
 pub mod scripts;
+pub mod sign_in;
 pub mod users;
 pub mod webhooks;
 
@@ -59,6 +60,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(webhooks::router())
         .merge(deliveries::router())
         .merge(users::router())
+        .merge(sign_in::router())
         .merge(plugins::router())
         .merge(scripts::router())
         .merge(applications::router())

@@ -429,7 +429,28 @@ fn escape(text: &str) -> String {
 
 const CSRF_COOKIE: &str = "scaihub_oauth_csrf";
 
-fn page(req: &AuthRequest, csrf: &str, error: Option<&str>) -> String {
+/// The authorization request as a query string, to come back to after a
+/// sign-in at the organisation's own provider.
+fn authorize_query(req: &AuthRequest) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("response_type", "code")
+        .append_pair("client_id", &req.app.id)
+        .append_pair("redirect_uri", &req.redirect_uri);
+    if let Some(s) = &req.scope {
+        q.append_pair("scope", s);
+    }
+    if let Some(s) = &req.state {
+        q.append_pair("state", s);
+    }
+    q.append_pair("code_challenge", &req.challenge)
+        .append_pair("code_challenge_method", "S256");
+    q.finish()
+}
+
+/// The sign-in and consent page; `signed_in` is the person already
+/// signed in through their organisation's provider (then only consent
+/// is asked).
+fn page(req: &AuthRequest, csrf: &str, error: Option<&str>, signed_in: Option<&str>) -> String {
     let scopes: Vec<&str> = match parse_scope_param(req.scope.as_deref()) {
         Ok(Some(list)) if !list.is_empty() => list
             .iter()
@@ -463,6 +484,27 @@ fn page(req: &AuthRequest, csrf: &str, error: Option<&str>) -> String {
         .iter()
         .map(|s| format!("<li><code>{}</code></li>", escape(s)))
         .collect();
+    let (credentials, other) = match signed_in {
+        Some(who) => (
+            format!(
+                "<p id=\"signed-in-as\">Signed in as <strong>{}</strong> through your organisation's provider.</p>",
+                escape(who)
+            ),
+            String::new(),
+        ),
+        None => (
+            "<label for=\"login\">Email (or user id)</label><input id=\"login\" name=\"login\" type=\"text\" autocomplete=\"username\" required>\n\
+             <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
+                .to_string(),
+            format!(
+                "<h2>Or through your organisation</h2>\n<form method=\"post\" action=\"{choose}\">\n{authorize}\n\
+                 <label for=\"oidc-email\">Work email</label><input id=\"oidc-email\" name=\"email\" type=\"email\" autocomplete=\"username\" required>\n\
+                 <button type=\"submit\" id=\"oidc-continue\">Continue</button>\n</form>",
+                choose = crate::hub::oidc::CHOOSE_PATH,
+                authorize = hidden("authorize", &authorize_query(req)),
+            ),
+        ),
+    };
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -477,11 +519,11 @@ label{{display:block;margin-top:1rem}}input[type=text],input[type=password]{{wid
 {error}
 <form method="post" action="/oauth/authorize">
 {fields}
-<label for="login">Email (or user id)</label><input id="login" name="login" type="text" autocomplete="username" required>
-<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit" name="decision" value="allow">Allow</button>
-<button type="submit" name="decision" value="deny">Deny</button>
-</form></main></body></html>"#,
+{credentials}
+<button type="submit" name="decision" value="allow" id="allow">Allow</button>
+<button type="submit" name="decision" value="deny" id="deny">Deny</button>
+</form>
+{other}</main></body></html>"#,
         name = escape(&req.app.name),
     )
 }
@@ -498,6 +540,22 @@ fn html_page(status: StatusCode, body: String, csrf: Option<&str>) -> Response {
         ))
     {
         h.insert(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// The sign-in and consent page. Its form may also lead to the client's
+/// redirect URI: a browser applies `form-action` to the redirect that
+/// answers a form too, so that origin is allowed beside our own.
+fn consent_page(status: StatusCode, req: &AuthRequest, body: String, csrf: &str) -> Response {
+    let mut res = html_page(status, body, Some(csrf));
+    let origin = url::Url::parse(&req.redirect_uri)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {origin}; frame-ancestors 'none'"
+    )) {
+        res.headers_mut().insert("content-security-policy", v);
     }
     res
 }
@@ -521,15 +579,63 @@ fn refusal(r: Refusal) -> Response {
     responses((status = 200, description = "sign-in and consent page"), (status = 303, description = "error redirect"), (status = 400, description = "unknown client or redirect URI")))]
 async fn authorize_page(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(q): Query<AuthorizeQuery>,
 ) -> Response {
     match check_request(&state, &q).await {
         Ok(req) => {
             let csrf = crate::crypto::new_secret("");
-            html_page(StatusCode::OK, page(&req, &csrf, None), Some(&csrf))
+            let who = ticket_user(&state, &headers).await;
+            let label = who.as_ref().map(|u| {
+                if u.email.is_empty() {
+                    u.user_id.as_str()
+                } else {
+                    u.email.as_str()
+                }
+            });
+            consent_page(StatusCode::OK, &req, page(&req, &csrf, None, label), &csrf)
         }
         Err(r) => refusal(r),
     }
+}
+
+/// The person a provider sign-in brought back to this page, if any.
+async fn ticket_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Option<crate::hub::oidc::TicketUser> {
+    let ticket = cookie_value(headers, crate::hub::oidc::AUTHORIZE_TICKET_COOKIE)?;
+    state
+        .hub
+        .authorize_ticket_user(&ticket)
+        .await
+        .ok()
+        .flatten()
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
+                .map(str::to_string)
+        })
+}
+
+/// Ends the provider sign-in's ticket once a decision is made.
+fn spend_ticket(mut res: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{}=; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age=0",
+        crate::hub::oidc::AUTHORIZE_TICKET_COOKIE
+    )) {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
 }
 
 /// Signs in, records consent and redirects back with a code (or an error).
@@ -562,16 +668,7 @@ async fn authorize_submit(
         Err(r) => return refusal(r),
     };
     // Double-submit CSRF check: the form's token must equal the cookie's.
-    let cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(&format!("{CSRF_COOKIE}="))
-                .map(str::to_string)
-        });
+    let cookie = cookie_value(&headers, CSRF_COOKIE);
     let form_csrf = get("csrf").unwrap_or_default();
     if cookie.is_none_or(|c| {
         form_csrf.is_empty() || !crate::crypto::constant_time_eq(c.as_bytes(), form_csrf.as_bytes())
@@ -588,7 +685,7 @@ async fn authorize_submit(
             pairs.push(("state", s.clone()));
         }
         let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Redirect::to(&redirect_with(&req.redirect_uri, &borrowed)).into_response()
+        spend_ticket(Redirect::to(&redirect_with(&req.redirect_uri, &borrowed)).into_response())
     };
     if get("decision").as_deref() != Some("allow") {
         return back(&mut vec![
@@ -599,13 +696,24 @@ async fn authorize_submit(
     let login = get("login").unwrap_or_default();
     let password = get("password").unwrap_or_default();
     let ip = peer.ip().to_string();
-    let user = match state.hub.sign_in(&login, &password, Some(&ip)).await {
+    // Signed in at the organisation's provider a moment ago (no password
+    // typed), or by password.
+    let ticket = match login.is_empty() {
+        true => ticket_user(&state, &headers).await,
+        false => None,
+    };
+    let signed = match ticket {
+        Some(t) => Ok(Ok((t.user_id, t.org_id, t.scopes))),
+        None => state.hub.sign_in(&login, &password, Some(&ip)).await,
+    };
+    let user = match signed {
         Ok(Ok(u)) => u,
         Ok(Err(message)) => {
-            return html_page(
+            return consent_page(
                 StatusCode::UNAUTHORIZED,
-                page(&req, &form_csrf, Some(message)),
-                Some(&form_csrf),
+                &req,
+                page(&req, &form_csrf, Some(message), None),
+                &form_csrf,
             );
         }
         Err(_) => {

@@ -80,6 +80,22 @@ impl Hub {
             Ok(found) => found,
             Err(message) => return Ok(Err(message)),
         };
+        self.open_console_session(user_id, org_id, scopes, ip, "password")
+            .await
+            .map(Ok)
+    }
+
+    /// Opens a session for a person already identified (by password, or
+    /// by their organisation's provider: `method`); audited as
+    /// `auth.console_signed_in`.
+    pub async fn open_console_session(
+        &self,
+        user_id: String,
+        org_id: String,
+        scopes: Vec<crate::domain::Scope>,
+        ip: Option<&str>,
+        method: &str,
+    ) -> HubResult<(String, ConsoleSession)> {
         let now = self.now();
         self.store.delete_expired_console_sessions(now).await?;
         let token = crypto::new_secret("");
@@ -103,10 +119,10 @@ impl Hub {
             "auth.console_signed_in",
             &actor,
             &user_id,
-            json!({"user_id": user_id}),
+            json!({"user_id": user_id, "method": method}),
         );
         self.log_batched(&org_id, event).await?;
-        Ok(Ok((
+        Ok((
             token,
             ConsoleSession {
                 principal: human(user_id, org_id.clone(), scopes),
@@ -115,7 +131,7 @@ impl Hub {
                 expires_at: record.expires_at,
                 token_hash,
             },
-        )))
+        ))
     }
 
     /// The live session behind a cookie token; the user's permissions are

@@ -9,6 +9,7 @@ pub mod console;
 pub mod group;
 pub mod ingest;
 pub mod oauth;
+pub mod oidc;
 pub mod plugins;
 pub mod principals;
 pub mod recovery;
@@ -114,6 +115,8 @@ pub struct Hub {
     pub principal_cache: principals::PrincipalCache,
     /// Spans of ingest requests and delivery attempts, exported or not.
     pub traces: crate::traces::Traces,
+    /// ScaiHub as a client of organisations' own OpenID Connect providers.
+    pub oidc: crate::oauth::oidc::OidcClient,
 }
 
 /// An own event waiting for the group-commit writer, and who to tell.

@@ -29,6 +29,7 @@ pub mod health;
 pub mod limits;
 pub mod lines;
 pub mod notify;
+pub mod oidc;
 pub mod orgs;
 pub mod plugins;
 pub mod retention;

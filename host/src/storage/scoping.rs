@@ -24,6 +24,9 @@ const ORG_TABLES: &[&str] = &[
     "webhook_hours",
     "webhook_gates",
     "webhook_sends",
+    "org_oidc",
+    "oidc_domains",
+    "oidc_sign_ins",
 ];
 
 /// (file, function, why it is not scoped by organisation).
@@ -193,6 +196,16 @@ const SYSTEM: &[(&str, &str, &str)] = &[
         "delete_expired_console_sessions",
         "expiry sweep across organisations",
     ),
+    (
+        "oidc.rs",
+        "oidc_org_for_domain",
+        "sign-in finds the organisation by the person's email domain",
+    ),
+    (
+        "oidc.rs",
+        "delete_expired_oidc_sign_ins",
+        "expiry sweep across organisations",
+    ),
 ];
 
 const FILES: &[(&str, &str)] = &[
@@ -205,6 +218,7 @@ const FILES: &[(&str, &str)] = &[
     ("lines.rs", include_str!("lines.rs")),
     ("mod.rs", include_str!("mod.rs")),
     ("notify.rs", include_str!("notify.rs")),
+    ("oidc.rs", include_str!("oidc.rs")),
     ("orgs.rs", include_str!("orgs.rs")),
     ("plugins.rs", include_str!("plugins.rs")),
     ("retention.rs", include_str!("retention.rs")),

@@ -23,6 +23,7 @@ mod layering;
 mod limits;
 mod migrations;
 mod oauth;
+mod oidc;
 mod ops;
 mod ordering;
 mod outage;
