@@ -11,6 +11,7 @@ pub mod ops;
 pub mod orgs;
 pub mod plugins;
 pub mod scripts;
+pub mod stats;
 pub mod users;
 pub mod webhooks;
 
@@ -57,6 +58,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(orgs::router())
         .merge(events::router())
         .merge(webhooks::router())
+        .merge(stats::router())
         .merge(deliveries::router())
         .merge(users::router())
         .merge(plugins::router())
