@@ -162,6 +162,9 @@ impl HealthDelta {
     }
 }
 
+/// An attempt at the receiver: when, whether it succeeded, the attempt.
+type Outcome<'a> = (Millis, bool, &'a AttemptRecord);
+
 /// Sums up a batch of recorded completions per webhook. The streak and
 /// the success rate count only attempts at the receiver: a success, or a
 /// failure that was retried or dropped (filtered, queued and plugin-failed
@@ -171,8 +174,7 @@ impl HealthDelta {
 pub fn summarize<'a>(
     done: impl IntoIterator<Item = (&'a str, &'a Completion)>,
 ) -> Vec<HealthDelta> {
-    let mut per: BTreeMap<&str, (HealthDelta, Vec<(Millis, bool, &AttemptRecord)>)> =
-        BTreeMap::new();
+    let mut per: BTreeMap<&str, (HealthDelta, Vec<Outcome<'_>>)> = BTreeMap::new();
     for (webhook_id, c) in done {
         let entry = || (HealthDelta::default(), Vec::new());
         match (c.status, &c.attempt) {
