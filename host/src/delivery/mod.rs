@@ -1018,7 +1018,8 @@ impl Worker {
         for o in &outcomes {
             self.hub.after_commit(o);
         }
-        if moved_on {
+        // Due now: a line moved on, or a pause lifted before it was recorded.
+        if moved_on || !owned.resumed.is_empty() {
             self.hub.work_due();
         }
         // Held deliveries of a paused webhook must see the pause now, not

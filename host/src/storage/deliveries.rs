@@ -245,6 +245,9 @@ pub struct Completion {
 pub struct Recorded {
     pub ids: std::collections::HashSet<String>,
     pub in_line: std::collections::HashSet<String>,
+    /// Those a worker turned `queued` for a pause that a resume had
+    /// already lifted: recorded pending, due now, instead.
+    pub resumed: std::collections::HashSet<String>,
 }
 
 impl Recorded {
@@ -371,8 +374,103 @@ impl Tx {
     /// due time and state.
     /// Each statement has one shape whatever the batch holds — the batch
     /// travels as one JSON (SQLite) or array (PostgreSQL) parameter — so it
-    /// is prepared once per connection.
+    /// is prepared once per connection. A delivery turned `queued` for a
+    /// pause that a resume has lifted since is recorded pending, due now
+    /// ([`Recorded::resumed`]).
     pub async fn complete_many(
+        &mut self,
+        done: &[Completion],
+        owner: &str,
+        now: Millis,
+    ) -> StoreResult<Recorded> {
+        let resumed = self.resumed_since(done).await?;
+        let adjusted: Vec<Completion>;
+        let done = if resumed.is_empty() {
+            done
+        } else {
+            adjusted = done
+                .iter()
+                .map(|c| {
+                    let mut c = c.clone();
+                    if resumed.contains(&c.delivery_id) {
+                        c.status = DeliveryStatus::Pending;
+                        c.next_attempt_at = Some(now);
+                    }
+                    c
+                })
+                .collect();
+            &adjusted
+        };
+        let mut recorded = self.record_completions(done, owner, now).await?;
+        recorded.resumed = resumed
+            .into_iter()
+            .filter(|id| recorded.ids.contains(id))
+            .collect();
+        Ok(recorded)
+    }
+
+    /// Of the deliveries a worker turned `queued` without an attempt
+    /// (its webhook paused, by the settings it cached, which may be up
+    /// to a second old), those whose webhook runs now. A resume that
+    /// committed after the worker looked found them still leased, not
+    /// queued, and released nothing; queued now they would wait for the
+    /// next pause and resume. (A `410 Gone` is queued with its attempt,
+    /// and pauses the webhook in the recorder's transaction.) On
+    /// PostgreSQL the webhooks' rows are locked first, as a pause or
+    /// resume locks its webhook's row before it changes anything: a
+    /// resume under way ends before this reads, or starts after this
+    /// transaction and releases what it queued.
+    async fn resumed_since(
+        &mut self,
+        done: &[Completion],
+    ) -> StoreResult<std::collections::HashSet<String>> {
+        let parked: Vec<&str> = done
+            .iter()
+            .filter(|c| c.status == DeliveryStatus::Queued && c.attempt.is_none())
+            .map(|c| c.delivery_id.as_str())
+            .collect();
+        if parked.is_empty() {
+            return Ok(Default::default());
+        }
+        let rows: std::collections::HashSet<String> = match self {
+            Tx::Sqlite(t, _) => {
+                sqlx::query(
+                    "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.org_id = d.org_id \
+                     WHERE d.id IN (SELECT value FROM json_each($1)) AND NOT w.paused",
+                )
+                .bind(serde_json::to_string(&parked).expect("strings"))
+                .fetch_all(&mut **t)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<Result<_, _>>()?
+            }
+            Tx::Postgres(t) => {
+                // The lock mode the recorder's health update takes anyway,
+                // so it is never upgraded later in the transaction.
+                sqlx::query(
+                    "SELECT w.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.org_id = d.org_id \
+                     WHERE d.id = ANY($1::text[]) ORDER BY w.id FOR NO KEY UPDATE OF w",
+                )
+                .bind(&parked)
+                .execute(&mut **t)
+                .await?;
+                sqlx::query(
+                    "SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.org_id = d.org_id \
+                     WHERE d.id = ANY($1::text[]) AND NOT w.paused",
+                )
+                .bind(&parked)
+                .fetch_all(&mut **t)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("id"))
+                .collect::<Result<_, _>>()?
+            }
+        };
+        Ok(rows)
+    }
+
+    async fn record_completions(
         &mut self,
         done: &[Completion],
         owner: &str,
@@ -604,9 +702,12 @@ impl Tx {
                 }
             }
             Tx::Postgres(t) => {
+                // Due by creation, or, in a FIFO line, waiting for it.
                 sqlx::query(
-                    "UPDATE deliveries SET status = 'pending', next_attempt_at = created_at, updated_at = $3 \
-                     WHERE org_id = $2 AND id IN (SELECT delivery_id FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued')",
+                    "UPDATE deliveries d SET status = 'pending', updated_at = $3, \
+                       next_attempt_at = CASE WHEN q.line_seq IS NULL THEN d.created_at END \
+                     FROM delivery_queue q WHERE q.delivery_id = d.id AND q.webhook_id = $1 \
+                       AND q.status = 'queued' AND d.org_id = $2",
                 )
                 .bind(webhook_id)
                 .bind(org_id)

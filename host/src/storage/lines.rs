@@ -4,7 +4,8 @@
 //!
 //! A delivery in a line carries its place, `line_seq` (its event's
 //! sequence). Only the line's *front* has a due time; the rows behind it
-//! wait with `next_attempt_at` NULL, which the claim's range on the due
+//! wait with `next_attempt_at` NULL (on PostgreSQL in `delivery_queue` and
+//! in `deliveries`, which the API reads), which the claim's range on the due
 //! index never reaches, so the claim, the lease renewal and the takeover
 //! of a dead process's leases are the same statements as for unordered
 //! deliveries. The front is claimed and leased like any delivery, so the
@@ -107,8 +108,12 @@ impl Tx {
             Tx::Postgres(t) => {
                 let orgs: Vec<&str> = lines.iter().map(|(o, _)| o.as_str()).collect();
                 let hooks: Vec<&str> = lines.iter().map(|(_, w)| w.as_str()).collect();
+                // Each statement changes the queue's rows and then the
+                // same deliveries' rows, so the API (which reads
+                // `deliveries`) shows a front due and those behind it
+                // waiting (`next_attempt_at` null), as SQLite's one row does.
                 due += sqlx::query(
-                    "UPDATE delivery_queue q SET next_attempt_at = $3, \
+                    "WITH fronts AS (UPDATE delivery_queue q SET next_attempt_at = $3, \
                        status = CASE WHEN q.status = 'queued' THEN 'pending' ELSE q.status END \
                      WHERE q.delivery_id = ANY(ARRAY( \
                        SELECT h.delivery_id FROM webhooks w \
@@ -120,7 +125,12 @@ impl Tx {
                          AND h.next_attempt_at IS NULL \
                          AND NOT EXISTS (SELECT 1 FROM delivery_queue f WHERE f.webhook_id = w.id \
                            AND f.line_seq IS NOT NULL AND f.next_attempt_at IS NOT NULL \
-                           AND f.status IN ('pending', 'retrying'))))",
+                           AND f.status IN ('pending', 'retrying')))) \
+                       RETURNING q.delivery_id) \
+                     UPDATE deliveries d SET next_attempt_at = $3, \
+                       status = CASE WHEN d.status = 'queued' THEN 'pending' ELSE d.status END \
+                     WHERE d.id = ANY(ARRAY(SELECT delivery_id FROM fronts)) \
+                       AND (d.org_id, d.webhook_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
                 )
                 .bind(&orgs)
                 .bind(&hooks)
@@ -129,12 +139,18 @@ impl Tx {
                 .await?
                 .rows_affected();
                 due += sqlx::query(
-                    "UPDATE delivery_queue q SET line_seq = NULL, next_attempt_at = CASE \
+                    "WITH let_go AS (UPDATE delivery_queue q SET line_seq = NULL, next_attempt_at = CASE \
                        WHEN q.status IN ('pending', 'retrying') THEN COALESCE(q.next_attempt_at, q.created_at) \
                        ELSE q.next_attempt_at END \
                      FROM webhooks w WHERE q.webhook_id = w.id AND q.line_seq IS NOT NULL \
                        AND (w.org_id, w.id) IN (SELECT * FROM unnest($1::text[], $2::text[])) \
-                       AND w.ordering <> 'fifo'",
+                       AND w.ordering <> 'fifo' \
+                     RETURNING q.delivery_id) \
+                     UPDATE deliveries d SET next_attempt_at = CASE \
+                       WHEN d.status IN ('pending', 'retrying') THEN COALESCE(d.next_attempt_at, d.created_at) \
+                       ELSE d.next_attempt_at END \
+                     WHERE d.id = ANY(ARRAY(SELECT delivery_id FROM let_go)) \
+                       AND (d.org_id, d.webhook_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))",
                 )
                 .bind(&orgs)
                 .bind(&hooks)
@@ -182,12 +198,16 @@ impl Tx {
                 let free = FREE
                     .replace("lease_until", "q.lease_until")
                     .replace("status", "q.status");
+                // The rows that now wait show no due time in the API.
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE delivery_queue q SET line_seq = d.event_seq, \
+                    "WITH lined AS (UPDATE delivery_queue q SET line_seq = d.event_seq, \
                        next_attempt_at = CASE WHEN {free} THEN NULL ELSE q.next_attempt_at END, \
                        lease_owner = CASE WHEN {free} THEN NULL ELSE q.lease_owner END, \
                        lease_until = CASE WHEN {free} THEN NULL ELSE q.lease_until END \
-                     FROM deliveries d WHERE d.id = q.delivery_id AND q.webhook_id = $1 AND d.org_id = $2"
+                     FROM deliveries d WHERE d.id = q.delivery_id AND q.webhook_id = $1 AND d.org_id = $2 \
+                     RETURNING q.delivery_id, q.next_attempt_at IS NULL AS waits) \
+                     UPDATE deliveries d SET next_attempt_at = NULL \
+                     WHERE d.id = ANY(ARRAY(SELECT delivery_id FROM lined WHERE waits)) AND d.org_id = $2"
                 )))
                 .bind(webhook_id)
                 .bind(org_id)

@@ -33,7 +33,7 @@ const ORG_TABLES: &[&str] = &[
 const SYSTEM: &[(&str, &str, &str)] = &[
     (
         "deliveries.rs",
-        "complete_many",
+        "record_completions",
         "the worker records attempts of deliveries it leased, by id",
     ),
     (

@@ -22,6 +22,8 @@ both!(
     a_dropped_delivery_releases_the_line_and_a_recovered_one_goes_next,
     pause_and_resume_keep_the_order,
     ordering_is_validated_by_name_and_a_switch_lines_up_what_is_owed,
+    a_filtered_and_a_plugin_failed_delivery_end_their_turn,
+    only_the_front_shows_a_due_time,
 );
 
 /// One request as the receiver saw it.
@@ -340,6 +342,149 @@ async fn pause_and_resume_keep_the_order(backend: Backend) {
     assert_eq!(rx.most_open(), 1, "two deliveries were open at once");
     env.wait_deliveries(&hook, "all succeeded", |l| {
         l.len() == 6 && l.iter().all(|d| d["status"] == "succeeded")
+    })
+    .await;
+    env.finish().await;
+}
+
+/// A script filter that fails on events whose payload says `boom`.
+const BOOM: &str = "export function filter(event, config) {
+  if (event.payloadJson().boom) throw new Error('boom: refused by the test');
+  return true;
+}
+";
+
+/// A filter plugin that skips a delivery and a plugin that fails on another
+/// end them (`filtered`, `plugin_failed` are final): each takes its turn
+/// and the line goes on to the next.
+async fn a_filtered_and_a_plugin_failed_delivery_end_their_turn(backend: Backend) {
+    if !crate::scripts::engine_available() {
+        return;
+    }
+    let env = TestEnv::start(backend).await;
+    let org = env.org_id.clone();
+    let (url, rx) = LineReceiver::start().await;
+    let role = crate::plugins::upload(&env, &org, "payload_field_filter", "role", "filter").await;
+    let (s, boom) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{org}/plugins/scripts"),
+            Some(json!({"name": "boom", "kind": "filter", "source": BOOM})),
+        )
+        .await;
+    assert_eq!(s, 201, "{boom}");
+    let boom = boom["id"].as_str().unwrap().to_string();
+    let (hook, _) = env
+        .webhook_with(json!({
+            "name": "line", "url": url, "events": ["SHARING"], "ordering": "fifo",
+            "filter_plugins": [
+                {"plugin_id": role, "config": {"pointer": "/role", "allowed": ["owner"]}},
+                {"plugin_id": boom, "config": {}}
+            ]
+        }))
+        .await;
+    let all = ids("evt_f", 1..=6);
+    // The first fails once: the rest are all in the line, waiting behind it.
+    rx.fail(&all[0], 1);
+    let mut batch = Vec::new();
+    for id in &all {
+        let mut e = event(id, "SHARING", "share.created");
+        e["payload"]["role"] = json!(if id == &all[2] { "viewer" } else { "owner" });
+        e["payload"]["boom"] = json!(id == &all[3]);
+        batch.push(e);
+    }
+    env.ingest(Value::Array(batch)).await;
+    wait_status(&env, &hook, &all[0], "retrying", 1).await;
+    rx.stays_at(1, "sent past a retrying delivery").await;
+    env.clock.advance(Duration::from_secs(30));
+    let seen = rx.wait_for(5).await;
+    assert_eq!(
+        seen,
+        ["evt_f01!", "evt_f01", "evt_f02", "evt_f05", "evt_f06"]
+    );
+    assert_eq!(rx.most_open(), 1, "two deliveries were open at once");
+    let list = env
+        .wait_deliveries(&hook, "all ended", |l| {
+            l.len() == 6
+                && l.iter().all(|d| {
+                    !["pending", "retrying", "queued"].contains(&d["status"].as_str().unwrap())
+                })
+        })
+        .await;
+    let status = |id: &str| {
+        list.iter()
+            .find(|d| d["event_id"] == id)
+            .map(|d| d["status"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    assert_eq!(status(&all[2]), "filtered");
+    assert_eq!(status(&all[3]), "plugin_failed");
+    for id in [&all[0], &all[1], &all[4], &all[5]] {
+        assert_eq!(status(id), "succeeded", "{id}");
+    }
+    let failed = delivery_of(&env, &hook, &all[3]).await;
+    let failed = env.delivery(failed["id"].as_str().unwrap()).await;
+    let error = failed["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("boom: refused by the test"), "{failed}");
+    rx.stays_at(5, "an ended delivery was sent").await;
+    env.finish().await;
+}
+
+/// The API's `next_attempt_at`: the line's front has its due time, those
+/// behind it none, whether the line started at ingest or at a resume.
+async fn only_the_front_shows_a_due_time(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let (url, rx) = LineReceiver::start().await;
+    let hook = fifo_webhook(&env, &url).await;
+    let all = ids("evt_n", 1..=5);
+    let due = |d: &Value| !d["next_attempt_at"].is_null();
+    let check = |front: &'static str, waiting: &'static [&'static str]| {
+        let env = &env;
+        let hook = &hook;
+        async move {
+            let list = env.deliveries(hook).await;
+            for d in &list {
+                let id = d["event_id"].as_str().unwrap();
+                if id == front {
+                    assert!(due(d), "the front has no due time: {d}");
+                } else if waiting.contains(&id) {
+                    assert_eq!(d["status"], "pending", "{d}");
+                    assert!(!due(d), "waiting behind the front, but due: {d}");
+                }
+            }
+        }
+    };
+    // The front is held open at the receiver.
+    *rx.stall.lock().unwrap() = Some(all[0].clone());
+    env.ingest(events(&all[..4])).await;
+    rx.wait_for(1).await;
+    check("evt_n01", &["evt_n02", "evt_n03", "evt_n04"]).await;
+    // Paused while the front is out: it ends, and the line stands still;
+    // a new event queues.
+    let path = format!("/v1/orgs/{{org}}/webhooks/{hook}");
+    let (s, _) = env.call("POST", &format!("{path}/pause"), None).await;
+    assert_eq!(s, 200);
+    rx.release.notify_waiters();
+    wait_status(&env, &hook, "evt_n01", "succeeded", 1).await;
+    env.ingest(events(&all[4..])).await;
+    wait_status(&env, &hook, "evt_n05", "queued", 0).await;
+    rx.stays_at(1, "sent while paused").await;
+    // Resumed: the queued one waits in the line like the others.
+    *rx.stall.lock().unwrap() = Some(all[1].clone());
+    let (s, _) = env.call("POST", &format!("{path}/resume"), None).await;
+    assert_eq!(s, 200);
+    rx.wait_for(2).await;
+    check("evt_n02", &["evt_n03", "evt_n04", "evt_n05"]).await;
+    rx.release.notify_waiters();
+    let seen = rx.wait_for(5).await;
+    assert_eq!(
+        seen,
+        ["evt_n01", "evt_n02", "evt_n03", "evt_n04", "evt_n05"]
+    );
+    env.wait_deliveries(&hook, "all succeeded", |l| {
+        l.len() == 5
+            && l.iter()
+                .all(|d| d["status"] == "succeeded" && d["next_attempt_at"].is_null())
     })
     .await;
     env.finish().await;

@@ -15,6 +15,7 @@ both!(
     resume_releases_the_queue_oldest_first,
     pausing_stops_deliveries_already_taken_into_memory,
     a_long_queue_is_released_whole_and_in_order,
+    a_delivery_queued_for_a_pause_already_lifted_is_sent,
 );
 
 async fn pausing_stops_deliveries_already_taken_into_memory(backend: Backend) {
@@ -229,6 +230,114 @@ async fn a_long_queue_is_released_whole_and_in_order(backend: Backend) {
         0,
         "something was left queued"
     );
+    drop(tx);
+    hub.store.close().await;
+    db.drop_db().await;
+}
+
+/// What a worker records when, by its cached settings, the webhook of a
+/// delivery it leased is paused: queued, no attempt made.
+async fn record_queued(hub: &scaihub::hub::Hub, owner: &str, delivery_id: &str) {
+    let mut tx = hub.store.begin_relaxed().await.unwrap();
+    let done = scaihub::storage::deliveries::Completion {
+        delivery_id: delivery_id.to_string(),
+        status: scaihub::storage::deliveries::DeliveryStatus::Queued,
+        next_attempt_at: None,
+        attempt: None,
+    };
+    let recorded = tx.complete_many(&[done], owner, hub.now()).await.unwrap();
+    assert!(recorded.contains(delivery_id), "the lease was lost");
+    tx.commit().await.unwrap();
+}
+
+/// A worker's settings may be up to a second old: it can turn a delivery
+/// `queued` for a pause that a resume lifted just before, and that resume
+/// found nothing queued to release. The recorder queues it only if the
+/// webhook is paused when it records; otherwise it is due again at once.
+async fn a_delivery_queued_for_a_pause_already_lifted_is_sent(backend: Backend) {
+    let (db, hub, _clock, boot, w) = paused_without_worker(
+        backend,
+        json!({"name": "race", "url": "http://127.0.0.1:9/", "events": ["SHARING"]}),
+    )
+    .await;
+    let actor = Actor::system();
+    let org = &boot.org_id;
+    hub.resume_webhook(org, &w.id, &actor).await.unwrap();
+    let batch = (1..=3)
+        .map(|i| {
+            scaihub::domain::Event::from_json(
+                &event(&format!("evt_r{i}"), "SHARING", "share.a"),
+                "",
+            )
+            .unwrap()
+        })
+        .collect();
+    hub.ingest(org, batch).await.unwrap();
+    let claim = || async {
+        let now = hub.now();
+        let mut got = hub
+            .store
+            .claim_due("w1", now, now + 60_000, 10, &[])
+            .await
+            .unwrap();
+        got.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+        got
+    };
+    let claimed = claim().await;
+    assert_eq!(claimed.len(), 3);
+    let id = |i: usize| claimed[i].id.clone();
+    let status = |d: String| {
+        let hub = hub.clone();
+        let org = org.clone();
+        async move {
+            let (d, _) = hub.store.get_delivery(&org, &d).await.unwrap().unwrap();
+            (d.status.as_str().to_string(), d.next_attempt_at)
+        }
+    };
+
+    // Paused as the worker saw it: queued, and a resume releases it.
+    hub.pause_webhook(org, &w.id, &actor).await.unwrap();
+    record_queued(&hub, "w1", &id(0)).await;
+    assert_eq!(status(id(0)).await, ("queued".into(), None));
+
+    // The resume commits first; the worker, its settings stale, then turns
+    // the second queued. It is pending, due now, not left queued.
+    hub.resume_webhook(org, &w.id, &actor).await.unwrap();
+    record_queued(&hub, "w1", &id(1)).await;
+    assert_eq!(status(id(1)).await, ("pending".into(), Some(hub.now())));
+
+    // A resume under way while the recorder writes: whichever waits for
+    // the other, the delivery ends up owed and due, never queued behind a
+    // running webhook.
+    hub.pause_webhook(org, &w.id, &actor).await.unwrap();
+    let mut resume = hub.store.begin().await.unwrap();
+    let mut record = resume.get_webhook(org, &w.id).await.unwrap().unwrap();
+    // The third is leased, not queued: this resume has nothing to release.
+    assert_eq!(
+        resume.release_queue(org, &w.id, hub.now()).await.unwrap(),
+        0
+    );
+    record.paused = false;
+    resume.update_webhook(&record).await.unwrap();
+    let recorder = tokio::spawn({
+        let hub = hub.clone();
+        let third = id(2);
+        async move { record_queued(&hub, "w1", &third).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !recorder.is_finished(),
+        "the recorder did not wait for the resume under way"
+    );
+    resume.commit().await.unwrap();
+    recorder.await.unwrap();
+    assert_eq!(status(id(2)).await, ("pending".into(), Some(hub.now())));
+
+    // All three are due again, and nothing is left queued.
+    let again: Vec<String> = claim().await.into_iter().map(|c| c.event_id).collect();
+    assert_eq!(again, ["evt_r1", "evt_r2", "evt_r3"]);
+    let mut tx = hub.store.begin().await.unwrap();
+    assert_eq!(tx.queued_count(org, &w.id).await.unwrap(), 0);
     drop(tx);
     hub.store.close().await;
     db.drop_db().await;

@@ -25,7 +25,7 @@ both!(
 );
 
 /// Uploads a built plugin; answers its id.
-async fn upload(env: &TestEnv, org: &str, file: &str, name: &str, kind: &str) -> String {
+pub(crate) async fn upload(env: &TestEnv, org: &str, file: &str, name: &str, kind: &str) -> String {
     let bytes = std::fs::read(plugin_wasm(file)).unwrap();
     let res = env
         .http
