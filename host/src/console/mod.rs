@@ -13,7 +13,6 @@
 
 pub mod applications;
 pub mod audit;
-pub mod charts;
 pub mod editor;
 pub mod oidc;
 pub mod plugins;

@@ -2,7 +2,6 @@
 //! turns untrusted JSON into them. Nothing here touches storage or HTTP.
 
 pub mod event;
-pub mod latency;
 pub mod scope;
 pub mod webhook;
 

@@ -22,7 +22,6 @@
 //! the next durable commit's sync covers it too.
 
 pub mod applications;
-pub mod charts;
 pub mod compiles;
 pub mod deliveries;
 pub mod events;

@@ -9,7 +9,6 @@ mod access;
 mod binary;
 mod binary_cluster;
 mod binary_plugins;
-mod charts;
 mod cli;
 mod cluster;
 mod compiles;
