@@ -40,7 +40,7 @@ pub fn hub(
         }),
         None => crate::traces::Traces::off(),
     };
-    Arc::new_cyclic(|weak| {
+    let hub = Arc::new_cyclic(|weak| {
         // The group-commit writer for own events, when a runtime is there to run it.
         let audit_queue = tokio::runtime::Handle::try_current().ok().map(|rt| {
             let (tx, rx) = tokio::sync::mpsc::channel(4096);
@@ -61,7 +61,7 @@ pub fn hub(
             metrics: Metrics::new(),
             keys: Default::default(),
             plugins,
-            compiler: crate::hub::compiler::CompileQueue::start(weak.clone()),
+            compiler: crate::hub::compiler::CompileQueue::new(),
             wake: Arc::new(Notify::new()),
             worker_owner: crate::ids::new_id(crate::ids::IdKind::Key).replacen("key_", "wkr_", 1),
             fast_lane: Default::default(),
@@ -72,7 +72,9 @@ pub fn hub(
             principal_cache: Default::default(),
             traces,
         }
-    })
+    });
+    hub.compiler.start(&hub);
+    hub
 }
 
 /// Serves HTTP on `listener` and runs the delivery worker until `shutdown`

@@ -58,21 +58,43 @@ enum Job {
 
 /// The queue's handle in the hub.
 pub struct CompileQueue {
-    jobs: Option<mpsc::UnboundedSender<Job>>,
+    jobs: mpsc::UnboundedSender<Job>,
+    /// The receiving end, until [`CompileQueue::start`] hands it to the
+    /// queue's task.
+    waiting: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
     done: broadcast::Sender<Done>,
 }
 
+impl Default for CompileQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl CompileQueue {
-    /// Starts the queue's task on the current runtime (none outside one,
-    /// as in tools that never upload).
-    pub fn start(hub: Weak<Hub>) -> CompileQueue {
+    /// A queue that keeps what is submitted until it is started.
+    pub fn new() -> CompileQueue {
         let (done, _) = broadcast::channel(64);
-        let jobs = tokio::runtime::Handle::try_current().ok().map(|rt| {
-            let (tx, rx) = mpsc::unbounded_channel();
-            rt.spawn(run(hub, rx, done.clone()));
-            tx
-        });
-        CompileQueue { jobs, done }
+        let (jobs, rx) = mpsc::unbounded_channel();
+        CompileQueue {
+            jobs,
+            waiting: std::sync::Mutex::new(Some(rx)),
+            done,
+        }
+    }
+
+    /// Starts the queue's task on the current runtime (none outside one,
+    /// as in tools that never upload), once its hub exists. Started while
+    /// the hub was still being built, the task could not reach it at its
+    /// first look and ended, leaving every upload `compiling` for good.
+    pub fn start(&self, hub: &Arc<Hub>) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let taken = self.waiting.lock().expect("compile queue lock").take();
+        if let Some(rx) = taken {
+            rt.spawn(run(Arc::downgrade(hub), rx, self.done.clone()));
+        }
     }
 
     /// Hears every compile that ends from now on.
@@ -94,10 +116,8 @@ impl CompileQueue {
     }
 
     fn send(&self, job: Job) {
-        if let Some(jobs) = &self.jobs {
-            // Fails only once the queue stopped with its hub.
-            let _ = jobs.send(job);
-        }
+        // Fails only once the queue stopped with its hub.
+        let _ = self.jobs.send(job);
     }
 }
 
