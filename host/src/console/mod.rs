@@ -13,6 +13,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod charts;
 pub mod editor;
 pub mod oidc;
 pub mod plugins;

@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::charts::{Charts, SPARK_HEIGHT, SPARK_WIDTH, Sparkline};
 use super::{Console, Layout, PageError, PageResult, Posted, error_for, page, see_other, when};
 use crate::domain::webhook::{
     OnPluginError, Ordering, PluginRef, SignatureScheme, WebhookInput, WebhookPatch,
@@ -20,6 +21,7 @@ use crate::domain::webhook::{
 use crate::domain::{Category, FieldError, Filters, Scope};
 use crate::hub::HubError;
 use crate::hub::console::WebhookHealth;
+use crate::hub::stats::Window;
 use crate::state::AppState;
 use crate::storage::deliveries::{DeliveryRecord, DeliveryStatus};
 use crate::storage::webhooks::WebhookRecord;
@@ -52,6 +54,8 @@ pub struct Row {
     pub health: &'static str,
     pub health_class: &'static str,
     pub recent: String,
+    /// The last 24 hours, hour by hour.
+    pub trend: Sparkline,
 }
 
 fn health_class(h: &WebhookHealth) -> &'static str {
@@ -84,6 +88,8 @@ struct ListPage {
     l: Layout,
     rows: Vec<Row>,
     next: Option<String>,
+    spark_width: f64,
+    spark_height: f64,
 }
 
 #[derive(Deserialize)]
@@ -101,10 +107,13 @@ async fn list(State(state): State<AppState>, c: Console, Query(q): Query<ListQue
     let next = (hooks.len() as i64 == PAGE)
         .then(|| hooks.last().map(|w| w.id.clone()))
         .flatten();
+    let ids: Vec<String> = hooks.iter().map(|w| w.id.clone()).collect();
+    let mut trends = state.hub.webhook_trends(c.org(), &ids).await?;
     let mut rows = Vec::with_capacity(hooks.len());
     for w in hooks {
         let h = state.hub.webhook_health(&w).await?;
         rows.push(Row {
+            trend: Sparkline::new(&trends.remove(&w.id).unwrap_or_default()),
             health: h.health.as_str(),
             health_class: health_class(&h),
             recent: recent_text(&h),
@@ -115,7 +124,16 @@ async fn list(State(state): State<AppState>, c: Console, Query(q): Query<ListQue
         });
     }
     let l = Layout::new(&state, &c, "webhooks", "Webhooks").await?;
-    Ok(page(StatusCode::OK, &ListPage { l, rows, next }))
+    Ok(page(
+        StatusCode::OK,
+        &ListPage {
+            l,
+            rows,
+            next,
+            spark_width: SPARK_WIDTH,
+            spark_height: SPARK_HEIGHT,
+        },
+    ))
 }
 
 fn categories(w: &WebhookRecord) -> String {
@@ -563,6 +581,8 @@ struct DetailPage {
     recovered: Option<u64>,
     created: String,
     updated: String,
+    /// The delivery charts: the last 24 hours, then the last 7 days.
+    charts: Vec<Charts>,
 }
 
 impl DetailPage {
@@ -637,6 +657,11 @@ async fn detail_page(
     } else {
         0
     };
+    let mut charts = Vec::with_capacity(2);
+    for window in [Window::Day, Window::Week] {
+        let series = state.hub.webhook_stats(c.org(), id, window).await?;
+        charts.push(Charts::new(&series));
+    }
     let l = Layout::new(state, c, "webhooks", w.settings.name.clone()).await?;
     let (mut rotated_secret, mut previous_until, mut tested, mut recovered) =
         (None, String::new(), None, None);
@@ -668,6 +693,7 @@ async fn detail_page(
             recovered,
             created: when(w.created_at),
             updated: when(w.updated_at),
+            charts,
             w,
         },
     ))

@@ -2,6 +2,7 @@
 //! turns untrusted JSON into them. Nothing here touches storage or HTTP.
 
 pub mod event;
+pub mod latency;
 pub mod scope;
 pub mod webhook;
 

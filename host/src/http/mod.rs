@@ -12,6 +12,7 @@ pub mod orgs;
 pub mod plugins;
 pub mod scripts;
 pub mod sign_in;
+pub mod stats;
 pub mod users;
 pub mod webhooks;
 
@@ -58,6 +59,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(orgs::router())
         .merge(events::router())
         .merge(webhooks::router())
+        .merge(stats::router())
         .merge(deliveries::router())
         .merge(users::router())
         .merge(sign_in::router())

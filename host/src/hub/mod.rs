@@ -15,6 +15,7 @@ pub mod principals;
 pub mod recovery;
 pub mod retention;
 pub mod scripts;
+pub mod stats;
 pub mod users;
 pub mod webhooks;
 

@@ -1,6 +1,6 @@
 //! Retention: a background task that, at start and every few minutes,
 //! deletes finished deliveries (with their attempts) and unreferenced
-//! events older than the retention, and health buckets older than two days.
+//! events older than the retention, and health buckets older than eight days.
 //!
 //! Work goes in steps of at most [`STEP`] rows, each its own short
 //! transaction, with a pause between steps so ingest and the delivery
@@ -23,8 +23,9 @@ pub const INTERVAL: Duration = Duration::from_secs(5 * 60);
 pub const STEP: i64 = 1000;
 /// Real-time pause between steps, leaving the writer to others.
 const BREATHER: Duration = Duration::from_millis(5);
-/// Health buckets are kept this many hours (the rate reads 24).
-const HEALTH_HOURS_KEPT: i64 = 48;
+/// Health buckets are kept this many hours: the rate reads 24, the 7-day
+/// chart up to 168 (eight days leave a margin for a late pruning run).
+const HEALTH_HOURS_KEPT: i64 = 8 * 24;
 
 /// What one run deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

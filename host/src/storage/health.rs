@@ -11,6 +11,12 @@
 //! ("7 of 10 attempts since 14:00 yesterday"); the price is one multi-row
 //! upsert per recorder batch and at most ~25 small rows per webhook, which
 //! retention trims.
+//!
+//! The same buckets feed the delivery charts (`storage/charts.rs`): besides
+//! the attempts they count dropped deliveries (the last failed attempt),
+//! filtered and plugin-failed ones, and the receiver's answer times as a
+//! fixed histogram (`domain/latency.rs`), all in the same one upsert.
+//! Buckets are kept eight days (the 7-day chart), see `hub/retention.rs`.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +25,7 @@ use sqlx::Row;
 use super::deliveries::{AttemptRecord, Completion, DeliveryStatus};
 use super::{Store, StoreResult, Tx, on_read};
 use crate::clock::Millis;
+use crate::domain::latency::{BUCKETS, Histogram};
 
 /// One hour in milliseconds: the bucket width.
 pub const HOUR_MS: Millis = 3_600_000;
@@ -69,7 +76,8 @@ impl HealthStatus {
     /// [`HealthRecord::status`].
     pub(crate) fn condition(self, since: &str) -> String {
         let active = format!(
-            "(EXISTS (SELECT 1 FROM webhook_hours h WHERE h.webhook_id = w.id AND h.hour >= {since}) \
+            "(EXISTS (SELECT 1 FROM webhook_hours h WHERE h.webhook_id = w.id AND h.hour >= {since} \
+               AND h.successes + h.failures > 0) \
              OR EXISTS (SELECT 1 FROM delivery_queue q WHERE q.webhook_id = w.id))"
         );
         match self {
@@ -136,34 +144,68 @@ pub struct HealthDelta {
     pub trailing_failures: i64,
     /// When the first of those trailing failures was attempted.
     pub trailing_since: Option<Millis>,
+    /// Of the failures, those that were the delivery's last attempt.
+    pub dropped: i64,
+    /// Deliveries a filter plugin skipped.
+    pub filtered: i64,
+    /// Deliveries skipped because a plugin failed.
+    pub plugin_failed: i64,
+    /// How long the receiver took to answer, for attempts it answered.
+    pub latency: Histogram,
 }
 
-/// Sums up a batch of recorded completions per webhook. Only attempts at
-/// the receiver count: a success, or a failure that was retried or dropped
-/// (filtered, queued and plugin-failed deliveries say nothing about the
-/// receiver).
+impl HealthDelta {
+    /// Whether the batch attempted anything at the receiver (only then does
+    /// it say anything about the failure streak).
+    fn attempted(&self) -> bool {
+        self.successes + self.failures > 0
+    }
+}
+
+/// An attempt at the receiver: when, whether it succeeded, the attempt.
+type Outcome<'a> = (Millis, bool, &'a AttemptRecord);
+
+/// Sums up a batch of recorded completions per webhook. The streak and
+/// the success rate count only attempts at the receiver: a success, or a
+/// failure that was retried or dropped (filtered, queued and plugin-failed
+/// deliveries say nothing about the receiver); the charts' counts add the
+/// filtered and plugin-failed deliveries, and the answer times of the
+/// attempts the receiver answered (a status code, whatever it was).
 pub fn summarize<'a>(
     done: impl IntoIterator<Item = (&'a str, &'a Completion)>,
 ) -> Vec<HealthDelta> {
-    let mut per: BTreeMap<&str, Vec<(Millis, bool, &AttemptRecord)>> = BTreeMap::new();
+    let mut per: BTreeMap<&str, (HealthDelta, Vec<Outcome<'_>>)> = BTreeMap::new();
     for (webhook_id, c) in done {
-        let Some(a) = &c.attempt else { continue };
-        let ok = match c.status {
-            DeliveryStatus::Succeeded => true,
-            DeliveryStatus::Retrying | DeliveryStatus::Dropped => false,
-            _ => continue,
-        };
-        per.entry(webhook_id)
-            .or_default()
-            .push((a.attempted_at, ok, a));
+        let entry = || (HealthDelta::default(), Vec::new());
+        match (c.status, &c.attempt) {
+            (DeliveryStatus::Filtered, _) => {
+                per.entry(webhook_id).or_insert_with(entry).0.filtered += 1
+            }
+            (DeliveryStatus::PluginFailed, _) => {
+                per.entry(webhook_id).or_insert_with(entry).0.plugin_failed += 1
+            }
+            (
+                status @ (DeliveryStatus::Succeeded
+                | DeliveryStatus::Retrying
+                | DeliveryStatus::Dropped),
+                Some(a),
+            ) => {
+                let (d, outcomes) = per.entry(webhook_id).or_insert_with(entry);
+                if status == DeliveryStatus::Dropped {
+                    d.dropped += 1;
+                }
+                if a.status_code.is_some() {
+                    d.latency.record(a.duration_ms);
+                }
+                outcomes.push((a.attempted_at, status == DeliveryStatus::Succeeded, a));
+            }
+            _ => {}
+        }
     }
     per.into_iter()
-        .map(|(webhook_id, mut outcomes)| {
+        .map(|(webhook_id, (mut d, mut outcomes))| {
             outcomes.sort_by_key(|(at, _, _)| *at);
-            let mut d = HealthDelta {
-                webhook_id: webhook_id.to_string(),
-                ..HealthDelta::default()
-            };
+            d.webhook_id = webhook_id.to_string();
             for (at, ok, a) in outcomes {
                 if ok {
                     d.successes += 1;
@@ -193,11 +235,97 @@ pub fn short_error(a: &AttemptRecord) -> String {
     }
 }
 
+/// The counting columns of `webhook_hours`, in the order of
+/// [`bucket_counts`]: attempts, the other outcomes, then the latency bins
+/// `l00`…`l24`.
+pub(crate) fn bucket_columns() -> &'static [String] {
+    static COLUMNS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+        [
+            "successes",
+            "failures",
+            "dropped",
+            "filtered",
+            "plugin_failed",
+        ]
+        .into_iter()
+        .map(str::to_string)
+        .chain((0..BUCKETS).map(|i| format!("l{i:02}")))
+        .collect()
+    });
+    &COLUMNS
+}
+
+/// A delta's values for [`bucket_columns`].
+fn bucket_counts(d: &HealthDelta) -> impl Iterator<Item = i64> + '_ {
+    [
+        d.successes,
+        d.failures,
+        d.dropped,
+        d.filtered,
+        d.plugin_failed,
+    ]
+    .into_iter()
+    .chain(d.latency.0)
+}
+
+/// `ON CONFLICT … DO UPDATE` adding every counting column.
+fn bucket_conflict() -> String {
+    let sets: Vec<String> = bucket_columns()
+        .iter()
+        .map(|c| format!("{c} = webhook_hours.{c} + excluded.{c}"))
+        .collect();
+    format!(
+        "ON CONFLICT (webhook_id, hour) DO UPDATE SET {}",
+        sets.join(", ")
+    )
+}
+
+/// The upsert of the current hour's buckets, per store (built once).
+fn sqlite_buckets_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let cols = bucket_columns();
+        // Elements 0..=7 of each row are the webhook row's update.
+        let values: Vec<String> = (0..cols.len())
+            .map(|i| format!("j.value->>{}", i + 8))
+            .collect();
+        format!(
+            "INSERT INTO webhook_hours (webhook_id, hour, {}) SELECT j.value->>0, $2, {} \
+             FROM json_each($1) j WHERE TRUE {}",
+            cols.join(", "),
+            values.join(", "),
+            bucket_conflict()
+        )
+    });
+    &SQL
+}
+
+fn postgres_buckets_sql() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let cols = bucket_columns();
+        let arrays: Vec<String> = (0..cols.len())
+            .map(|i| format!("${}::int8[]", i + 3))
+            .collect();
+        format!(
+            "INSERT INTO webhook_hours (webhook_id, hour, {cols}) SELECT v.id, $2::int8, {vcols} \
+             FROM unnest($1::text[], {arrays}) AS v (id, {cols}) {conflict}",
+            cols = cols.join(", "),
+            vcols = cols
+                .iter()
+                .map(|c| format!("v.{c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            arrays = arrays.join(", "),
+            conflict = bucket_conflict()
+        )
+    });
+    &SQL
+}
+
 impl Tx {
-    /// Applies a batch's health deltas: one update of the webhook rows and
-    /// one upsert of the current hour's buckets, each of one shape whatever
-    /// the batch (the deltas travel as one JSON or array parameter), never
-    /// a statement per delivery.
+    /// Applies a batch's health deltas: one update of the webhook rows that
+    /// had attempts at their receiver and one upsert of the current hour's
+    /// buckets, each of one shape whatever the batch (the deltas travel as
+    /// one JSON or array parameter), never a statement per delivery.
     pub async fn record_health(&mut self, deltas: &[HealthDelta], now: Millis) -> StoreResult<()> {
         if deltas.is_empty() {
             return Ok(());
@@ -211,34 +339,34 @@ impl Tx {
              consecutive_failures = CASE WHEN v.had_success = 1 THEN v.streak ELSE webhooks.consecutive_failures + v.streak END, \
              failing_since = CASE WHEN v.streak = 0 THEN NULL WHEN v.had_success = 1 THEN v.since \
                ELSE COALESCE(webhooks.failing_since, v.since) END";
-        const BUCKETS: &str = "ON CONFLICT (webhook_id, hour) DO UPDATE SET \
-             successes = webhook_hours.successes + excluded.successes, \
-             failures = webhook_hours.failures + excluded.failures";
         match self {
             Tx::Sqlite(t, _) => {
                 let rows: Vec<serde_json::Value> = deltas
                     .iter()
                     .map(|d| {
-                        serde_json::json!([
-                            d.webhook_id,
-                            d.last_success_at,
-                            d.last_failure_at,
-                            d.last_error,
-                            d.trailing_failures,
-                            d.trailing_since,
-                            reset(d),
-                            d.successes,
-                            d.failures
-                        ])
+                        let mut row = vec![
+                            serde_json::json!(d.webhook_id),
+                            serde_json::json!(d.last_success_at),
+                            serde_json::json!(d.last_failure_at),
+                            serde_json::json!(d.last_error),
+                            serde_json::json!(d.trailing_failures),
+                            serde_json::json!(d.trailing_since),
+                            serde_json::json!(reset(d)),
+                            serde_json::json!(i64::from(d.attempted())),
+                        ];
+                        row.extend(bucket_counts(d).map(serde_json::Value::from));
+                        serde_json::Value::Array(row)
                     })
                     .collect();
-                // Both statements in one call into the connection's thread.
+                // Both statements in one call into the connection's thread;
+                // a webhook whose batch held no attempt at its receiver
+                // (only filtered or plugin-failed deliveries) keeps its streak.
                 let sql = format!(
-                    "WITH v (id, ls, lf, err, streak, since, had_success) AS ( \
-                       SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6 FROM json_each($1) j) \
-                     UPDATE webhooks SET {SET} FROM v WHERE webhooks.id = v.id; \
-                     INSERT INTO webhook_hours (webhook_id, hour, successes, failures) \
-                       SELECT j.value->>0, $2, j.value->>7, j.value->>8 FROM json_each($1) j WHERE TRUE {BUCKETS}"
+                    "WITH v (id, ls, lf, err, streak, since, had_success, attempted) AS ( \
+                       SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, j.value->>7 FROM json_each($1) j) \
+                     UPDATE webhooks SET {SET} FROM v WHERE webhooks.id = v.id AND v.attempted = 1; \
+                     {}",
+                    sqlite_buckets_sql()
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(serde_json::Value::Array(rows).to_string())
@@ -247,53 +375,71 @@ impl Tx {
                     .await?;
             }
             Tx::Postgres(t) => {
-                let sql = format!(
-                    "UPDATE webhooks SET {SET} \
-                     FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[]) \
-                       AS v (id, ls, lf, err, streak, since, had_success) \
-                     WHERE webhooks.id = v.id"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(sql))
+                let attempted: Vec<&HealthDelta> =
+                    deltas.iter().filter(|d| d.attempted()).collect();
+                if !attempted.is_empty() {
+                    let sql = format!(
+                        "UPDATE webhooks SET {SET} \
+                         FROM unnest($1::text[], $2::int8[], $3::int8[], $4::text[], $5::int8[], $6::int8[], $7::int8[]) \
+                           AS v (id, ls, lf, err, streak, since, had_success) \
+                         WHERE webhooks.id = v.id"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(
+                            attempted
+                                .iter()
+                                .map(|d| d.webhook_id.as_str())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            attempted
+                                .iter()
+                                .map(|d| d.last_success_at)
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            attempted
+                                .iter()
+                                .map(|d| d.last_failure_at)
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            attempted
+                                .iter()
+                                .map(|d| d.last_error.as_deref())
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            attempted
+                                .iter()
+                                .map(|d| d.trailing_failures)
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(
+                            attempted
+                                .iter()
+                                .map(|d| d.trailing_since)
+                                .collect::<Vec<_>>(),
+                        )
+                        .bind(attempted.iter().map(|d| reset(d)).collect::<Vec<_>>())
+                        .execute(&mut **t)
+                        .await?;
+                }
+                // One array per counting column.
+                let counts: Vec<Vec<i64>> =
+                    deltas.iter().map(|d| bucket_counts(d).collect()).collect();
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(postgres_buckets_sql()))
                     .bind(
                         deltas
                             .iter()
                             .map(|d| d.webhook_id.as_str())
                             .collect::<Vec<_>>(),
                     )
-                    .bind(deltas.iter().map(|d| d.last_success_at).collect::<Vec<_>>())
-                    .bind(deltas.iter().map(|d| d.last_failure_at).collect::<Vec<_>>())
-                    .bind(
-                        deltas
-                            .iter()
-                            .map(|d| d.last_error.as_deref())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(
-                        deltas
-                            .iter()
-                            .map(|d| d.trailing_failures)
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(deltas.iter().map(|d| d.trailing_since).collect::<Vec<_>>())
-                    .bind(deltas.iter().map(reset).collect::<Vec<_>>())
-                    .execute(&mut **t)
-                    .await?;
-                let upsert = format!(
-                    "INSERT INTO webhook_hours (webhook_id, hour, successes, failures) \
-                     SELECT v.id, $2::int8, v.s, v.f FROM unnest($1::text[], $3::int8[], $4::int8[]) AS v (id, s, f) {BUCKETS}"
-                );
-                sqlx::query(sqlx::AssertSqlSafe(upsert))
-                    .bind(
-                        deltas
-                            .iter()
-                            .map(|d| d.webhook_id.as_str())
-                            .collect::<Vec<_>>(),
-                    )
-                    .bind(hour)
-                    .bind(deltas.iter().map(|d| d.successes).collect::<Vec<_>>())
-                    .bind(deltas.iter().map(|d| d.failures).collect::<Vec<_>>())
-                    .execute(&mut **t)
-                    .await?;
+                    .bind(hour);
+                for c in 0..bucket_columns().len() {
+                    q = q.bind(counts.iter().map(|row| row[c]).collect::<Vec<_>>());
+                }
+                q.execute(&mut **t).await?;
             }
         }
         Ok(())

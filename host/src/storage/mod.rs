@@ -22,6 +22,7 @@
 //! the next durable commit's sync covers it too.
 
 pub mod applications;
+pub mod charts;
 pub mod compiles;
 pub mod deliveries;
 pub mod events;

@@ -83,6 +83,16 @@ const SYSTEM: &[(&str, &str, &str)] = &[
     ),
     (
         "health.rs",
+        "sqlite_buckets_sql",
+        "the recorder's bucket upsert of record_health (SQLite), for webhooks it delivered",
+    ),
+    (
+        "health.rs",
+        "postgres_buckets_sql",
+        "the recorder's bucket upsert of record_health (PostgreSQL), for webhooks it delivered",
+    ),
+    (
+        "health.rs",
         "all_webhook_health",
         "the /metrics gauges, across organisations",
     ),
@@ -210,6 +220,7 @@ const SYSTEM: &[(&str, &str, &str)] = &[
 
 const FILES: &[(&str, &str)] = &[
     ("applications.rs", include_str!("applications.rs")),
+    ("charts.rs", include_str!("charts.rs")),
     ("compiles.rs", include_str!("compiles.rs")),
     ("deliveries.rs", include_str!("deliveries.rs")),
     ("events.rs", include_str!("events.rs")),

@@ -972,7 +972,16 @@ pub(crate) mod browser {
 
     impl Client {
         pub(crate) async fn connect(driver: &Driver) -> Client {
+            Self::connect_with(driver, true).await
+        }
+
+        /// A session whose pages run no JavaScript at all when
+        /// `javascript` is false (Chromium's content setting).
+        pub(crate) async fn connect_with(driver: &Driver, javascript: bool) -> Client {
             let mut options = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"]});
+            if !javascript {
+                options["prefs"] = json!({"profile.default_content_setting_values.javascript": 2});
+            }
             if std::path::Path::new("/usr/bin/chromium").exists() {
                 options["binary"] = json!("/usr/bin/chromium");
             }
@@ -999,6 +1008,17 @@ pub(crate) mod browser {
                 .call("POST", "/timeouts", Some(json!({"implicit": 5000})))
                 .await
                 .unwrap();
+            if !javascript {
+                // The page's own scripts stay off for every page of the tab.
+                client
+                    .call(
+                        "POST",
+                        "/goog/cdp/execute",
+                        Some(json!({"cmd": "Emulation.setScriptExecutionDisabled", "params": {"value": true}})),
+                    )
+                    .await
+                    .unwrap();
+            }
             client
         }
 
@@ -1094,7 +1114,7 @@ pub(crate) mod browser {
         }
     }
 
-    fn screenshots() -> PathBuf {
+    pub(crate) fn screenshots() -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         dir

@@ -9,6 +9,7 @@ mod access;
 mod binary;
 mod binary_cluster;
 mod binary_plugins;
+mod charts;
 mod cli;
 mod cluster;
 mod compiles;
