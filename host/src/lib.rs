@@ -20,7 +20,7 @@
 //! - [`error`]: the API's one error type.
 //! - [`traces`]: the `traceparent` of deliveries and the optional
 //!   OpenTelemetry export (OTLP/HTTP) of ingest and delivery spans.
-//! - [`clock`], [`crypto`], [`signing`], [`destinations`], [`ids`], [`metrics`]: the pieces they share.
+//! - [`clock`], [`cookies`], [`crypto`], [`signing`], [`destinations`], [`ids`], [`metrics`]: the pieces they share.
 //!
 //! Modules look down this list's layers, never up: `storage` knows no
 //! `hub`, `hub` no `delivery` or `http`, `http` and `console` not each
@@ -31,6 +31,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
+pub mod cookies;
 pub mod crypto;
 pub mod delivery;
 pub mod destinations;

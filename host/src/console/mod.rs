@@ -183,17 +183,7 @@ pub type PageResult = Result<Response, PageError>;
 
 // ---- the session ----
 
-pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            let (k, v) = c.trim().split_once('=')?;
-            (k == name).then_some(v)
-        })
-}
+pub(crate) use crate::cookies::value as cookie;
 
 /// A signed-in console user; anything else is sent to the sign-in page.
 pub struct Console(pub ConsoleSession);

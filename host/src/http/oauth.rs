@@ -604,7 +604,7 @@ async fn ticket_user(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Option<crate::hub::oidc::TicketUser> {
-    let ticket = cookie_value(headers, crate::hub::oidc::AUTHORIZE_TICKET_COOKIE)?;
+    let ticket = crate::cookies::value(headers, crate::hub::oidc::AUTHORIZE_TICKET_COOKIE)?;
     state
         .hub
         .authorize_ticket_user(&ticket)
@@ -613,19 +613,6 @@ async fn ticket_user(
         .flatten()
 }
 
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix('='))
-                .map(str::to_string)
-        })
-}
 
 /// Ends the provider sign-in's ticket once a decision is made.
 fn spend_ticket(mut res: Response) -> Response {
@@ -668,7 +655,7 @@ async fn authorize_submit(
         Err(r) => return refusal(r),
     };
     // Double-submit CSRF check: the form's token must equal the cookie's.
-    let cookie = cookie_value(&headers, CSRF_COOKIE);
+    let cookie = crate::cookies::value(&headers, CSRF_COOKIE);
     let form_csrf = get("csrf").unwrap_or_default();
     if cookie.is_none_or(|c| {
         form_csrf.is_empty() || !crate::crypto::constant_time_eq(c.as_bytes(), form_csrf.as_bytes())
