@@ -162,6 +162,31 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
+/// A reqwest client builder for requests to addresses that customers
+/// chose (webhook receivers, an organisation's OpenID provider): the
+/// policy applied to every address at connect time, no redirects followed,
+/// no proxy from the environment, and TLS verified against the platform's
+/// roots (reqwest's own roots when the platform has none).
+pub fn guarded_client(policy: &DestinationPolicy) -> reqwest::ClientBuilder {
+    crate::install_crypto_provider();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = {
+        use rustls_platform_verifier::BuilderVerifierExt;
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .and_then(|b| b.with_platform_verifier())
+            .map(|b| b.with_no_client_auth())
+    };
+    let builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(std::sync::Arc::new(GuardedResolver(policy.clone())));
+    match tls {
+        Ok(tls) => builder.tls_backend_preconfigured(tls),
+        Err(_) => builder,
+    }
+}
+
 fn v4_net(a: u8, b: u8, c: u8, d: u8, len: u8) -> ipnet::Ipv4Net {
     ipnet::Ipv4Net::new(Ipv4Addr::new(a, b, c, d), len).expect("valid prefix")
 }

@@ -1,12 +1,11 @@
 //! One delivery attempt over HTTP: build the signed request, send it, and
 //! classify the answer. Redirects are failures, never followed.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
-use crate::destinations::{DestinationPolicy, GuardedResolver};
+use crate::destinations::{DestinationPolicy, guarded_client};
 use crate::domain::webhook::SignatureScheme;
 use crate::signing;
 
@@ -122,27 +121,12 @@ pub struct Sender {
 
 impl Sender {
     pub fn new(policy: DestinationPolicy, timeout: Duration) -> Result<Sender, reqwest::Error> {
-        crate::install_crypto_provider();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = {
-            use rustls_platform_verifier::BuilderVerifierExt;
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .and_then(|b| b.with_platform_verifier())
-                .map(|b| b.with_no_client_auth())
-        };
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let builder = guarded_client(&policy)
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
-            .tcp_nodelay(true)
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver(policy.clone())));
-        if let Ok(tls) = tls {
-            builder = builder.tls_backend_preconfigured(tls);
-        }
+            .tcp_nodelay(true);
         let user_agent = HeaderValue::from_str(&format!("ScaiHub/{}", env!("CARGO_PKG_VERSION")))
             .expect("ascii");
         Ok(Sender {

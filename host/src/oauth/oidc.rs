@@ -20,7 +20,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use crate::clock::Millis;
-use crate::destinations::{DestinationPolicy, GuardedResolver};
+use crate::destinations::{DestinationPolicy, guarded_client};
 
 /// How long discovery documents are kept.
 pub const DISCOVERY_TTL_MS: Millis = 5 * 60 * 1000;
@@ -375,25 +375,10 @@ struct TokenError {
 
 impl OidcClient {
     pub fn new(policy: DestinationPolicy) -> OidcClient {
-        crate::install_crypto_provider();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = {
-            use rustls_platform_verifier::BuilderVerifierExt;
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .and_then(|b| b.with_platform_verifier())
-                .map(|b| b.with_no_client_auth())
-        };
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
+        let builder = guarded_client(&policy)
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
-            .no_proxy()
-            .user_agent(format!("ScaiHub/{}", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver(policy.clone())));
-        if let Ok(tls) = tls {
-            builder = builder.tls_backend_preconfigured(tls);
-        }
+            .user_agent(format!("ScaiHub/{}", env!("CARGO_PKG_VERSION")));
         OidcClient {
             http: builder
                 .build()
