@@ -64,7 +64,8 @@ impl Api {
             .ok_or_else(|| anyhow::anyhow!("/v1/me has no org_id: {me}"))
     }
 
-    /// Uploads a plugin component; answers its id.
+    /// Uploads a plugin component and waits until it is compiled (a large
+    /// one is answered 202 `compiling`); answers its id.
     pub async fn upload_plugin(
         &self,
         org: &str,
@@ -72,22 +73,49 @@ impl Api {
         kind: &str,
         wasm: Vec<u8>,
     ) -> anyhow::Result<String> {
-        let plugin = self
-            .json(
-                self.http
-                    .post(format!(
-                        "{}/v1/orgs/{org}/plugins?name={name}&kind={kind}",
-                        self.base
-                    ))
-                    .header("content-type", "application/wasm")
-                    .body(wasm),
-                201,
-            )
+        let res = self
+            .http
+            .post(format!(
+                "{}/v1/orgs/{org}/plugins?name={name}&kind={kind}",
+                self.base
+            ))
+            .header("authorization", &self.auth)
+            .header("content-type", "application/wasm")
+            .timeout(Duration::from_secs(120))
+            .body(wasm)
+            .send()
             .await?;
-        plugin["id"]
+        let status = res.status().as_u16();
+        let mut plugin: Value = serde_json::from_slice(&res.bytes().await?)?;
+        anyhow::ensure!(
+            status == 201 || status == 202,
+            "the upload of {name} answered {status}: {plugin}"
+        );
+        let id = plugin["id"]
             .as_str()
             .map(str::to_string)
-            .ok_or_else(|| anyhow::anyhow!("plugin without id: {plugin}"))
+            .ok_or_else(|| anyhow::anyhow!("plugin without id: {plugin}"))?;
+        let started = std::time::Instant::now();
+        while plugin["status"] == "compiling" {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(600),
+                "{name} still compiling after 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            plugin = self
+                .json(
+                    self.http
+                        .get(format!("{}/v1/orgs/{org}/plugins/{id}", self.base)),
+                    200,
+                )
+                .await?;
+        }
+        anyhow::ensure!(
+            plugin["status"] == "ready",
+            "{name} did not compile: {}",
+            plugin["status_reason"]
+        );
+        Ok(id)
     }
 
     /// Creates a webhook for every SHARING event to `url`, with extra fields

@@ -80,6 +80,7 @@ pub async fn matrix(
         drain_secs: 300,
         plugins: false,
         floor_plugins: false,
+        transform_wasm: None,
         plugin_dir: args.plugin_dir.clone(),
         processes,
         single: false,

@@ -101,11 +101,13 @@ pub fn run(r: &RunResult) {
                 ""
             },
             if r.floor_plugins {
-                ", floor filter + transform plugins"
+                ", floor filter + transform plugins".to_string()
             } else if r.plugins {
-                ", filter + transform plugins"
+                ", filter + transform plugins".to_string()
+            } else if let Some(file) = &r.transform_wasm {
+                format!(", transform {file}")
             } else {
-                ""
+                String::new()
             }
         ),
         &[

@@ -62,6 +62,13 @@ pub struct RunArgs {
     /// alone costs a delivery.
     #[arg(long, requires = "plugins")]
     pub floor_plugins: bool,
+    /// Attach this transform component alone to every webhook, e.g. the
+    /// TypeScript build of pii-redact (`plugins/js/build.sh pii-redact`,
+    /// then `plugins/js/dist/pii-redact.wasm`) or the Python one, with
+    /// `{"remove": ["/payload/principal_id"]}`. A large component compiles
+    /// in the background; the run starts once it is ready.
+    #[arg(long, conflicts_with = "plugins")]
+    pub transform_wasm: Option<PathBuf>,
     /// Where the built plugin components are.
     #[arg(long, default_value = "plugins/target/wasm32-wasip2/release")]
     pub plugin_dir: PathBuf,
@@ -88,6 +95,8 @@ pub struct RunResult {
     pub processes: usize,
     pub plugins: bool,
     pub floor_plugins: bool,
+    /// The file name of `--transform-wasm`, when given.
+    pub transform_wasm: Option<String>,
     pub single: bool,
     pub accepted: u64,
     pub ingest_duplicates: u64,
@@ -213,6 +222,17 @@ async fn measure(
             "filter_plugins": [{"plugin_id": filter, "config": filter_config}],
             "transform_plugin": {"plugin_id": transform, "config": transform_config},
         })
+    } else if let Some(path) = &args.transform_wasm {
+        let wasm = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let transform = api
+            .upload_plugin(&org, "bench-transform", "transform", wasm)
+            .await?;
+        serde_json::json!({
+            "transform_plugin": {
+                "plugin_id": transform,
+                "config": {"remove": ["/payload/principal_id"]},
+            },
+        })
     } else {
         serde_json::json!({})
     };
@@ -301,6 +321,11 @@ fn result(
         processes: args.processes,
         plugins: args.plugins,
         floor_plugins: args.floor_plugins,
+        transform_wasm: args
+            .transform_wasm
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned()),
         single: args.single,
         accepted: ingest.accepted,
         ingest_duplicates: ingest.duplicates,
