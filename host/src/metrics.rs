@@ -29,6 +29,9 @@ pub struct Metrics {
     /// Plugin compiles by outcome (`ready`, `failed`): a restart that
     /// compiled nothing again leaves it at zero.
     pub plugin_compiles: Family<OutcomeLabel, Counter>,
+    /// Plugin artifacts read from the store into the runtime's cache:
+    /// once per version and process, however many deliveries wanted it.
+    pub plugin_loads: Counter,
     /// Rows deleted by retention, by kind (`deliveries`, `attempts`, `events`).
     pub retention_deleted_rows: Family<KindLabel, Counter>,
     /// Completed retention runs.
@@ -105,6 +108,12 @@ impl Metrics {
             "Plugin versions compiled by this process, by outcome (ready, failed)",
             plugin_compiles.clone(),
         );
+        let plugin_loads = Counter::default();
+        registry.register(
+            "plugin_loads",
+            "Plugin artifacts loaded from the store into this process's cache",
+            plugin_loads.clone(),
+        );
         let retention_deleted_rows = Family::<KindLabel, Counter>::default();
         registry.register(
             "retention_deleted",
@@ -162,6 +171,7 @@ impl Metrics {
             queue_overflows,
             plugin_calls,
             plugin_compiles,
+            plugin_loads,
         }
     }
 

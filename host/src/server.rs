@@ -62,6 +62,7 @@ pub fn hub(
             keys: Default::default(),
             plugins,
             compiler: crate::hub::compiler::CompileQueue::new(),
+            plugin_loads: Default::default(),
             wake: Arc::new(Notify::new()),
             worker_owner: crate::ids::new_id(crate::ids::IdKind::Key).replacen("key_", "wkr_", 1),
             fast_lane: Default::default(),

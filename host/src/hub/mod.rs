@@ -89,6 +89,11 @@ pub struct Hub {
     pub plugins: Arc<crate::plugin::PluginRuntime>,
     /// Compiles uploaded plugin versions, one at a time, off the requests.
     pub compiler: compiler::CompileQueue,
+    /// Loads of plugin artifacts into the runtime's cache, one at a time:
+    /// deliveries that miss the cache together wait for the first one's
+    /// load instead of each reading and deserialising the artifact (a
+    /// JavaScript plugin's is ~40 MB) — see [`Hub::loaded_plugin`].
+    pub plugin_loads: tokio::sync::Mutex<()>,
     /// Wakes the delivery worker when new work is committed.
     pub wake: Arc<Notify>,
     /// This process's identity as a lease holder.

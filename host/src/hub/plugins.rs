@@ -247,6 +247,11 @@ impl Hub {
         if let Some(l) = self.plugins.cached(id) {
             return Ok(l);
         }
+        // Whoever waited here may find it loaded by the one before.
+        let _one = self.plugin_loads.lock().await;
+        if let Some(l) = self.plugins.cached(id) {
+            return Ok(l);
+        }
         if let Some(l) = self.loaded_script(id).await? {
             return Ok(l);
         }
@@ -260,6 +265,7 @@ impl Hub {
             })?;
         let kind = PluginKind::parse(&kind)
             .ok_or_else(|| CallError::Unavailable("unknown plugin kind".into()))?;
+        self.metrics.plugin_loads.inc();
         self.plugins.load(id, kind, &artifact)
     }
 

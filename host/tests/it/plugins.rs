@@ -22,6 +22,7 @@ both!(
     a_delete_waits_for_an_attach_in_flight_and_then_sees_it,
     floor_plugins_deliver_the_same_bytes_as_no_plugins,
     a_tenant_with_slow_plugins_does_not_hold_up_another,
+    deliveries_that_miss_the_cache_together_load_a_plugin_once,
 );
 
 /// Uploads a built plugin; answers its id.
@@ -806,5 +807,49 @@ async fn a_delete_waits_for_an_attach_in_flight_and_then_sees_it(backend: Backen
         .call("GET", &format!("/v1/orgs/{{org}}/plugins/{plugin}"), None)
         .await;
     assert_eq!(s, 200, "the version is still there");
+    env.finish().await;
+}
+
+/// Deliveries of many webhooks sharing a transform not yet in the
+/// runtime's cache start at once: one of them reads and loads the
+/// artifact, the others wait for it (a JavaScript plugin's artifact is
+/// ~40 MB; each webhook loading its own copy cost a quarter of the CPU of
+/// a load run with ten).
+async fn deliveries_that_miss_the_cache_together_load_a_plugin_once(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let org = env.org_id.clone();
+    let transform = upload(&env, &org, "pii_redact", "pii", "transform").await;
+    let rx = Receiver::ok().await;
+    for i in 0..8 {
+        env.webhook_with(json!({
+            "name": format!("w{i}"), "url": rx.url(&format!("/w{i}")), "events": ["SHARING"],
+            "transform_plugin": {"plugin_id": transform, "config": {"remove": ["/payload/principal_id"]}}
+        }))
+        .await;
+    }
+    let events: Vec<Value> = (0..8)
+        .map(|i| event(&format!("evt_m{i:02}"), "SHARING", "share.member_added"))
+        .collect();
+    env.ingest(Value::Array(events)).await;
+    let got = rx.wait_for(64).await;
+    assert!(
+        got.iter()
+            .all(|r| r.json()["payload"] == json!({"role": "contributor"})),
+        "every delivery went through the transform"
+    );
+    let metrics = env
+        .http
+        .get(env.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let loads: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("scaihub_plugin_loads_total "))
+        .collect();
+    assert_eq!(loads, ["scaihub_plugin_loads_total 1"], "{metrics}");
     env.finish().await;
 }
