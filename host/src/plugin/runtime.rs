@@ -27,6 +27,10 @@ const EPOCH_TICK: Duration = Duration::from_millis(2);
 /// so a guest that sleeps (a WASI clock it waits on) is stopped by this.
 const WALL_FACTOR: u32 = 8;
 
+/// Core instances (and tables) one plugin component may have: what the
+/// largest supported toolchain makes (componentize-py: 14), with room.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+
 /// The sandbox's limits, all configurable.
 #[derive(Debug, Clone)]
 pub struct PluginLimits {
@@ -386,10 +390,17 @@ impl PluginRuntime {
     pub fn new(limits: PluginLimits) -> anyhow::Result<PluginRuntime> {
         let mut pool = PoolingAllocationConfig::default();
         let slots = limits.max_concurrent.max(1) as u32;
+        // Each slot holds one call's component, sized for the largest a
+        // supported toolchain makes: componentize-py's has 14 core
+        // instances and as many tables, so at 8 a slot, Python calls
+        // failed once a dozen ran at once. A component needing more is
+        // refused when it is compiled, naming the limit.
         pool.total_component_instances(slots * 2)
-            .total_core_instances(slots * 8)
+            .total_core_instances(slots * CORE_INSTANCES_PER_COMPONENT)
+            .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
             .total_memories(slots * 4)
-            .total_tables(slots * 8)
+            .total_tables(slots * CORE_INSTANCES_PER_COMPONENT)
+            .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT)
             .total_stacks(slots * 2)
             .max_memories_per_component(4)
             .max_memory_size(limits.max_memory_bytes)

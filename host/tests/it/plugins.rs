@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::both;
 use crate::support::{
     Backend, Options, Receiver, TestEnv, event, independent_signature, plugin_wasm,
+    py_plugin_wasm,
 };
 
 both!(
@@ -23,6 +24,7 @@ both!(
     floor_plugins_deliver_the_same_bytes_as_no_plugins,
     a_tenant_with_slow_plugins_does_not_hold_up_another,
     deliveries_that_miss_the_cache_together_load_a_plugin_once,
+    python_plugins_run_as_many_at_once_as_the_sandbox_has_slots,
 );
 
 /// Uploads a built plugin; answers its id.
@@ -851,5 +853,74 @@ async fn deliveries_that_miss_the_cache_together_load_a_plugin_once(backend: Bac
         .filter(|l| l.starts_with("scaihub_plugin_loads_total "))
         .collect();
     assert_eq!(loads, ["scaihub_plugin_loads_total 1"], "{metrics}");
+    env.finish().await;
+}
+
+/// A Python component has 14 core instances; the sandbox's pool must hold
+/// one such component in every call slot at once. (Sized for 8 a slot, a
+/// load run with a Python transform on 10 webhooks failed 19,524 of its
+/// 20,000 deliveries as plugin_failed: the pool ran out.)
+async fn python_plugins_run_as_many_at_once_as_the_sandbox_has_slots(backend: Backend) {
+    let Some(path) = py_plugin_wasm("pii-redact") else {
+        return;
+    };
+    let env = TestEnv::start(backend).await;
+    let res = env
+        .http
+        .post(env.url("/v1/orgs/{org}/plugins?name=py-pii&kind=transform"))
+        .bearer_auth(&env.admin_key)
+        .header("content-type", "application/wasm")
+        .body(std::fs::read(path).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(res.status().as_u16(), 201 | 202), "{}", res.status());
+    let plugin: Value = res.json().await.unwrap();
+    let id = plugin["id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let (s, v) = env
+            .call("GET", &format!("/v1/orgs/{{org}}/plugins/{id}"), None)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        if v["status"] != "compiling" {
+            assert_eq!(v["status"], "ready", "{v}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still compiling");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let rx = Receiver::ok().await;
+    let mut hooks = Vec::new();
+    for i in 0..8 {
+        let (hook, _) = env
+            .webhook_with(json!({
+                "name": format!("w{i}"), "url": rx.url(&format!("/w{i}")), "events": ["SHARING"],
+                "transform_plugin": {"plugin_id": id, "config": {"remove": ["/payload/principal_id"]}}
+            }))
+            .await;
+        hooks.push(hook);
+    }
+    let events: Vec<Value> = (0..16)
+        .map(|i| event(&format!("evt_p{i:02}"), "SHARING", "share.member_added"))
+        .collect();
+    env.ingest(Value::Array(events)).await;
+    let got = rx.wait_for(128).await;
+    assert!(
+        got.iter()
+            .all(|r| r.json()["payload"] == json!({"role": "contributor"})),
+        "every delivery went through the transform"
+    );
+    for hook in &hooks {
+        let list = env
+            .wait_deliveries(hook, "all settled", |l| {
+                l.len() == 16 && l.iter().all(|d| d["status"] != "pending")
+            })
+            .await;
+        assert!(
+            list.iter().all(|d| d["status"] == "succeeded"),
+            "{list:#?}"
+        );
+    }
     env.finish().await;
 }

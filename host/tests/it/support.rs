@@ -629,6 +629,40 @@ pub fn plugin_wasm(name: &str) -> std::path::PathBuf {
     path
 }
 
+/// A Python example plugin built by `plugins/python/build.sh`
+/// (componentize-py: ~18 MB, 14 core instances), built once when missing.
+/// None, with the reason printed, without python3 and its venv module,
+/// unless `SCAIHUB_REQUIRE_PYTHON=1` (as in CI) makes that a failure.
+pub fn py_plugin_wasm(name: &str) -> Option<std::path::PathBuf> {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/python");
+    let path = root.join(format!("dist/{name}.wasm"));
+    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !python {
+        assert!(
+            std::env::var("SCAIHUB_REQUIRE_PYTHON").as_deref() != Ok("1"),
+            "python3 3.10+ with venv is required (SCAIHUB_REQUIRE_PYTHON=1)"
+        );
+        eprintln!("skipped: the Python plugin {name} (no python3 3.10+ with venv)");
+        return None;
+    }
+    if !path.exists() {
+        let status = std::process::Command::new(root.join("build.sh"))
+            .arg(name)
+            .current_dir(&root)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("plugins/python/build.sh runs");
+        assert!(status.success(), "building the Python plugin {name} failed");
+    }
+    assert!(path.exists(), "{} was not built", path.display());
+    Some(path)
+}
+
 /// A JavaScript example plugin built by `plugins/js/build.sh` (componentize-js:
 /// ~12 MB, tens of seconds to compile), built once when missing: the large
 /// component the compile queue is tested with. Needs node and npm, as the
