@@ -285,15 +285,7 @@ async fn a_large_upload_compiles_in_the_background_while_the_rest_goes_on(backen
         .await;
     assert_eq!(s, 204);
 
-    let metrics = env
-        .http
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     assert_eq!(
         (compiles(&metrics, "ready"), compiles(&metrics, "failed")),
         (1, 1),

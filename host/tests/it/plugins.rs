@@ -839,15 +839,7 @@ async fn deliveries_that_miss_the_cache_together_load_a_plugin_once(backend: Bac
             .all(|r| r.json()["payload"] == json!({"role": "contributor"})),
         "every delivery went through the transform"
     );
-    let metrics = env
-        .http
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     let loads: Vec<&str> = metrics
         .lines()
         .filter(|l| l.starts_with("scaihub_plugin_loads_total "))

@@ -15,16 +15,9 @@ const DAY: Duration = Duration::from_secs(86_400);
 
 /// A counter or gauge from /metrics (0 when absent).
 async fn metric(env: &TestEnv, series: &str) -> f64 {
-    let text = env
-        .http
-        .get(env.url("/metrics"))
-        .send()
+    env.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
 }

@@ -316,6 +316,18 @@ impl TestEnv {
     }
 
     /// Stops the server gracefully and removes the database.
+    /// The server's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn finish(mut self) {
         self.shutdown().await;
         self.db.drop_db().await;
@@ -634,10 +646,6 @@ pub fn plugin_wasm(name: &str) -> std::path::PathBuf {
 /// None, with the reason printed, without python3 and its venv module,
 /// unless `SCAIHUB_REQUIRE_PYTHON=1` (as in CI) makes that a failure.
 pub fn py_plugin_wasm(name: &str) -> Option<std::path::PathBuf> {
-    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/python");
-    let path = root.join(format!("dist/{name}.wasm"));
-    let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let python = std::process::Command::new("python3")
         .args(["-c", "import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))"])
         .status()
@@ -650,17 +658,7 @@ pub fn py_plugin_wasm(name: &str) -> Option<std::path::PathBuf> {
         eprintln!("skipped: the Python plugin {name} (no python3 3.10+ with venv)");
         return None;
     }
-    if !path.exists() {
-        let status = std::process::Command::new(root.join("build.sh"))
-            .arg(name)
-            .current_dir(&root)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("plugins/python/build.sh runs");
-        assert!(status.success(), "building the Python plugin {name} failed");
-    }
-    assert!(path.exists(), "{} was not built", path.display());
-    Some(path)
+    Some(built_plugin("python", name))
 }
 
 /// A JavaScript example plugin built by `plugins/js/build.sh` (componentize-js:
@@ -668,8 +666,16 @@ pub fn py_plugin_wasm(name: &str) -> Option<std::path::PathBuf> {
 /// component the compile queue is tested with. Needs node and npm, as the
 /// test command's JavaScript step does.
 pub fn js_plugin_wasm(name: &str) -> std::path::PathBuf {
+    built_plugin("js", name)
+}
+
+/// `plugins/<lang>/dist/<name>.wasm`, built by `plugins/<lang>/build.sh`
+/// when missing, one build at a time.
+fn built_plugin(lang: &str, name: &str) -> std::path::PathBuf {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/js");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins")
+        .join(lang);
     let path = root.join(format!("dist/{name}.wasm"));
     let _one_at_a_time = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     if !path.exists() {
@@ -678,11 +684,8 @@ pub fn js_plugin_wasm(name: &str) -> std::path::PathBuf {
             .current_dir(&root)
             .stdout(std::process::Stdio::null())
             .status()
-            .expect("plugins/js/build.sh runs (node and npm are needed)");
-        assert!(
-            status.success(),
-            "building the JavaScript plugin {name} failed"
-        );
+            .unwrap_or_else(|e| panic!("plugins/{lang}/build.sh runs: {e}"));
+        assert!(status.success(), "building the {lang} plugin {name} failed");
     }
     assert!(path.exists(), "{} was not built", path.display());
     path
