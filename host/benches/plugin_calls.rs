@@ -72,7 +72,11 @@ const GUESTS: [Guest; 4] = [
 /// printed, when the toolchain is not here or the build fails.
 fn build_guest(guest: &Guest) -> Option<std::path::PathBuf> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let tool = if guest.script.contains("/js/") { "node" } else { "python3" };
+    let tool = if guest.script.contains("/js/") {
+        "node"
+    } else {
+        "python3"
+    };
     if std::process::Command::new(tool)
         .arg("--version")
         .output()

@@ -613,7 +613,6 @@ async fn ticket_user(
         .flatten()
 }
 
-
 /// Ends the provider sign-in's ticket once a decision is made.
 fn spend_ticket(mut res: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&format!(

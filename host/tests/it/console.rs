@@ -1145,9 +1145,15 @@ pub(crate) mod browser {
 
     /// Clicks something that loads a new page, and waits until it has.
     pub(crate) async fn submit(c: &Client, css: &str) {
+        submit_within(c, css, Duration::from_secs(10)).await
+    }
+
+    /// `submit` for a page that may take long to answer (the first script
+    /// run of a process waits for the script engine to compile).
+    pub(crate) async fn submit_within(c: &Client, css: &str, within: Duration) {
         let old = c.find("html").await.unwrap();
         click(c, css).await;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let deadline = tokio::time::Instant::now() + within;
         while c
             .call("GET", &format!("/element/{old}/name"), None)
             .await

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::console::browser::{Client, chromedriver, fill, shot, start_driver, submit, text};
+use crate::console::browser::{
+    Client, chromedriver, fill, shot, start_driver, submit, submit_within, text,
+};
 use crate::console::{PASSWORD, human};
 use crate::scripts::engine_available;
 use crate::support::{Backend, Receiver, TestEnv, event};
@@ -58,7 +60,9 @@ async fn a_script_is_written_run_saved_and_attached_in_a_real_browser() {
     fill(&c, "#script-name", "sharing-only").await;
     fill(&c, "#source", BROKEN).await;
     assert_eq!(property(&c, "#source", "value").await, BROKEN);
-    submit(&c, "#run").await;
+    // The process's first script run waits for the engine's compile,
+    // which a loaded machine stretches well past a page's usual seconds.
+    submit_within(&c, "#run", Duration::from_secs(180)).await;
     let error = text(&c, "#run-error").await;
     assert!(error.contains("SyntaxError"), "{error}");
     assert_eq!(text(&c, "#error-line").await, "3");

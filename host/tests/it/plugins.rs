@@ -8,8 +8,7 @@ use serde_json::{Value, json};
 
 use crate::both;
 use crate::support::{
-    Backend, Options, Receiver, TestEnv, event, independent_signature, plugin_wasm,
-    py_plugin_wasm,
+    Backend, Options, Receiver, TestEnv, event, independent_signature, plugin_wasm, py_plugin_wasm,
 };
 
 both!(
@@ -866,7 +865,11 @@ async fn python_plugins_run_as_many_at_once_as_the_sandbox_has_slots(backend: Ba
         .send()
         .await
         .unwrap();
-    assert!(matches!(res.status().as_u16(), 201 | 202), "{}", res.status());
+    assert!(
+        matches!(res.status().as_u16(), 201 | 202),
+        "{}",
+        res.status()
+    );
     let plugin: Value = res.json().await.unwrap();
     let id = plugin["id"].as_str().unwrap().to_string();
     let deadline = std::time::Instant::now() + Duration::from_secs(600);
@@ -909,10 +912,7 @@ async fn python_plugins_run_as_many_at_once_as_the_sandbox_has_slots(backend: Ba
                 l.len() == 16 && l.iter().all(|d| d["status"] != "pending")
             })
             .await;
-        assert!(
-            list.iter().all(|d| d["status"] == "succeeded"),
-            "{list:#?}"
-        );
+        assert!(list.iter().all(|d| d["status"] == "succeeded"), "{list:#?}");
     }
     env.finish().await;
 }

@@ -647,7 +647,10 @@ pub fn plugin_wasm(name: &str) -> std::path::PathBuf {
 /// unless `SCAIHUB_REQUIRE_PYTHON=1` (as in CI) makes that a failure.
 pub fn py_plugin_wasm(name: &str) -> Option<std::path::PathBuf> {
     let python = std::process::Command::new("python3")
-        .args(["-c", "import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))"])
+        .args([
+            "-c",
+            "import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 10))",
+        ])
         .status()
         .is_ok_and(|s| s.success());
     if !python {
