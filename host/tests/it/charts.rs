@@ -12,7 +12,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::both;
-use crate::support::{Backend, Options, Receiver, TestEnv, event, plugin_wasm};
+use crate::plugins::upload;
+use crate::support::{Backend, Options, Receiver, TestEnv, event};
 
 both!(delivery_stats_count_each_outcome_in_its_hour_and_window);
 
@@ -65,22 +66,6 @@ pub(crate) struct Made {
     pub hour_c: Counts,
 }
 
-async fn upload(env: &TestEnv, file: &str, name: &str) -> String {
-    let bytes = std::fs::read(plugin_wasm(file)).unwrap();
-    let res = env
-        .http
-        .post(env.url(&format!("/v1/orgs/{{org}}/plugins?name={name}&kind=filter")))
-        .bearer_auth(&env.admin_key)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_string()
-}
-
 fn with_role(id: &str, role: &str) -> Value {
     let mut e = event(id, "SHARING", "share.member_added");
     e["payload"]["role"] = json!(role);
@@ -112,8 +97,15 @@ pub(crate) async fn make_deliveries(env: &TestEnv) -> (Made, Receiver) {
         )
     })
     .await;
-    let filter = upload(env, "payload_field_filter", "role-filter").await;
-    let hostile = upload(env, "hostile_filter", "broken").await;
+    let filter = upload(
+        env,
+        &env.org_id,
+        "payload_field_filter",
+        "role-filter",
+        "filter",
+    )
+    .await;
+    let hostile = upload(env, &env.org_id, "hostile_filter", "broken", "filter").await;
     let (id, _) = env
         .webhook_with(
             json!({"name": "Charted", "url": receiver.url("/charted"), "events": ["SHARING"]}),

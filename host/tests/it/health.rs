@@ -41,17 +41,6 @@ async fn ids_with_health(env: &TestEnv, filter: &str) -> Vec<String> {
         .collect()
 }
 
-async fn metrics(env: &TestEnv) -> String {
-    env.http
-        .get(env.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn failing_receiver_is_found_by_health_and_recovers_after_a_success(backend: Backend) {
     let env = TestEnv::start(backend).await;
     // Two failures, then success: attempts at 0 s, +30 s, +90 s.
@@ -117,7 +106,7 @@ async fn failing_receiver_is_found_by_health_and_recovers_after_a_success(backen
 
     // An hour of failing shows in /metrics, labelled by org and webhook.
     env.clock.advance(Duration::from_secs(29));
-    let text = metrics(&env).await;
+    let text = env.metrics().await;
     let labels = format!("{{org=\"{}\",webhook=\"{bad}\"}}", env.org_id);
     for needle in [
         format!("scaihub_webhook_consecutive_failures{labels} 1\n"),
@@ -173,7 +162,7 @@ async fn failing_receiver_is_found_by_health_and_recovers_after_a_success(backen
     let rate = h["success_rate"].as_f64().unwrap();
     assert!((rate - 1.0 / 3.0).abs() < 1e-9, "{h}");
     assert!(ids_with_health(&env, "failing").await.is_empty());
-    let text = metrics(&env).await;
+    let text = env.metrics().await;
     assert!(
         text.contains(&format!("scaihub_webhook_consecutive_failures{labels} 0\n")),
         "{text}"
