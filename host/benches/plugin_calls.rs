@@ -1,6 +1,8 @@
 //! Micro benchmark of plugin calls in the real runtime: one filter call and
-//! one transform call on 1 KiB and 64 KiB events, each a fresh store and
-//! instance as in the delivery path. Prints p50 and p99. Beside the example
+//! one transform call on 1 KiB and 64 KiB events, each twice: in a fresh
+//! store and instance (a plugin's test call, a webhook's first delivery),
+//! and in the instance kept from the previous call as deliveries of one
+//! webhook get it (`plugin/warm.rs`). Prints p50 and p99. Beside the example
 //! plugins it calls the floor plugins, which do no work of their own: their
 //! figures are the sandbox's share of a call.
 //!
@@ -17,7 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scaihub::domain::Event;
-use scaihub::plugin::{OutgoingRequest, PluginEvent, PluginKind, PluginLimits, PluginRuntime};
+use scaihub::plugin::{
+    OutgoingRequest, PluginEvent, PluginKind, PluginLimits, PluginRuntime, WarmKey,
+};
 use serde_json::json;
 
 fn build_plugins() -> std::path::PathBuf {
@@ -225,21 +229,29 @@ async fn main() {
             if !name.contains(only.as_str()) {
                 continue;
             }
-            let mut samples = Vec::with_capacity(iterations);
-            let mut fuel = 0;
-            for i in 0..iterations + 200 {
-                let started = Instant::now();
-                let (result, call) = runtime
-                    .filter("bench", plugin.clone(), &event, config)
-                    .await;
-                let took = started.elapsed();
-                assert!(result.unwrap(), "{name} did not deliver");
-                fuel = call.fuel_used;
-                if i >= 200 {
-                    samples.push(took);
+            for kept in [false, true] {
+                let mut samples = Vec::with_capacity(iterations);
+                let mut fuel = 0;
+                for i in 0..iterations + 200 {
+                    let warm = kept.then(|| WarmKey::new("bench@1", name, config));
+                    let started = Instant::now();
+                    let (result, call) = runtime
+                        .filter("bench", plugin.clone(), &event, config, warm)
+                        .await;
+                    let took = started.elapsed();
+                    assert!(result.unwrap(), "{name} did not deliver");
+                    fuel = call.fuel_used;
+                    if i >= 200 {
+                        samples.push(took);
+                    }
                 }
+                let how = if kept { "kept" } else { "fresh" };
+                report(
+                    &format!("{name}, {} KiB, {how}", size / 1024),
+                    samples,
+                    fuel,
+                );
             }
-            report(&format!("{name}, {} KiB event", size / 1024), samples, fuel);
         }
         let mut transforms = vec![
             ("transform (pii)", &transform, &transform_config),
@@ -254,28 +266,36 @@ async fn main() {
             if !name.contains(only.as_str()) {
                 continue;
             }
-            let mut samples = Vec::with_capacity(iterations);
-            let mut fuel = 0;
-            for i in 0..iterations + 200 {
-                let request = OutgoingRequest {
-                    body: body.clone(),
-                    headers: vec![],
-                    content_type: "application/json".into(),
-                };
-                let started = Instant::now();
-                let (result, call) = runtime
-                    .transform("bench", plugin.clone(), &event, request, config)
-                    .await;
-                let took = started.elapsed();
-                if let Err(e) = result {
-                    panic!("{name} failed: {e}");
+            for kept in [false, true] {
+                let mut samples = Vec::with_capacity(iterations);
+                let mut fuel = 0;
+                for i in 0..iterations + 200 {
+                    let request = OutgoingRequest {
+                        body: body.clone(),
+                        headers: vec![],
+                        content_type: "application/json".into(),
+                    };
+                    let warm = kept.then(|| WarmKey::new("bench@1", name, config));
+                    let started = Instant::now();
+                    let (result, call) = runtime
+                        .transform("bench", plugin.clone(), &event, request, config, warm)
+                        .await;
+                    let took = started.elapsed();
+                    if let Err(e) = result {
+                        panic!("{name} failed: {e}");
+                    }
+                    fuel = call.fuel_used;
+                    if i >= 200 {
+                        samples.push(took);
+                    }
                 }
-                fuel = call.fuel_used;
-                if i >= 200 {
-                    samples.push(took);
-                }
+                let how = if kept { "kept" } else { "fresh" };
+                report(
+                    &format!("{name}, {} KiB, {how}", size / 1024),
+                    samples,
+                    fuel,
+                );
             }
-            report(&format!("{name}, {} KiB event", size / 1024), samples, fuel);
         }
     }
 }

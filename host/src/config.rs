@@ -121,6 +121,11 @@ pub struct ServeArgs {
     #[arg(long, env = "SCAIHUB_PLUGIN_CONCURRENCY", default_value_t = 32)]
     pub plugin_concurrency: usize,
 
+    /// Plugin instances kept between deliveries of the same plugin on the
+    /// same webhook (0: a fresh instance for every call).
+    #[arg(long, env = "SCAIHUB_PLUGIN_WARM_INSTANCES", default_value_t = 32)]
+    pub plugin_warm_instances: usize,
+
     /// Days finished deliveries (with their attempts) and events no
     /// delivery still owes are kept before being deleted (1-36500).
     #[arg(long, env = "SCAIHUB_RETENTION_DAYS", default_value_t = 30)]

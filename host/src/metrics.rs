@@ -32,6 +32,11 @@ pub struct Metrics {
     /// Plugin artifacts read from the store into the runtime's cache:
     /// once per version and process, however many deliveries wanted it.
     pub plugin_loads: Counter,
+    /// Plugin instances kept for the next delivery of their webhook (set
+    /// at scrape time).
+    pub plugin_instances_kept: Gauge,
+    /// Plugin calls on the delivery path that ran in a kept instance.
+    pub plugin_instances_reused: Counter,
     /// Rows deleted by retention, by kind (`deliveries`, `attempts`, `events`).
     pub retention_deleted_rows: Family<KindLabel, Counter>,
     /// Completed retention runs.
@@ -114,6 +119,18 @@ impl Metrics {
             "Plugin artifacts loaded from the store into this process's cache",
             plugin_loads.clone(),
         );
+        let plugin_instances_kept = Gauge::default();
+        registry.register(
+            "plugin_instances_kept",
+            "Plugin instances kept for the next delivery of the same plugin on the same webhook",
+            plugin_instances_kept.clone(),
+        );
+        let plugin_instances_reused = Counter::default();
+        registry.register(
+            "plugin_instances_reused",
+            "Plugin calls that ran in an instance kept from an earlier delivery of the same webhook",
+            plugin_instances_reused.clone(),
+        );
         let retention_deleted_rows = Family::<KindLabel, Counter>::default();
         registry.register(
             "retention_deleted",
@@ -172,6 +189,8 @@ impl Metrics {
             plugin_calls,
             plugin_compiles,
             plugin_loads,
+            plugin_instances_kept,
+            plugin_instances_reused,
         }
     }
 

@@ -106,6 +106,7 @@ pub async fn serve(
     let cluster_task = tokio::spawn(crate::delivery::notify::run(hub.clone()));
     let retention_task = tokio::spawn(crate::hub::retention::run(hub.clone(), stop_rx.clone()));
     tokio::spawn(crate::hub::scripts::warm_up(hub.clone()));
+    tokio::spawn(expire_idle_plugin_instances(Arc::downgrade(&hub)));
     let app = app(hub.clone());
     let mut http_stop = stop_rx.clone();
     let server = axum::serve(
@@ -267,6 +268,9 @@ pub fn plugin_limits(args: &ServeArgs) -> Result<PluginLimits, ConfigError> {
     if args.plugin_memory_mib == 0 || args.plugin_memory_mib > 4096 {
         return Err(err("SCAIHUB_PLUGIN_MEMORY_MIB", "must be 1-4096"));
     }
+    if args.plugin_warm_instances > 1024 {
+        return Err(err("SCAIHUB_PLUGIN_WARM_INSTANCES", "must be 0-1024"));
+    }
     if args.plugin_timeout_ms == 0 {
         return Err(err("SCAIHUB_PLUGIN_TIMEOUT_MS", "must be at least 1"));
     }
@@ -277,7 +281,20 @@ pub fn plugin_limits(args: &ServeArgs) -> Result<PluginLimits, ConfigError> {
         timeout: Duration::from_millis(args.plugin_timeout_ms),
         max_output_bytes: args.plugin_max_output_kib * 1024,
         max_concurrent: args.plugin_concurrency.max(1),
+        warm_instances: args.plugin_warm_instances,
     })
+}
+
+/// Every half minute, drops the plugin instances kept for deliveries that
+/// have not come (`plugin/warm.rs`); ends with the hub.
+async fn expire_idle_plugin_instances(hub: std::sync::Weak<Hub>) {
+    let mut every = tokio::time::interval(Duration::from_secs(30));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(hub) = hub.upgrade() else { return };
+        hub.plugins.expire_idle_instances();
+    }
 }
 
 /// The whole web application: the API (with its OpenAPI document) and the

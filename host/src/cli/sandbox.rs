@@ -122,7 +122,9 @@ pub async fn run(
     let tenant = "local";
     let (outcome, report): (Result<Value, CallError>, CallReport) = match kind {
         PluginKind::Filter => {
-            let (r, report) = runtime.filter(tenant, loaded, &plugin_event, &config).await;
+            let (r, report) = runtime
+                .filter(tenant, loaded, &plugin_event, &config, None)
+                .await;
             (
                 r.map(|deliver| json!({"verdict": if deliver { "deliver" } else { "skip" }})),
                 report,
@@ -137,7 +139,7 @@ pub async fn run(
                 content_type: "application/json".into(),
             };
             let (r, report) = runtime
-                .transform(tenant, loaded, &plugin_event, request, &config)
+                .transform(tenant, loaded, &plugin_event, request, &config, None)
                 .await;
             (
                 r.map(|req| {

@@ -76,7 +76,14 @@ pub async fn run(hub: &Hub, target: &Target, stored_body: &str) -> PluginOutcome
     let span = tracing::info_span!("plugins", filters = filter_count, transform = has_transform);
     let outcome = hub
         .plugins
-        .chain(&target.org_id, filters, transform, &event, request)
+        .chain(
+            &target.org_id,
+            &format!("{}@{}", target.webhook_id, target.version),
+            filters,
+            transform,
+            &event,
+            request,
+        )
         .instrument(span)
         .await;
     let outcome = match (outcome, unavailable) {

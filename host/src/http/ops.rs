@@ -46,6 +46,16 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .await
         .unwrap_or_default();
     let now = state.hub.now();
+    state
+        .hub
+        .metrics
+        .plugin_instances_kept
+        .set(state.hub.plugins.kept_instances() as i64);
+    state
+        .hub
+        .metrics
+        .plugin_instances_reused
+        .inc_by(state.hub.plugins.take_reused_calls());
     let health = state
         .hub
         .store

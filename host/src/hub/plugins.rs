@@ -297,7 +297,7 @@ impl Hub {
             PluginKind::Filter => {
                 let (result, report) = self
                     .plugins
-                    .filter(org_id, loaded, &plugin_event, &config)
+                    .filter(org_id, loaded, &plugin_event, &config, None)
                     .await;
                 (
                     result
@@ -314,7 +314,7 @@ impl Hub {
                 };
                 let (result, report) = self
                     .plugins
-                    .transform(org_id, loaded, &plugin_event, request, &config)
+                    .transform(org_id, loaded, &plugin_event, request, &config, None)
                     .await;
                 (
                     result

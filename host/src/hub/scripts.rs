@@ -152,7 +152,12 @@ impl Hub {
         let engine = self.script_engine().await.map_err(unavailable)?;
         let checker = Arc::new(script_checker(engine, kind, source));
         let event = PluginEvent::from_body(CHECK_EVENT).expect("the check event is an event");
-        match self.plugins.filter(org_id, checker, &event, "").await.0 {
+        match self
+            .plugins
+            .filter(org_id, checker, &event, "", None)
+            .await
+            .0
+        {
             Ok(_) => Ok(()),
             Err(CallError::Plugin(m)) => {
                 let m = m.strip_prefix("failed: ").unwrap_or(m.as_str());
@@ -234,7 +239,7 @@ impl Hub {
             PluginKind::Filter => {
                 let (result, report) = self
                     .plugins
-                    .filter(org_id, loaded, &plugin_event, &config)
+                    .filter(org_id, loaded, &plugin_event, &config, None)
                     .await;
                 (
                     result.map_or_else(TestOutcome::Error, TestOutcome::Verdict),
@@ -249,7 +254,7 @@ impl Hub {
                 };
                 let (result, report) = self
                     .plugins
-                    .transform(org_id, loaded, &plugin_event, request, &config)
+                    .transform(org_id, loaded, &plugin_event, request, &config, None)
                     .await;
                 (
                     result.map_or_else(TestOutcome::Error, TestOutcome::Request),

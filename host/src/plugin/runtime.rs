@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder, UpdateDeadline,
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store,
+    StoreLimits, StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -17,6 +17,7 @@ use super::bindings::filter::FilterPre;
 use super::bindings::transform::TransformPre;
 use super::bindings::{self, OutgoingRequest, Verdict};
 use super::slots::{FairSlots, Slot};
+use super::warm::{Exports, Kept, WarmKey, WarmPool};
 use crate::domain::{Category, Event};
 
 /// How often the epoch ticks; deadlines are counted in these.
@@ -48,6 +49,9 @@ pub struct PluginLimits {
     pub max_output_bytes: usize,
     /// Calls running at once (each holds a pooled instance slot).
     pub max_concurrent: usize,
+    /// Instances kept between deliveries of the same plugin on the same
+    /// webhook (`warm.rs`); 0 gives every call a fresh one.
+    pub warm_instances: usize,
 }
 
 impl Default for PluginLimits {
@@ -59,6 +63,7 @@ impl Default for PluginLimits {
             timeout: Duration::from_millis(250),
             max_output_bytes: 1024 * 1024,
             max_concurrent: 32,
+            warm_instances: 32,
         }
     }
 }
@@ -221,14 +226,60 @@ impl PluginEvent {
     }
 }
 
-/// Per-call state: an empty WASI context and the memory limiter. The
-/// context is built the first time the guest calls into WASI, which most
-/// calls never do (building it seeds two random generators, a measurable
-/// share of a call that does nothing else).
+/// A store's state: an empty WASI context, the memory limiter and the
+/// time left to the call running in it. The context is built the first
+/// time the guest calls into WASI, which most calls never do (building it
+/// seeds two random generators, a measurable share of a call that does
+/// nothing else).
 pub struct CallState {
     wasi: Option<WasiCtx>,
     table: ResourceTable,
-    limits: StoreLimits,
+    limiter: Limiter,
+    /// Epoch ticks the running call may still run through.
+    ticks_left: u64,
+}
+
+/// The store's caps, noting the largest memory granted (a kept instance
+/// whose memory keeps growing is replaced, see `warm.rs`).
+struct Limiter {
+    caps: StoreLimits,
+    largest_memory: usize,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let granted = self.caps.memory_growing(current, desired, maximum)?;
+        if granted {
+            self.largest_memory = self.largest_memory.max(desired);
+        }
+        Ok(granted)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.caps.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.caps.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.caps.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.caps.memories()
+    }
 }
 
 impl WasiView for CallState {
@@ -317,6 +368,9 @@ pub struct PluginRuntime {
     limits: PluginLimits,
     pub(super) loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     slots: Arc<FairSlots>,
+    warm: WarmPool,
+    /// Calls that ran in a kept instance since the last metrics scrape.
+    reused: std::sync::atomic::AtomicU64,
     ticker: EpochTicker,
 }
 
@@ -390,16 +444,19 @@ impl PluginRuntime {
     pub fn new(limits: PluginLimits) -> anyhow::Result<PluginRuntime> {
         let mut pool = PoolingAllocationConfig::default();
         let slots = limits.max_concurrent.max(1) as u32;
+        // Kept instances hold their pool slots while idle; calls hold at
+        // most one instance each at a time (a chain's calls run in turn).
+        let held = slots + limits.warm_instances as u32;
         // Each slot holds one call's component, sized for the largest a
         // supported toolchain makes: componentize-py's has 14 core
         // instances and as many tables, so at 8 a slot, Python calls
         // failed once a dozen ran at once. A component needing more is
         // refused when it is compiled, naming the limit.
-        pool.total_component_instances(slots * 2)
-            .total_core_instances(slots * CORE_INSTANCES_PER_COMPONENT)
+        pool.total_component_instances(slots + held)
+            .total_core_instances(held * CORE_INSTANCES_PER_COMPONENT)
             .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
-            .total_memories(slots * 4)
-            .total_tables(slots * CORE_INSTANCES_PER_COMPONENT)
+            .total_memories(held * 4)
+            .total_tables(held * CORE_INSTANCES_PER_COMPONENT)
             .max_tables_per_component(CORE_INSTANCES_PER_COMPONENT)
             .total_stacks(slots * 2)
             .max_memories_per_component(4)
@@ -429,6 +486,8 @@ impl PluginRuntime {
             engine,
             linker,
             slots: FairSlots::new(limits.max_concurrent.max(1)),
+            warm: WarmPool::new(limits.warm_instances),
+            reused: Default::default(),
             limits,
             loaded: Mutex::default(),
             interpreter: tokio::sync::OnceCell::new(),
@@ -538,8 +597,10 @@ impl PluginRuntime {
             .cloned()
     }
 
+    /// A fresh store, its caps set; [`PluginRuntime::arm`] readies it
+    /// for each call.
     fn store(&self) -> Store<CallState> {
-        let limits = StoreLimitsBuilder::new()
+        let caps = StoreLimitsBuilder::new()
             .memory_size(self.limits.max_memory_bytes)
             .instances(64)
             .tables(64)
@@ -550,25 +611,90 @@ impl PluginRuntime {
             CallState {
                 wasi: None,
                 table: ResourceTable::new(),
-                limits,
+                limiter: Limiter {
+                    caps,
+                    largest_memory: 0,
+                },
+                ticks_left: 0,
             },
         );
-        store.limiter(|s| &mut s.limits);
-        let _ = store.set_fuel(self.limits.fuel);
+        store.limiter(|s| &mut s.limiter);
         // The guest runs on a fiber of the async worker that called it. Each
         // epoch tick it has run through, it hands the worker back (so other
-        // tasks go on) until its time budget is spent; then it traps.
-        let mut ticks_left = self.deadline_ticks();
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            ticks_left = ticks_left.saturating_sub(1);
-            Ok(if ticks_left == 0 {
+        // tasks go on) until its call's time budget is spent; then it traps.
+        store.epoch_deadline_callback(|mut cx| {
+            let state = cx.data_mut();
+            state.ticks_left = state.ticks_left.saturating_sub(1);
+            Ok(if state.ticks_left == 0 {
                 UpdateDeadline::Interrupt
             } else {
                 UpdateDeadline::Yield(1)
             })
         });
         store
+    }
+
+    /// Gives a store a whole call's budget: fuel and time.
+    fn arm(&self, store: &mut Store<CallState>) {
+        let _ = store.set_fuel(self.limits.fuel);
+        store.data_mut().ticks_left = self.deadline_ticks();
+        store.set_epoch_deadline(1);
+    }
+
+    /// The kept instance for `key`, or a fresh store to instantiate in.
+    fn store_for(&self, key: Option<&WarmKey>) -> (Store<CallState>, Option<Exports>, u32, usize) {
+        match key.and_then(|k| self.warm.take(k)) {
+            Some(kept) => {
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                (kept.store, Some(kept.exports), kept.calls, kept.baseline)
+            }
+            None => (self.store(), None, 0, 0),
+        }
+    }
+
+    /// After a clean return: keeps the instance for the next call of `key`
+    /// unless it has served its calls or its memory keeps growing (see
+    /// `warm.rs`); otherwise it is dropped here.
+    fn keep(
+        &self,
+        key: Option<WarmKey>,
+        store: Store<CallState>,
+        exports: Exports,
+        calls: u32,
+        baseline: usize,
+    ) {
+        let Some(key) = key else { return };
+        let largest = store.data().limiter.largest_memory;
+        let baseline = if calls == 0 { largest } else { baseline };
+        let headroom = self.limits.max_memory_bytes.saturating_sub(baseline);
+        if calls + 1 >= super::warm::MAX_CALLS || largest > baseline + headroom / 2 {
+            return;
+        }
+        self.warm.put(
+            key,
+            Kept {
+                store,
+                exports,
+                calls: calls + 1,
+                baseline,
+            },
+        );
+    }
+
+    /// Instances kept for later calls now.
+    pub fn kept_instances(&self) -> usize {
+        self.warm.kept()
+    }
+
+    /// Drops the kept instances that have not been used for a while
+    /// (`warm.rs`), giving their memory back.
+    pub fn expire_idle_instances(&self) {
+        self.warm.expire_idle();
+    }
+
+    /// Calls that ran in a kept instance since this was last asked.
+    pub fn take_reused_calls(&self) -> u64 {
+        self.reused.swap(0, Ordering::Relaxed)
     }
 
     /// The time cap in epoch ticks of the guest's own running: a tick
@@ -599,54 +725,77 @@ impl PluginRuntime {
             .map_err(|_| CallError::Unavailable("plugin runtime is shutting down".into()))
     }
 
-    /// One filter call in a fresh store.
+    /// One filter call, in the instance kept for `key` or a fresh one.
     async fn call_filter(
         &self,
         pre: &FilterPre<CallState>,
         event: &bindings::Event,
         config: &str,
+        key: Option<WarmKey>,
     ) -> (Result<bool, CallError>, CallReport) {
-        let mut store = self.store();
+        let (mut store, exports, calls, baseline) = self.store_for(key.as_ref());
+        self.arm(&mut store);
         let _ticking = self.ticker.running();
         let started = Instant::now();
         let call = async {
-            let f = pre.instantiate_async(&mut store).await?;
-            f.call_filter(&mut store, event, config).await
+            let f = match exports {
+                Some(Exports::Filter(f)) => f,
+                _ => pre.instantiate_async(&mut store).await?,
+            };
+            let verdict = f.call_filter(&mut store, event, config).await?;
+            Ok::<_, wasmtime::Error>((f, verdict))
         };
         let outcome = tokio::time::timeout(self.wall_limit(), call).await;
         let report = self.report(&store, started);
         let result = match outcome {
             Err(_) => Err(self.wall_limit_error()),
-            Ok(Ok(Ok(Verdict::Deliver))) => Ok(true),
-            Ok(Ok(Ok(Verdict::Skip))) => Ok(false),
-            Ok(Ok(Err(e))) => Err(CallError::Plugin(plugin_error_text(&e))),
             Ok(Err(e)) => Err(CallError::Trap(trap_text(&e))),
+            Ok(Ok((f, verdict))) => {
+                self.keep(key, store, Exports::Filter(f), calls, baseline);
+                match verdict {
+                    Ok(Verdict::Deliver) => Ok(true),
+                    Ok(Verdict::Skip) => Ok(false),
+                    Err(e) => Err(CallError::Plugin(plugin_error_text(&e))),
+                }
+            }
         };
         (result, report)
     }
 
-    /// One transform call in a fresh store, its output checked.
+    /// One transform call, in the instance kept for `key` or a fresh one,
+    /// its output checked.
     async fn call_transform(
         &self,
         pre: &TransformPre<CallState>,
         event: &bindings::Event,
         request: &OutgoingRequest,
         config: &str,
+        key: Option<WarmKey>,
     ) -> (Result<OutgoingRequest, CallError>, CallReport) {
-        let mut store = self.store();
+        let (mut store, exports, calls, baseline) = self.store_for(key.as_ref());
+        self.arm(&mut store);
         let _ticking = self.ticker.running();
         let started = Instant::now();
         let call = async {
-            let t = pre.instantiate_async(&mut store).await?;
-            t.call_transform(&mut store, event, request, config).await
+            let t = match exports {
+                Some(Exports::Transform(t)) => t,
+                _ => pre.instantiate_async(&mut store).await?,
+            };
+            let out = t.call_transform(&mut store, event, request, config).await?;
+            Ok::<_, wasmtime::Error>((t, out))
         };
         let outcome = tokio::time::timeout(self.wall_limit(), call).await;
         let report = self.report(&store, started);
         let result = match outcome {
             Err(_) => Err(self.wall_limit_error()),
-            Ok(Ok(Ok(out))) => check_output(out, self.limits.max_output_bytes),
-            Ok(Ok(Err(e))) => Err(CallError::Plugin(plugin_error_text(&e))),
             Ok(Err(e)) => Err(CallError::Trap(trap_text(&e))),
+            Ok(Ok((t, out))) => {
+                self.keep(key, store, Exports::Transform(t), calls, baseline);
+                match out {
+                    Ok(out) => check_output(out, self.limits.max_output_bytes),
+                    Err(e) => Err(CallError::Plugin(plugin_error_text(&e))),
+                }
+            }
         };
         (result, report)
     }
@@ -661,13 +810,16 @@ impl PluginRuntime {
         }
     }
 
-    /// Runs a filter for `tenant` (the organisation whose call it is).
+    /// Runs a filter for `tenant` (the organisation whose call it is), in
+    /// the instance kept for `warm` if there is one, else a fresh one
+    /// (always, with `None`: tests of a plugin, script runs).
     pub async fn filter(
         &self,
         tenant: &str,
         loaded: Arc<Loaded>,
         event: &PluginEvent,
         config: &str,
+        warm: Option<WarmKey>,
     ) -> (Result<bool, CallError>, CallReport) {
         let Some((pre, config)) = loaded.as_filter(config) else {
             return (
@@ -679,10 +831,11 @@ impl PluginRuntime {
             Ok(s) => s,
             Err(e) => return (Err(e), CallReport::default()),
         };
-        self.call_filter(pre, &event.0, &config).await
+        self.call_filter(pre, &event.0, &config, warm).await
     }
 
-    /// Runs a transform for `tenant` and checks its output.
+    /// Runs a transform for `tenant` and checks its output; `warm` as for
+    /// [`PluginRuntime::filter`].
     pub async fn transform(
         &self,
         tenant: &str,
@@ -690,6 +843,7 @@ impl PluginRuntime {
         event: &PluginEvent,
         request: OutgoingRequest,
         config: &str,
+        warm: Option<WarmKey>,
     ) -> (Result<OutgoingRequest, CallError>, CallReport) {
         let Some((pre, config)) = loaded.as_transform(config) else {
             return (
@@ -701,15 +855,19 @@ impl PluginRuntime {
             Ok(s) => s,
             Err(e) => return (Err(e), CallReport::default()),
         };
-        self.call_transform(pre, &event.0, &request, &config).await
+        self.call_transform(pre, &event.0, &request, &config, warm)
+            .await
     }
 
     /// Runs a webhook's filters, then its transform, holding one instance
     /// slot (taken on behalf of `tenant`, the webhook's organisation) for
-    /// the chain. Each call gets a fresh store of its own.
+    /// the chain. `scope` names the webhook and its version: each call runs
+    /// in an instance kept from an earlier delivery of that scope with the
+    /// same plugin and config, or in a fresh one (`warm.rs`).
     pub async fn chain(
         &self,
         tenant: &str,
+        scope: &str,
         filters: Vec<ChainCall>,
         transform: Option<ChainCall>,
         event: &PluginEvent,
@@ -727,7 +885,8 @@ impl PluginRuntime {
                     CallError::Unavailable("not a filter plugin".into()),
                 );
             };
-            match self.call_filter(pre, event, &config).await.0 {
+            let key = WarmKey::new(scope, &id, &config);
+            match self.call_filter(pre, event, &config, Some(key)).await.0 {
                 Ok(true) => {}
                 Ok(false) => return ChainOutcome::Filtered(id),
                 Err(e) => return ChainOutcome::Failed(id, e),
@@ -742,7 +901,12 @@ impl PluginRuntime {
                 CallError::Unavailable("not a transform plugin".into()),
             );
         };
-        match self.call_transform(pre, event, &request, &config).await.0 {
+        let key = WarmKey::new(scope, &id, &config);
+        match self
+            .call_transform(pre, event, &request, &config, Some(key))
+            .await
+            .0
+        {
             Ok(out) => ChainOutcome::Passed(Some(out)),
             Err(e) => ChainOutcome::TransformFailed(id, e),
         }

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::both;
 use crate::support::{
-    Backend, Options, Receiver, TestEnv, event, independent_signature, plugin_wasm, py_plugin_wasm,
+    Backend, Options, Received, Receiver, TestEnv, event, independent_signature, plugin_wasm,
+    py_plugin_wasm,
 };
 
 both!(
@@ -24,7 +25,18 @@ both!(
     a_tenant_with_slow_plugins_does_not_hold_up_another,
     deliveries_that_miss_the_cache_together_load_a_plugin_once,
     python_plugins_run_as_many_at_once_as_the_sandbox_has_slots,
+    a_kept_instance_serves_one_webhook_at_one_version_only,
+    a_kept_instance_that_keeps_growing_is_replaced_before_the_memory_cap,
+    with_no_warm_instances_every_delivery_gets_a_fresh_one,
 );
+
+/// Ingests one event and waits for its delivery to arrive at `rx`, so the
+/// next event's delivery comes after it.
+async fn one_by_one(env: &TestEnv, rx: &Receiver, id: &str, category: &str) -> Received {
+    let before = rx.received().len();
+    env.ingest(json!([event(id, category, "x.y")])).await;
+    rx.wait_for(before + 1).await.pop().unwrap()
+}
 
 /// Uploads a built plugin; answers its id.
 pub(crate) async fn upload(env: &TestEnv, org: &str, file: &str, name: &str, kind: &str) -> String {
@@ -738,7 +750,13 @@ async fn a_spinning_plugin_yields_its_worker_and_is_stopped_by_its_time_budget()
     };
     let started = std::time::Instant::now();
     let (result, report) = runtime
-        .filter("org", loaded, &event, r#"{"behaviour":"infinite-loop"}"#)
+        .filter(
+            "org",
+            loaded,
+            &event,
+            r#"{"behaviour":"infinite-loop"}"#,
+            None,
+        )
         .await;
     let took = started.elapsed();
     ticker.abort();
@@ -913,6 +931,161 @@ async fn python_plugins_run_as_many_at_once_as_the_sandbox_has_slots(backend: Ba
             })
             .await;
         assert!(list.iter().all(|d| d["status"] == "succeeded"), "{list:#?}");
+    }
+    env.finish().await;
+}
+
+/// Deliveries of one webhook may share a plugin instance (a fresh one per
+/// call costs JavaScript and Python guests most of their call): the
+/// `remember` transform reports the events its instance saw before. A
+/// webhook's instance saw only that webhook's earlier events — never the
+/// other webhook's, though both use the same plugin — and a changed webhook
+/// (a new receiver, say) starts from a fresh one. A plugin's test call is
+/// always fresh.
+async fn a_kept_instance_serves_one_webhook_at_one_version_only(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let org = env.org_id.clone();
+    let plugin = upload(&env, &org, "hostile_transform", "remember", "transform").await;
+    let transform = json!({"plugin_id": plugin, "config": {"behaviour": "remember"}});
+    let (rx_a, rx_b) = (Receiver::ok().await, Receiver::ok().await);
+    let (hook_a, _) = env
+        .webhook_with(
+            json!({"name": "a", "url": rx_a.url("/a"), "events": ["SHARING"],
+                             "transform_plugin": transform}),
+        )
+        .await;
+    env.webhook_with(
+        json!({"name": "b", "url": rx_b.url("/b"), "events": ["FILE_ACCESS"],
+                            "transform_plugin": transform}),
+    )
+    .await;
+    let mut seen = Vec::new();
+    for i in 1..=3 {
+        seen.push((
+            one_by_one(&env, &rx_a, &format!("evt_a{i}"), "SHARING").await,
+            one_by_one(&env, &rx_b, &format!("evt_b{i}"), "FILE_ACCESS").await,
+        ));
+    }
+    let headers: Vec<(&str, &str)> = seen
+        .iter()
+        .map(|(a, b)| (a.header("x-seen-before"), b.header("x-seen-before")))
+        .collect();
+    assert_eq!(
+        headers,
+        [
+            ("", ""),
+            ("evt_a1", "evt_b1"),
+            ("evt_a1,evt_a2", "evt_b1,evt_b2")
+        ]
+    );
+
+    // A new receiver for webhook a: its next delivery starts fresh.
+    let rx_c = Receiver::ok().await;
+    let (status, body) = env
+        .call(
+            "PATCH",
+            &format!("/v1/orgs/{{org}}/webhooks/{hook_a}"),
+            Some(json!({"url": rx_c.url("/c")})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let after = one_by_one(&env, &rx_c, "evt_a4", "SHARING").await;
+    assert_eq!(after.header("x-seen-before"), "");
+    let next = one_by_one(&env, &rx_c, "evt_a5", "SHARING").await;
+    assert_eq!(next.header("x-seen-before"), "evt_a4");
+    // a2, a3, b2, b3 and a5 ran in kept instances; a's instance of before
+    // its change, b's, and a's since are kept.
+    let metrics = env.metrics().await;
+    for line in [
+        "scaihub_plugin_instances_reused_total 5",
+        "scaihub_plugin_instances_kept 3",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
+
+    // Test calls never reuse an instance, nor leave one behind.
+    for _ in 0..2 {
+        let out = test_call(
+            &env,
+            &plugin,
+            event("evt_t", "SHARING", "x.y"),
+            json!({"behaviour": "remember"}),
+        )
+        .await;
+        assert_eq!(
+            out["request"]["headers"],
+            json!([["x-seen-before", ""]]),
+            "{out}"
+        );
+    }
+    env.finish().await;
+}
+
+/// A guest that keeps memory from call to call (4 MiB more a call, under
+/// a 32 MiB cap) would fail its eighth call in a kept instance; the host
+/// replaces an instance whose memory grew by half its headroom, so every
+/// delivery goes through.
+async fn a_kept_instance_that_keeps_growing_is_replaced_before_the_memory_cap(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let org = env.org_id.clone();
+    let plugin = upload(&env, &org, "hostile_transform", "hoard", "transform").await;
+    let rx = Receiver::ok().await;
+    env.webhook_with(
+        json!({"name": "hoarder", "url": rx.url("/h"), "events": ["SHARING"],
+                            "transform_plugin": {"plugin_id": plugin,
+                                                 "config": {"behaviour": "hoard", "kib": 4096}}}),
+    )
+    .await;
+    // Each waits for the one before to arrive: one instance at a time.
+    for i in 0..16 {
+        one_by_one(&env, &rx, &format!("evt_h{i:02}"), "SHARING").await;
+    }
+    let metrics = env.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"scaihub_plugin_calls_total{kind="transform",outcome="ok"} 16"#),
+        "{metrics}"
+    );
+    let reused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("scaihub_plugin_instances_reused_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        (8..16).contains(&reused),
+        "kept between calls, yet replaced as it grew: {reused} of 16 calls reused"
+    );
+    env.finish().await;
+}
+
+/// `SCAIHUB_PLUGIN_WARM_INSTANCES=0`: nothing is kept, every delivery's
+/// call starts fresh.
+async fn with_no_warm_instances_every_delivery_gets_a_fresh_one(backend: Backend) {
+    use scaihub::plugin::PluginLimits;
+    let env = TestEnv::with(
+        backend,
+        Options {
+            plugin_limits: PluginLimits {
+                warm_instances: 0,
+                ..PluginLimits::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    let org = env.org_id.clone();
+    let plugin = upload(&env, &org, "hostile_transform", "remember", "transform").await;
+    let rx = Receiver::ok().await;
+    env.webhook_with(
+        json!({"name": "a", "url": rx.url("/a"), "events": ["SHARING"],
+                            "transform_plugin": {"plugin_id": plugin,
+                                                 "config": {"behaviour": "remember"}}}),
+    )
+    .await;
+    for i in 0..3 {
+        let got = one_by_one(&env, &rx, &format!("evt_f{i}"), "SHARING").await;
+        assert_eq!(got.header("x-seen-before"), "");
     }
     env.finish().await;
 }

@@ -16,6 +16,13 @@
 //!   using no CPU (the host's wall-clock limit must stop it), then behave;
 //! - `long-error`: return a `failed` error of `chars` three-byte characters
 //!   (default 4,000: `€`), which the host must cut without splitting one;
+//! - `remember`: behave, and keep each event's id in the instance's
+//!   memory; the transform returns the ids this instance saw before, in
+//!   order, comma-separated, in header `x-seen-before` (the host may keep
+//!   an instance between deliveries of one webhook: this shows what such
+//!   an instance carries over, and what it must not);
+//! - `hoard` (`kib`, default 4096): behave, and keep that much more memory
+//!   on every call, never freed (an instance that leaks);
 //! - `read-env` (`var`, default `PATH`), `read-file` (`path`, default
 //!   `/etc/passwd`), `connect-tcp` (`addr`, default `127.0.0.1:9`): try to
 //!   escape the sandbox. These always return a `failed` plugin error: its
@@ -56,6 +63,14 @@ pub enum Behaviour {
         #[serde(default = "default_sleep_ms")]
         ms: u64,
     },
+    /// Behave, remembering the events seen.
+    Remember,
+    /// Behave, keeping `kib` KiB more memory on every call.
+    Hoard {
+        /// How much a call.
+        #[serde(default = "default_hoard_kib")]
+        kib: usize,
+    },
     /// Fail with a long message of multi-byte characters.
     LongError {
         /// How many characters.
@@ -94,6 +109,10 @@ fn default_error_chars() -> usize {
     4000
 }
 
+fn default_hoard_kib() -> usize {
+    4096
+}
+
 fn default_var() -> String {
     "PATH".to_owned()
 }
@@ -118,7 +137,14 @@ impl Behaviour {
     /// return an error.
     pub fn misbehave(&self) -> Result<(), Error> {
         match self {
-            Self::None | Self::HugeOutput { .. } => Ok(()),
+            Self::None | Self::HugeOutput { .. } | Self::Remember => Ok(()),
+            Self::Hoard { kib } => {
+                HOARD
+                    .lock()
+                    .map_err(Error::failed)?
+                    .push(black_box(vec![0x5A; kib * 1024]));
+                Ok(())
+            }
             Self::InfiniteLoop => infinite_loop(),
             Self::MemoryBomb => memory_bomb(),
             Self::DeepRecursion => {
@@ -146,6 +172,21 @@ impl Behaviour {
             )),
         }
     }
+}
+
+/// What `hoard` keeps: every block it was given, for the instance's life.
+static HOARD: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// The events `remember` saw in this instance, in order.
+static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// For `remember`: the ids this instance saw before `event_id`,
+/// comma-separated, then notes `event_id` as seen.
+pub fn remember(event_id: &str) -> String {
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    let before = seen.join(",");
+    seen.push(event_id.to_owned());
+    before
 }
 
 /// `bytes` bytes of printable filler, for `huge-output`.
