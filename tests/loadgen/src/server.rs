@@ -183,6 +183,10 @@ impl Scaihub {
             .env("SCAIHUB_ADMIN_KEY", &admin_key)
             .env("SCAIHUB_ALLOW_DESTINATIONS", "127.0.0.0/8")
             .env("SCAIHUB_LOG", "warn");
+        // The sandbox's settings pass through, so a run can compare them
+        // (e.g. SCAIHUB_PLUGIN_WARM_INSTANCES=0); nothing else of the
+        // caller's environment does.
+        cmd.envs(std::env::vars().filter(|(k, _)| k.starts_with("SCAIHUB_PLUGIN_")));
         if let Some(url) = database_url {
             cmd.env("SCAIHUB_DATABASE_URL", url)
                 .env("SCAIHUB_MASTER_KEY", &keys.master);
