@@ -129,16 +129,58 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-fn report(name: &str, mut samples: Vec<Duration>, fuel: u64) {
+/// The process's minor page faults so far (field 10 of /proc/self/stat;
+/// 0 where there is no /proc). Copy-on-write faults on a memory image
+/// are minor faults.
+fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which is in parentheses.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            rest.split(' ').nth(7)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn report(name: &str, mut samples: Vec<Duration>, fuel: u64, faults: u64) {
     samples.sort();
     println!(
-        "{name:<40} n={:<6} p50={:>8.1}µs  p99={:>8.1}µs  max={:>8.1}µs  fuel={:.2}M",
+        "{name:<40} n={:<6} p50={:>8.1}µs  p99={:>8.1}µs  max={:>8.1}µs  fuel={:.2}M  faults/call={}",
         samples.len(),
         percentile(&samples, 0.50).as_secs_f64() * 1e6,
         percentile(&samples, 0.99).as_secs_f64() * 1e6,
         samples.last().unwrap().as_secs_f64() * 1e6,
-        fuel as f64 / 1e6
+        fuel as f64 / 1e6,
+        faults / samples.len().max(1) as u64
     );
+}
+
+/// Measures one case twice, fresh then kept: 200 calls to warm up, then
+/// `iterations` one at a time (latency, not throughput). `call(kept)`
+/// makes one call and answers how long it took and the fuel it burnt.
+async fn measure(
+    label: &str,
+    iterations: usize,
+    mut call: impl AsyncFnMut(bool) -> (Duration, u64),
+) {
+    for kept in [false, true] {
+        let mut samples = Vec::with_capacity(iterations);
+        let (mut fuel, mut faults) = (0, 0);
+        for i in 0..iterations + 200 {
+            if i == 200 {
+                faults = minor_faults();
+            }
+            let (took, burnt) = call(kept).await;
+            fuel = burnt;
+            if i >= 200 {
+                samples.push(took);
+            }
+        }
+        let faults = minor_faults() - faults;
+        let how = if kept { "kept" } else { "fresh" };
+        report(&format!("{label}, {how}"), samples, fuel, faults);
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -219,7 +261,6 @@ async fn main() {
         let body = event.to_body().into_bytes();
         // As the delivery path builds it: once per delivery, from the body.
         let event = PluginEvent::from_body(&event.to_body()).unwrap();
-        // Warm up, then measure one call at a time (latency, not throughput).
         let mut filters = vec![
             ("filter", &filter, &filter_config),
             ("floor filter", &idle_filter, &idle_config),
@@ -229,29 +270,18 @@ async fn main() {
             if !name.contains(only.as_str()) {
                 continue;
             }
-            for kept in [false, true] {
-                let mut samples = Vec::with_capacity(iterations);
-                let mut fuel = 0;
-                for i in 0..iterations + 200 {
-                    let warm = kept.then(|| WarmKey::new("bench@1", name, config));
-                    let started = Instant::now();
-                    let (result, call) = runtime
-                        .filter("bench", plugin.clone(), &event, config, warm)
-                        .await;
-                    let took = started.elapsed();
-                    assert!(result.unwrap(), "{name} did not deliver");
-                    fuel = call.fuel_used;
-                    if i >= 200 {
-                        samples.push(took);
-                    }
-                }
-                let how = if kept { "kept" } else { "fresh" };
-                report(
-                    &format!("{name}, {} KiB, {how}", size / 1024),
-                    samples,
-                    fuel,
-                );
-            }
+            let label = format!("{name}, {} KiB", size / 1024);
+            measure(&label, iterations, async |kept| {
+                let warm = kept.then(|| WarmKey::new("bench@1", name, config));
+                let started = Instant::now();
+                let (result, call) = runtime
+                    .filter("bench", plugin.clone(), &event, config, warm)
+                    .await;
+                let took = started.elapsed();
+                assert!(result.unwrap(), "{name} did not deliver");
+                (took, call.fuel_used)
+            })
+            .await;
         }
         let mut transforms = vec![
             ("transform (pii)", &transform, &transform_config),
@@ -266,36 +296,25 @@ async fn main() {
             if !name.contains(only.as_str()) {
                 continue;
             }
-            for kept in [false, true] {
-                let mut samples = Vec::with_capacity(iterations);
-                let mut fuel = 0;
-                for i in 0..iterations + 200 {
-                    let request = OutgoingRequest {
-                        body: body.clone(),
-                        headers: vec![],
-                        content_type: "application/json".into(),
-                    };
-                    let warm = kept.then(|| WarmKey::new("bench@1", name, config));
-                    let started = Instant::now();
-                    let (result, call) = runtime
-                        .transform("bench", plugin.clone(), &event, request, config, warm)
-                        .await;
-                    let took = started.elapsed();
-                    if let Err(e) = result {
-                        panic!("{name} failed: {e}");
-                    }
-                    fuel = call.fuel_used;
-                    if i >= 200 {
-                        samples.push(took);
-                    }
+            let label = format!("{name}, {} KiB", size / 1024);
+            measure(&label, iterations, async |kept| {
+                let request = OutgoingRequest {
+                    body: body.clone(),
+                    headers: vec![],
+                    content_type: "application/json".into(),
+                };
+                let warm = kept.then(|| WarmKey::new("bench@1", name, config));
+                let started = Instant::now();
+                let (result, call) = runtime
+                    .transform("bench", plugin.clone(), &event, request, config, warm)
+                    .await;
+                let took = started.elapsed();
+                if let Err(e) = result {
+                    panic!("{name} failed: {e}");
                 }
-                let how = if kept { "kept" } else { "fresh" };
-                report(
-                    &format!("{name}, {} KiB, {how}", size / 1024),
-                    samples,
-                    fuel,
-                );
-            }
+                (took, call.fuel_used)
+            })
+            .await;
         }
     }
 }

@@ -13,11 +13,11 @@ use wasmtime::{
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::filter::FilterPre;
-use super::bindings::transform::TransformPre;
+use super::bindings::filter::{Filter, FilterPre};
+use super::bindings::transform::{Transform, TransformPre};
 use super::bindings::{self, OutgoingRequest, Verdict};
 use super::slots::{FairSlots, Slot};
-use super::warm::{Exports, Kept, WarmKey, WarmPool};
+use super::warm::{WarmKey, WarmPool};
 use crate::domain::{Category, Event};
 
 /// How often the epoch ticks; deadlines are counted in these.
@@ -359,6 +359,22 @@ pub struct Interpreted {
     pub config: Arc<dyn Fn(&str) -> String + Send + Sync>,
 }
 
+/// A live instance's exports.
+enum Exports {
+    Filter(Filter),
+    Transform(Transform),
+}
+
+/// An instance with its store, kept between calls (`warm.rs`).
+struct Kept {
+    store: Store<CallState>,
+    exports: Exports,
+    /// Calls it has served.
+    calls: u32,
+    /// Its largest memory after its first call, in bytes.
+    baseline: usize,
+}
+
 /// The process's plugin engine.
 pub struct PluginRuntime {
     pub(super) engine: Engine,
@@ -368,7 +384,7 @@ pub struct PluginRuntime {
     limits: PluginLimits,
     pub(super) loaded: Mutex<HashMap<String, Arc<Loaded>>>,
     slots: Arc<FairSlots>,
-    warm: WarmPool,
+    warm: WarmPool<Kept>,
     /// Calls that ran in a kept instance since the last metrics scrape.
     reused: std::sync::atomic::AtomicU64,
     ticker: EpochTicker,

@@ -29,12 +29,6 @@ use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use wasmtime::Store;
-
-use super::bindings::filter::Filter;
-use super::bindings::transform::Transform;
-use super::runtime::CallState;
-
 /// Calls one kept instance serves before it is replaced by a fresh one.
 pub const MAX_CALLS: u32 = 1000;
 
@@ -65,36 +59,21 @@ impl WarmKey {
     }
 }
 
-/// A live instance's exports.
-pub enum Exports {
-    Filter(Filter),
-    Transform(Transform),
-}
-
-/// An instance with its store, between calls.
-pub struct Kept {
-    pub store: Store<CallState>,
-    pub exports: Exports,
-    /// Calls it has served.
-    pub calls: u32,
-    /// Its largest memory after its first call, in bytes.
-    pub baseline: usize,
-}
-
-struct Idle {
+struct Idle<T> {
     key: WarmKey,
-    kept: Kept,
+    kept: T,
     since: Instant,
 }
 
-/// The kept instances of a process, oldest first.
-pub struct WarmPool {
+/// The kept instances of a process (`T`: an instance with its store),
+/// oldest first.
+pub struct WarmPool<T> {
     max: usize,
-    idle: Mutex<Vec<Idle>>,
+    idle: Mutex<Vec<Idle<T>>>,
 }
 
-impl WarmPool {
-    pub fn new(max: usize) -> WarmPool {
+impl<T> WarmPool<T> {
+    pub fn new(max: usize) -> WarmPool<T> {
         WarmPool {
             max,
             idle: Mutex::new(Vec::with_capacity(max)),
@@ -102,7 +81,7 @@ impl WarmPool {
     }
 
     /// The instance most recently kept under `key`, taken out of the pool.
-    pub fn take(&self, key: &WarmKey) -> Option<Kept> {
+    pub fn take(&self, key: &WarmKey) -> Option<T> {
         if self.max == 0 {
             return None;
         }
@@ -121,7 +100,7 @@ impl WarmPool {
     }
 
     /// Keeps an instance that returned cleanly, for the next call of `key`.
-    pub fn put(&self, key: WarmKey, kept: Kept) {
+    pub fn put(&self, key: WarmKey, kept: T) {
         if self.max == 0 {
             return;
         }
@@ -155,7 +134,7 @@ impl WarmPool {
 
 /// Takes out the instances unused for longer than [`IDLE_LIMIT`] (the
 /// oldest are first).
-fn expire(idle: &mut Vec<Idle>) -> Vec<Idle> {
+fn expire<T>(idle: &mut Vec<Idle<T>>) -> Vec<Idle<T>> {
     let stale = idle
         .iter()
         .take_while(|i| i.since.elapsed() > IDLE_LIMIT)
