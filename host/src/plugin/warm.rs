@@ -32,8 +32,9 @@ use std::time::{Duration, Instant};
 /// Calls one kept instance serves before it is replaced by a fresh one.
 pub const MAX_CALLS: u32 = 1000;
 
-/// A kept instance unused this long is dropped (at the next call that
-/// looks in the pool), giving its memory back.
+/// A kept instance unused this long is dropped (by the next call that
+/// looks in the pool, or the server's half-minute sweep), giving its
+/// memory back.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// Which calls may share an instance: one plugin version with one config,
