@@ -35,7 +35,7 @@ use crate::domain::webhook::SignatureScheme;
 use crate::hub::ingest::{DROPPED, Incoming, OVERFLOW};
 use crate::hub::{Actor, Hub};
 use crate::storage::deliveries::{AttemptRecord, ClaimedDelivery, Completion, DeliveryStatus};
-use crate::storage::writer_runtime;
+use crate::storage::{Tx, writer_runtime};
 use crate::traces::{AttemptEnd, AttemptOf, TraceParent};
 use plugins::PluginOutcome;
 use sender::{Rewrite, Sender, Target};
@@ -47,6 +47,10 @@ const CLAIM_BATCH: i64 = 256;
 /// and the next attempts go on meanwhile, up to this many per slot. It is
 /// also what bounds the attempts a crash can make be sent twice.
 pub const UNRECORDED_PER_SLOT: usize = 8;
+/// A batch of results smaller than this waits up to `RECORD_LINGER` for
+/// more before it is written.
+const RECORD_BATCH: usize = 64;
+const RECORD_LINGER: Duration = Duration::from_millis(2);
 /// How long a webhook's settings are reused before being read again.
 const TARGET_TTL: Duration = Duration::from_secs(1);
 
@@ -59,6 +63,17 @@ fn signing_key(scheme: SignatureScheme, secret: Vec<u8>) -> Option<Vec<u8>> {
             crate::signing::standard_key(std::str::from_utf8(&secret).ok()?)
         }
     }
+}
+
+/// A batch of results written, and what must follow its commit.
+struct BatchWritten {
+    outcomes: Vec<crate::hub::ingest::IngestOutcome>,
+    /// A FIFO line moved on.
+    moved_on: bool,
+    /// A pause was lifted before its deliveries were recorded.
+    resumed: bool,
+    /// Webhooks paused by a `410 Gone`.
+    gone: Vec<String>,
 }
 
 /// What one attempt came to.
@@ -508,7 +523,9 @@ impl Worker {
             let worker = self.clone();
             let done = done.clone();
             let span = info_span!("delivery", delivery_id = %delivery.id, webhook_id = %delivery.webhook_id, attempt = delivery.attempt_count + 1);
-            tokio::spawn(
+            // Boxed: an attempt's future is large (the HTTP client's state),
+            // and spawning it unboxed copied all of it more than once.
+            tokio::spawn(Box::pin(
                 async move {
                     let Attempted { completion, hold } = worker.attempt(&delivery).await;
                     drop(sending);
@@ -526,7 +543,7 @@ impl Worker {
                     worker.dispatch(&done);
                 }
                 .instrument(span),
-            );
+            ));
         }
     }
 
@@ -891,9 +908,19 @@ impl Worker {
     async fn record(self: Arc<Self>, mut rx: mpsc::Receiver<Finished>) {
         let mut batch = Vec::with_capacity(1024);
         while rx.recv_many(&mut batch, 1024).await > 0 {
+            // Under load, let a few more results join: each batch is a
+            // transaction on the store's writer, which ingest waits for.
+            let linger = tokio::time::Instant::now() + RECORD_LINGER;
+            while batch.len() < RECORD_BATCH {
+                match tokio::time::timeout_at(linger, rx.recv_many(&mut batch, 1024)).await {
+                    Ok(n) if n > 0 => {}
+                    _ => break,
+                }
+            }
             let mut wait = Duration::from_millis(50);
+            let finished = Arc::new(std::mem::take(&mut batch));
             let retries = loop {
-                match self.write_batch(&batch).await {
+                match self.write_batch(&finished).await {
                     Ok(retries) => break retries,
                     Err(e) => {
                         // Keep the results: a lost write would mean a resend,
@@ -906,12 +933,13 @@ impl Worker {
             };
             {
                 let mut state = self.state.lock().expect("worker state lock");
-                for f in &batch {
+                for f in finished.iter() {
                     state.owned.remove(&f.claimed.id);
                 }
             }
-            // Frees their places among the unrecorded.
-            batch.clear();
+            // Frees their places among the unrecorded (a job's copy is
+            // dropped once it has run).
+            drop(finished);
             self.freed.notify_one();
             // A retry may now be due earlier than the worker planned to look.
             if retries {
@@ -920,12 +948,42 @@ impl Worker {
         }
     }
 
-    /// Records a batch; answers whether any retry was scheduled.
-    async fn write_batch(&self, batch: &[Finished]) -> anyhow::Result<bool> {
+    /// Records a batch; answers whether any retry was scheduled. On
+    /// SQLite the batch is written in the next ingest group's transaction
+    /// (see `hub::group::Job`), or in one of its own when there is none.
+    async fn write_batch(self: &Arc<Self>, batch: &Arc<Vec<Finished>>) -> anyhow::Result<bool> {
+        let slot: Arc<Mutex<Option<BatchWritten>>> = Arc::default();
+        let (worker, shared, out) = (self.clone(), batch.clone(), slot.clone());
+        let riding = self
+            .hub
+            .write_with_ingest(Box::new(move |tx| {
+                Box::pin(async move {
+                    let recorded = worker.write_batch_in(tx, &shared).await?;
+                    *out.lock().expect("recorded slot") = Some(recorded);
+                    Ok(())
+                })
+            }))
+            .await;
+        let recorded = match riding {
+            Some(r) => {
+                r?;
+                slot.lock().expect("recorded slot").take().expect("written")
+            }
+            None => {
+                // Results may be lost on power loss (the delivery is sent
+                // again), so their commit need not wait for the disk.
+                let mut tx = self.hub.store.begin_relaxed().await?;
+                let recorded = self.write_batch_in(&mut tx, batch).await?;
+                tx.commit().await?;
+                recorded
+            }
+        };
+        Ok(self.after_recorded(recorded, batch))
+    }
+
+    /// A batch's writes, in `tx`.
+    async fn write_batch_in(&self, tx: &mut Tx, batch: &[Finished]) -> anyhow::Result<BatchWritten> {
         let now = self.hub.now();
-        // Results may be lost on power loss (the delivery is sent again),
-        // so their commit need not wait for the disk.
-        let mut tx = self.hub.store.begin_relaxed().await?;
         let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
         let owned = tx.complete_many(&completions, &self.owner, now).await?;
         // Per-webhook health: one grouped update per batch, of what was recorded.
@@ -960,7 +1018,7 @@ impl Worker {
             }
             if let Some(outcome) = self
                 .hub
-                .pause_gone_in_tx(&mut tx, &c.org_id, &c.webhook_id, &c.id)
+                .pause_gone_in_tx(tx, &c.org_id, &c.webhook_id, &c.id)
                 .await?
             {
                 warn!(webhook_id = %c.webhook_id, delivery_id = %c.id, "receiver answered 410 Gone; webhook paused");
@@ -1002,7 +1060,7 @@ impl Worker {
                 let outcome = self
                     .hub
                     .ingest_in_tx(
-                        &mut tx,
+                        tx,
                         &c.org_id,
                         vec![Incoming {
                             event,
@@ -1014,12 +1072,28 @@ impl Worker {
                 outcomes.push(outcome);
             }
         }
-        tx.commit().await?;
+        Ok(BatchWritten {
+            outcomes,
+            moved_on,
+            resumed: !owned.resumed.is_empty(),
+            gone,
+        })
+    }
+
+    /// What follows a batch's commit; answers whether any retry was
+    /// scheduled.
+    fn after_recorded(&self, recorded: BatchWritten, batch: &[Finished]) -> bool {
+        let BatchWritten {
+            outcomes,
+            moved_on,
+            resumed,
+            gone,
+        } = recorded;
         for o in &outcomes {
             self.hub.after_commit(o);
         }
         // Due now: a line moved on, or a pause lifted before it was recorded.
-        if moved_on || !owned.resumed.is_empty() {
+        if moved_on || resumed {
             self.hub.work_due();
         }
         // Held deliveries of a paused webhook must see the pause now, not
@@ -1030,8 +1104,8 @@ impl Worker {
                 targets.remove(id);
             }
         }
-        Ok(batch
+        batch
             .iter()
-            .any(|f| f.completion.status == DeliveryStatus::Retrying))
+            .any(|f| f.completion.status == DeliveryStatus::Retrying)
     }
 }

@@ -53,12 +53,34 @@ pub struct Queued {
     pub reply: oneshot::Sender<HubResult<IngestOutcome>>,
 }
 
+/// Another part of the hub's writes, made in the next group's transaction
+/// instead of one of its own: on SQLite, where every transaction takes the
+/// one writer connection in turn, the delivery recorder's results ride
+/// with ingest — one BEGIN, one COMMIT and no hand-over of the connection.
+pub struct Job {
+    /// Runs in the group's transaction after its requests are written. An
+    /// error drops the transaction; the requests are written again
+    /// without the job, whose `done` is told.
+    pub write: Box<dyn for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t> + Send>,
+    /// Told once the group is durable, or why the job's writes were not kept.
+    pub done: oneshot::Sender<HubResult<()>>,
+}
+
+pub type JobFuture<'t> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 't>>;
+
+/// What the writers take from the queue.
+pub enum Entry {
+    Ingest(Queued),
+    Job(Job),
+}
+
 /// The queue's receiving end, shared by the writers: the one holding it
 /// takes the next group.
-pub type Intake = Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>;
+pub type Intake = Arc<Mutex<mpsc::UnboundedReceiver<Entry>>>;
 
 /// Starts the writers of `hub`'s store; they end when the hub is dropped.
-pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<Queued> {
+pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<Entry> {
     let (tx, rx) = mpsc::unbounded_channel();
     let intake: Intake = Arc::new(Mutex::new(rx));
     match backend {
@@ -85,22 +107,37 @@ async fn run_writer(hub: Weak<Hub>, intake: Intake) {
         // connection was being had (or the last commit made) goes in, and
         // if the store is away every request waiting is told at once.
         let tx = hub.store.begin().await;
-        let mut group = vec![first];
-        let mut events = group[0].events.len();
-        while events < GROUP_EVENTS {
-            match rx.try_recv() {
-                Ok(q) => {
+        let (mut group, mut jobs) = (Vec::new(), Vec::new());
+        let mut events = 0;
+        let mut next = Some(first);
+        while let Some(entry) = next.take() {
+            match entry {
+                Entry::Ingest(q) => {
                     events += q.events.len();
                     group.push(q);
                 }
-                Err(_) => break,
+                Entry::Job(j) => jobs.push(j),
+            }
+            if events < GROUP_EVENTS {
+                next = rx.try_recv().ok();
             }
         }
         drop(rx);
         match tx {
-            Ok(tx) => hub.write_group(tx, group).await,
-            Err(e) => fail_all(group, &e.into()),
+            Ok(tx) => hub.write_group(tx, group, jobs).await,
+            Err(e) => {
+                let e = e.into();
+                tell_jobs(jobs, &e);
+                fail_all(group, &e)
+            }
         }
+    }
+}
+
+/// Tells each job why its writes were not kept.
+fn tell_jobs(jobs: Vec<Job>, err: &HubError) {
+    for j in jobs {
+        let _ = j.done.send(Err(shared(err)));
     }
 }
 
@@ -153,13 +190,28 @@ impl Hub {
             trace,
             reply,
         };
-        if let Err(back) = queue.send(queued) {
-            let q = back.0;
+        if let Err(mpsc::error::SendError(Entry::Ingest(q))) = queue.send(Entry::Ingest(queued)) {
             return self.ingest_alone(org_id, q.events, q.key, q.trace).await;
         }
         answer
             .await
             .unwrap_or_else(|_| Err(HubError::Internal("the ingest writer stopped".into())))
+    }
+
+    /// Runs `job.write` in the next ingest group's transaction when the
+    /// store is SQLite and the group writer runs; answers `None` (and
+    /// nothing was written) otherwise, or if the writer is gone.
+    pub async fn write_with_ingest(
+        &self,
+        write: Box<dyn for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t> + Send>,
+    ) -> Option<HubResult<()>> {
+        let queue = self.ingest_queue.as_ref()?;
+        if self.store.backend() != Backend::Sqlite {
+            return None;
+        }
+        let (done, answer) = oneshot::channel();
+        queue.send(Entry::Job(Job { write, done })).ok()?;
+        answer.await.ok()
     }
 
     /// One transaction of its own, for a hub without a runtime to run the
@@ -195,54 +247,62 @@ impl Hub {
         Ok(outcome)
     }
 
-    async fn write_group(self: Arc<Self>, mut tx: Tx, group: Vec<Queued>) {
-        let mut answers: Answers = (0..group.len()).map(|_| None).collect();
-        let mut done = Vec::new();
-        let written = async {
-            self.check_keys(&mut tx, &group, &mut answers).await?;
-            // Requests per organisation, in arrival order.
-            let mut orgs: Vec<(&str, Vec<usize>)> = Vec::new();
-            for (i, q) in group.iter().enumerate() {
-                if answers[i].is_some() {
-                    continue;
+    async fn write_group(self: Arc<Self>, tx: Tx, group: Vec<Queued>, jobs: Vec<Job>) {
+        // Together first, with no savepoint (each is a round trip to the
+        // store's writer); if an organisation's shared write fails for a
+        // reason of its own, that transaction is dropped and the group is
+        // written again with each request under a savepoint of its own; if
+        // a job fails, again without the jobs.
+        let mut jobs = jobs;
+        let mut kept = Vec::new();
+        let mut tried = Some(self.write_all(tx, &group, false, &mut jobs, &mut kept).await);
+        let mut one_by_one = false;
+        // Each try drops a failed job or turns to one by one, so this ends.
+        let written = loop {
+            tried = Some(match tried.take().expect("a try to judge") {
+                Err(Unwritten::Split(err)) if !one_by_one => {
+                    tracing::warn!(error = %format!("{err:#}"), "a grouped ingest failed; writing its requests one by one");
+                    one_by_one = true;
+                    self.write_again(&group, true, &mut jobs, &mut kept, &err).await
                 }
-                match orgs.iter_mut().find(|(o, _)| *o == q.org_id) {
-                    Some((_, members)) => members.push(i),
-                    None => orgs.push((q.org_id.as_str(), vec![i])),
+                Err(Unwritten::Job(err)) => {
+                    tracing::warn!(error = %format!("{err:#}"), "writes sharing an ingest transaction failed; writing again without them");
+                    self.write_again(&group, one_by_one, &mut jobs, &mut kept, &err).await
                 }
-            }
-            let isolate = group.len() > 1;
-            for (org_id, members) in orgs {
-                self.write_org(
-                    &mut tx,
-                    org_id,
-                    &members,
-                    &group,
-                    isolate,
-                    &mut answers,
-                    &mut done,
-                )
-                .await?;
-            }
-            tx.commit_deferred().await.map_err(HubError::from)
-        }
-        .await;
-        let committed = match written {
-            Ok(c) => c,
-            Err(e) => return fail_all(group, &e),
+                other => break other,
+            });
         };
-        self.metrics.ingest_commits.inc();
-        self.metrics.ingest_requests.inc_by(group.len() as u64);
+        let (committed, answers, done) = match written {
+            Ok(w) => w,
+            Err(Unwritten::Failed(e) | Unwritten::Split(e) | Unwritten::Job(e)) => {
+                tell_jobs(jobs, &e);
+                for done in kept {
+                    let _ = done.send(Err(shared(&e)));
+                }
+                return fail_all(group, &e);
+            }
+        };
+        if !group.is_empty() {
+            self.metrics.ingest_commits.inc();
+            self.metrics.ingest_requests.inc_by(group.len() as u64);
+        }
         let hub = self.clone();
         let finish = async move {
             if let Err(e) = committed.durable().await {
-                return fail_all(group, &e.into());
+                let e = e.into();
+                for done in kept {
+                    let _ = done.send(Err(shared(&e)));
+                }
+                return fail_all(group, &e);
             }
             for outcome in &done {
                 hub.after_commit(outcome);
             }
             for (q, answer) in group.into_iter().zip(answers) {
                 let _ = q.reply.send(answer.expect("every request has an answer"));
+            }
+            for j in kept {
+                let _ = j.send(Ok(()));
             }
         };
         // The next group may write while the disk syncs this one.
@@ -252,6 +312,95 @@ impl Hub {
             }
             Backend::Postgres => finish.await,
         }
+    }
+
+    /// A second try of a group, in a new transaction, after the first
+    /// was dropped for `err`: the jobs run in the first are told it, those
+    /// not run yet are run in the second.
+    async fn write_again(
+        &self,
+        group: &[Queued],
+        one_by_one: bool,
+        jobs: &mut Vec<Job>,
+        kept: &mut Vec<oneshot::Sender<HubResult<()>>>,
+        err: &HubError,
+    ) -> Result<Written, Unwritten> {
+        for done in kept.drain(..) {
+            let _ = done.send(Err(shared(err)));
+        }
+        match self.store.begin().await {
+            Ok(tx) => self.write_all(tx, group, one_by_one, jobs, kept).await,
+            Err(e) => Err(Unwritten::Failed(e.into())),
+        }
+    }
+
+    /// Writes a group in `tx` and commits it: each organisation's requests
+    /// together, or with `one_by_one` each request under its own savepoint;
+    /// then the jobs, whose answer senders move to `kept`.
+    async fn write_all(
+        &self,
+        mut tx: Tx,
+        group: &[Queued],
+        one_by_one: bool,
+        jobs: &mut Vec<Job>,
+        kept: &mut Vec<oneshot::Sender<HubResult<()>>>,
+    ) -> Result<Written, Unwritten> {
+        let mut answers: Answers = (0..group.len()).map(|_| None).collect();
+        let mut done = Vec::new();
+        self.check_keys(&mut tx, group, &mut answers).await?;
+        // Requests per organisation, in arrival order.
+        let mut orgs: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (i, q) in group.iter().enumerate() {
+            if answers[i].is_some() {
+                continue;
+            }
+            match orgs.iter_mut().find(|(o, _)| *o == q.org_id) {
+                Some((_, members)) => members.push(i),
+                None => orgs.push((q.org_id.as_str(), vec![i])),
+            }
+        }
+        for (org_id, members) in orgs {
+            if one_by_one {
+                self.write_one_by_one(&mut tx, org_id, &members, group, &mut answers, &mut done)
+                    .await?;
+                continue;
+            }
+            let incoming: Vec<Incoming> = members
+                .iter()
+                .flat_map(|&i| {
+                    let trace = group[i].trace;
+                    group[i]
+                        .events
+                        .iter()
+                        .cloned()
+                        .map(move |e| Incoming::traced(e, trace))
+                })
+                .collect();
+            match self.ingest_in_tx(&mut tx, org_id, incoming).await {
+                Ok(outcome) => {
+                    let parts = split(&outcome, &members, group);
+                    for (&i, part) in members.iter().zip(parts) {
+                        answers[i] = Some(Ok(part));
+                    }
+                    done.push(outcome);
+                }
+                // Alone in its group, a request's failure is the group's;
+                // with the store away, every request fails.
+                Err(e) if group.len() == 1 || unavailable(&e) => return Err(Unwritten::Failed(e)),
+                Err(e) => return Err(Unwritten::Split(e)),
+            }
+        }
+        let mut pending = std::mem::take(jobs).into_iter();
+        for job in pending.by_ref() {
+            kept.push(job.done);
+            if let Err(e) = (job.write)(&mut tx).await {
+                // The jobs not run yet go with the next try.
+                jobs.extend(pending);
+                return Err(Unwritten::Job(HubError::Internal(format!("{e:#}"))));
+            }
+        }
+        let committed = tx.commit_deferred().await.map_err(HubError::from)?;
+        Ok((committed, answers, done))
     }
 
     /// Refuses the requests whose cached key has been revoked since.
@@ -284,56 +433,19 @@ impl Hub {
         Ok(())
     }
 
-    /// One organisation's requests: together, or one by one if together
-    /// fails. An error returned fails the whole group (the store is away).
-    #[allow(clippy::too_many_arguments)]
-    async fn write_org(
+    /// One organisation's requests, each under its own savepoint, so one
+    /// request's failure is its own answer. An error returned fails the
+    /// whole group (the store is away).
+    async fn write_one_by_one(
         &self,
         tx: &mut Tx,
         org_id: &str,
         members: &[usize],
         group: &[Queued],
-        isolate: bool,
         answers: &mut Answers,
         done: &mut Vec<IngestOutcome>,
     ) -> HubResult<()> {
-        const ALL: &str = "ingest_org";
         const ONE: &str = "ingest_request";
-        if isolate {
-            tx.savepoint(ALL).await?;
-        }
-        let incoming: Vec<Incoming> = members
-            .iter()
-            .flat_map(|&i| {
-                let trace = group[i].trace;
-                group[i]
-                    .events
-                    .iter()
-                    .cloned()
-                    .map(move |e| Incoming::traced(e, trace))
-            })
-            .collect();
-        let err = match self.ingest_in_tx(tx, org_id, incoming).await {
-            Ok(outcome) => {
-                if isolate {
-                    tx.release(ALL).await?;
-                }
-                let parts = split(&outcome, members, group);
-                for (&i, part) in members.iter().zip(parts) {
-                    answers[i] = Some(Ok(part));
-                }
-                done.push(outcome);
-                return Ok(());
-            }
-            Err(e) => e,
-        };
-        // Alone in its group, a request's failure fails the transaction,
-        // which holds nothing else; with the store away, every request fails.
-        if !isolate || unavailable(&err) {
-            return Err(err);
-        }
-        tracing::warn!(error = %format!("{err:#}"), org_id, "a grouped ingest failed; writing its requests one by one");
-        tx.rollback_to(ALL).await?;
         for &i in members {
             tx.savepoint(ONE).await?;
             let trace = group[i].trace;
@@ -357,6 +469,26 @@ impl Hub {
             }
         }
         Ok(())
+    }
+}
+
+/// Why a group was not written: a failure every request of it shares, or
+/// one organisation's shared write failing for a reason of its own (the
+/// group is then written again request by request).
+enum Unwritten {
+    Failed(HubError),
+    Split(HubError),
+    /// A job's writes failed.
+    Job(HubError),
+}
+
+/// A group committed: its commit, each request's answer, and the outcomes
+/// to act on once it is durable.
+type Written = (crate::storage::Committed, Answers, Vec<IngestOutcome>);
+
+impl From<HubError> for Unwritten {
+    fn from(e: HubError) -> Unwritten {
+        Unwritten::Failed(e)
     }
 }
 
