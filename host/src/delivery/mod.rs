@@ -982,7 +982,11 @@ impl Worker {
     }
 
     /// A batch's writes, in `tx`.
-    async fn write_batch_in(&self, tx: &mut Tx, batch: &[Finished]) -> anyhow::Result<BatchWritten> {
+    async fn write_batch_in(
+        &self,
+        tx: &mut Tx,
+        batch: &[Finished],
+    ) -> anyhow::Result<BatchWritten> {
         let now = self.hub.now();
         let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
         let owned = tx.complete_many(&completions, &self.owner, now).await?;

@@ -255,7 +255,10 @@ impl Hub {
         // a job fails, again without the jobs.
         let mut jobs = jobs;
         let mut kept = Vec::new();
-        let mut tried = Some(self.write_all(tx, &group, false, &mut jobs, &mut kept).await);
+        let mut tried = Some(
+            self.write_all(tx, &group, false, &mut jobs, &mut kept)
+                .await,
+        );
         let mut one_by_one = false;
         // Each try drops a failed job or turns to one by one, so this ends.
         let written = loop {
@@ -263,11 +266,13 @@ impl Hub {
                 Err(Unwritten::Split(err)) if !one_by_one => {
                     tracing::warn!(error = %format!("{err:#}"), "a grouped ingest failed; writing its requests one by one");
                     one_by_one = true;
-                    self.write_again(&group, true, &mut jobs, &mut kept, &err).await
+                    self.write_again(&group, true, &mut jobs, &mut kept, &err)
+                        .await
                 }
                 Err(Unwritten::Job(err)) => {
                     tracing::warn!(error = %format!("{err:#}"), "writes sharing an ingest transaction failed; writing again without them");
-                    self.write_again(&group, one_by_one, &mut jobs, &mut kept, &err).await
+                    self.write_again(&group, one_by_one, &mut jobs, &mut kept, &err)
+                        .await
                 }
                 other => break other,
             });

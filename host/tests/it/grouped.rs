@@ -147,7 +147,10 @@ async fn waiting_requests_share_a_commit_and_each_gets_its_own_answer(backend: B
 /// PostgreSQL no job is taken.
 async fn a_failing_job_in_a_group_fails_alone(backend: Backend) {
     let env = Arc::new(TestEnv::start(backend).await);
-    let job = |fail: bool| -> Box<dyn for<'t> FnOnce(&'t mut scaihub::storage::Tx) -> scaihub::hub::group::JobFuture<'t> + Send> {
+    let job = |fail: bool| -> Box<
+        dyn for<'t> FnOnce(&'t mut scaihub::storage::Tx) -> scaihub::hub::group::JobFuture<'t>
+            + Send,
+    > {
         Box::new(move |_tx| {
             Box::pin(async move {
                 if fail {
