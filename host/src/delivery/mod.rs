@@ -35,7 +35,7 @@ use crate::domain::webhook::SignatureScheme;
 use crate::hub::ingest::{DROPPED, Incoming, OVERFLOW};
 use crate::hub::{Actor, Hub};
 use crate::storage::deliveries::{AttemptRecord, ClaimedDelivery, Completion, DeliveryStatus};
-use crate::storage::{Tx, writer_runtime};
+use crate::storage::writer_runtime;
 use crate::traces::{AttemptEnd, AttemptOf, TraceParent};
 use plugins::PluginOutcome;
 use sender::{Rewrite, Sender, Target};
@@ -63,17 +63,6 @@ fn signing_key(scheme: SignatureScheme, secret: Vec<u8>) -> Option<Vec<u8>> {
             crate::signing::standard_key(std::str::from_utf8(&secret).ok()?)
         }
     }
-}
-
-/// A batch of results written, and what must follow its commit.
-struct BatchWritten {
-    outcomes: Vec<crate::hub::ingest::IngestOutcome>,
-    /// A FIFO line moved on.
-    moved_on: bool,
-    /// A pause was lifted before its deliveries were recorded.
-    resumed: bool,
-    /// Webhooks paused by a `410 Gone`.
-    gone: Vec<String>,
 }
 
 /// What one attempt came to.
@@ -909,7 +898,7 @@ impl Worker {
         let mut batch = Vec::with_capacity(1024);
         while rx.recv_many(&mut batch, 1024).await > 0 {
             // Under load, let a few more results join: each batch is a
-            // transaction on the store's writer, which ingest waits for.
+            // transaction, on SQLite on the one writer ingest waits for.
             let linger = tokio::time::Instant::now() + RECORD_LINGER;
             while batch.len() < RECORD_BATCH {
                 match tokio::time::timeout_at(linger, rx.recv_many(&mut batch, 1024)).await {
@@ -918,9 +907,8 @@ impl Worker {
                 }
             }
             let mut wait = Duration::from_millis(50);
-            let finished = Arc::new(std::mem::take(&mut batch));
             let retries = loop {
-                match self.write_batch(&finished).await {
+                match self.write_batch(&batch).await {
                     Ok(retries) => break retries,
                     Err(e) => {
                         // Keep the results: a lost write would mean a resend,
@@ -933,13 +921,12 @@ impl Worker {
             };
             {
                 let mut state = self.state.lock().expect("worker state lock");
-                for f in finished.iter() {
+                for f in &batch {
                     state.owned.remove(&f.claimed.id);
                 }
             }
-            // Frees their places among the unrecorded (a job's copy is
-            // dropped once it has run).
-            drop(finished);
+            // Frees their places among the unrecorded.
+            batch.clear();
             self.freed.notify_one();
             // A retry may now be due earlier than the worker planned to look.
             if retries {
@@ -948,46 +935,12 @@ impl Worker {
         }
     }
 
-    /// Records a batch; answers whether any retry was scheduled. On
-    /// SQLite the batch is written in the next ingest group's transaction
-    /// (see `hub::group::Job`), or in one of its own when there is none.
-    async fn write_batch(self: &Arc<Self>, batch: &Arc<Vec<Finished>>) -> anyhow::Result<bool> {
-        let slot: Arc<Mutex<Option<BatchWritten>>> = Arc::default();
-        let (worker, shared, out) = (self.clone(), batch.clone(), slot.clone());
-        let riding = self
-            .hub
-            .write_with_ingest(Box::new(move |tx| {
-                Box::pin(async move {
-                    let recorded = worker.write_batch_in(tx, &shared).await?;
-                    *out.lock().expect("recorded slot") = Some(recorded);
-                    Ok(())
-                })
-            }))
-            .await;
-        let recorded = match riding {
-            Some(r) => {
-                r?;
-                slot.lock().expect("recorded slot").take().expect("written")
-            }
-            None => {
-                // Results may be lost on power loss (the delivery is sent
-                // again), so their commit need not wait for the disk.
-                let mut tx = self.hub.store.begin_relaxed().await?;
-                let recorded = self.write_batch_in(&mut tx, batch).await?;
-                tx.commit().await?;
-                recorded
-            }
-        };
-        Ok(self.after_recorded(recorded, batch))
-    }
-
-    /// A batch's writes, in `tx`.
-    async fn write_batch_in(
-        &self,
-        tx: &mut Tx,
-        batch: &[Finished],
-    ) -> anyhow::Result<BatchWritten> {
+    /// Records a batch; answers whether any retry was scheduled.
+    async fn write_batch(&self, batch: &[Finished]) -> anyhow::Result<bool> {
         let now = self.hub.now();
+        // Results may be lost on power loss (the delivery is sent again),
+        // so their commit need not wait for the disk.
+        let mut tx = self.hub.store.begin_relaxed().await?;
         let completions: Vec<Completion> = batch.iter().map(|f| f.completion.clone()).collect();
         let owned = tx.complete_many(&completions, &self.owner, now).await?;
         // Per-webhook health: one grouped update per batch, of what was recorded.
@@ -1022,7 +975,7 @@ impl Worker {
             }
             if let Some(outcome) = self
                 .hub
-                .pause_gone_in_tx(tx, &c.org_id, &c.webhook_id, &c.id)
+                .pause_gone_in_tx(&mut tx, &c.org_id, &c.webhook_id, &c.id)
                 .await?
             {
                 warn!(webhook_id = %c.webhook_id, delivery_id = %c.id, "receiver answered 410 Gone; webhook paused");
@@ -1064,7 +1017,7 @@ impl Worker {
                 let outcome = self
                     .hub
                     .ingest_in_tx(
-                        tx,
+                        &mut tx,
                         &c.org_id,
                         vec![Incoming {
                             event,
@@ -1076,28 +1029,12 @@ impl Worker {
                 outcomes.push(outcome);
             }
         }
-        Ok(BatchWritten {
-            outcomes,
-            moved_on,
-            resumed: !owned.resumed.is_empty(),
-            gone,
-        })
-    }
-
-    /// What follows a batch's commit; answers whether any retry was
-    /// scheduled.
-    fn after_recorded(&self, recorded: BatchWritten, batch: &[Finished]) -> bool {
-        let BatchWritten {
-            outcomes,
-            moved_on,
-            resumed,
-            gone,
-        } = recorded;
+        tx.commit().await?;
         for o in &outcomes {
             self.hub.after_commit(o);
         }
         // Due now: a line moved on, or a pause lifted before it was recorded.
-        if moved_on || resumed {
+        if moved_on || !owned.resumed.is_empty() {
             self.hub.work_due();
         }
         // Held deliveries of a paused webhook must see the pause now, not
@@ -1108,8 +1045,8 @@ impl Worker {
                 targets.remove(id);
             }
         }
-        batch
+        Ok(batch
             .iter()
-            .any(|f| f.completion.status == DeliveryStatus::Retrying)
+            .any(|f| f.completion.status == DeliveryStatus::Retrying))
     }
 }

@@ -10,8 +10,10 @@
 //! lookup, one insert of events, one of deliveries) and split again per
 //! request: an event id repeated across requests is stored for the first
 //! and a duplicate for the others, as if they had come one after another.
-//! If that shared write fails, each request is written again alone under
-//! its own savepoint, so one request's failure is its own answer.
+//! The shared write takes no savepoint (each is a round trip to the
+//! store's writer): if it fails, the transaction is dropped and each
+//! request written again in a new one, alone under its own savepoint, so
+//! one request's failure is its own answer.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
@@ -53,34 +55,12 @@ pub struct Queued {
     pub reply: oneshot::Sender<HubResult<IngestOutcome>>,
 }
 
-/// Another part of the hub's writes, made in the next group's transaction
-/// instead of one of its own: on SQLite, where every transaction takes the
-/// one writer connection in turn, the delivery recorder's results ride
-/// with ingest — one BEGIN, one COMMIT and no hand-over of the connection.
-pub struct Job {
-    /// Runs in the group's transaction after its requests are written. An
-    /// error drops the transaction; the requests are written again
-    /// without the job, whose `done` is told.
-    pub write: Box<dyn for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t> + Send>,
-    /// Told once the group is durable, or why the job's writes were not kept.
-    pub done: oneshot::Sender<HubResult<()>>,
-}
-
-pub type JobFuture<'t> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 't>>;
-
-/// What the writers take from the queue.
-pub enum Entry {
-    Ingest(Queued),
-    Job(Job),
-}
-
 /// The queue's receiving end, shared by the writers: the one holding it
 /// takes the next group.
-pub type Intake = Arc<Mutex<mpsc::UnboundedReceiver<Entry>>>;
+pub type Intake = Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>;
 
 /// Starts the writers of `hub`'s store; they end when the hub is dropped.
-pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<Entry> {
+pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<Queued> {
     let (tx, rx) = mpsc::unbounded_channel();
     let intake: Intake = Arc::new(Mutex::new(rx));
     match backend {
@@ -107,37 +87,22 @@ async fn run_writer(hub: Weak<Hub>, intake: Intake) {
         // connection was being had (or the last commit made) goes in, and
         // if the store is away every request waiting is told at once.
         let tx = hub.store.begin().await;
-        let (mut group, mut jobs) = (Vec::new(), Vec::new());
-        let mut events = 0;
-        let mut next = Some(first);
-        while let Some(entry) = next.take() {
-            match entry {
-                Entry::Ingest(q) => {
+        let mut group = vec![first];
+        let mut events = group[0].events.len();
+        while events < GROUP_EVENTS {
+            match rx.try_recv() {
+                Ok(q) => {
                     events += q.events.len();
                     group.push(q);
                 }
-                Entry::Job(j) => jobs.push(j),
-            }
-            if events < GROUP_EVENTS {
-                next = rx.try_recv().ok();
+                Err(_) => break,
             }
         }
         drop(rx);
         match tx {
-            Ok(tx) => hub.write_group(tx, group, jobs).await,
-            Err(e) => {
-                let e = e.into();
-                tell_jobs(jobs, &e);
-                fail_all(group, &e)
-            }
+            Ok(tx) => hub.write_group(tx, group).await,
+            Err(e) => fail_all(group, &e.into()),
         }
-    }
-}
-
-/// Tells each job why its writes were not kept.
-fn tell_jobs(jobs: Vec<Job>, err: &HubError) {
-    for j in jobs {
-        let _ = j.done.send(Err(shared(err)));
     }
 }
 
@@ -190,28 +155,12 @@ impl Hub {
             trace,
             reply,
         };
-        if let Err(mpsc::error::SendError(Entry::Ingest(q))) = queue.send(Entry::Ingest(queued)) {
+        if let Err(mpsc::error::SendError(q)) = queue.send(queued) {
             return self.ingest_alone(org_id, q.events, q.key, q.trace).await;
         }
         answer
             .await
             .unwrap_or_else(|_| Err(HubError::Internal("the ingest writer stopped".into())))
-    }
-
-    /// Runs `job.write` in the next ingest group's transaction when the
-    /// store is SQLite and the group writer runs; answers `None` (and
-    /// nothing was written) otherwise, or if the writer is gone.
-    pub async fn write_with_ingest(
-        &self,
-        write: Box<dyn for<'t> FnOnce(&'t mut Tx) -> JobFuture<'t> + Send>,
-    ) -> Option<HubResult<()>> {
-        let queue = self.ingest_queue.as_ref()?;
-        if self.store.backend() != Backend::Sqlite {
-            return None;
-        }
-        let (done, answer) = oneshot::channel();
-        queue.send(Entry::Job(Job { write, done })).ok()?;
-        answer.await.ok()
     }
 
     /// One transaction of its own, for a hub without a runtime to run the
@@ -247,67 +196,37 @@ impl Hub {
         Ok(outcome)
     }
 
-    async fn write_group(self: Arc<Self>, tx: Tx, group: Vec<Queued>, jobs: Vec<Job>) {
+    async fn write_group(self: Arc<Self>, tx: Tx, group: Vec<Queued>) {
         // Together first, with no savepoint (each is a round trip to the
         // store's writer); if an organisation's shared write fails for a
         // reason of its own, that transaction is dropped and the group is
-        // written again with each request under a savepoint of its own; if
-        // a job fails, again without the jobs.
-        let mut jobs = jobs;
-        let mut kept = Vec::new();
-        let mut tried = Some(
-            self.write_all(tx, &group, false, &mut jobs, &mut kept)
-                .await,
-        );
-        let mut one_by_one = false;
-        // Each try drops a failed job or turns to one by one, so this ends.
-        let written = loop {
-            tried = Some(match tried.take().expect("a try to judge") {
-                Err(Unwritten::Split(err)) if !one_by_one => {
-                    tracing::warn!(error = %format!("{err:#}"), "a grouped ingest failed; writing its requests one by one");
-                    one_by_one = true;
-                    self.write_again(&group, true, &mut jobs, &mut kept, &err)
-                        .await
+        // written again with each request under a savepoint of its own.
+        let written = match self.write_all(tx, &group, false).await {
+            Err(Unwritten::Split(err)) => {
+                tracing::warn!(error = %format!("{err:#}"), "a grouped ingest failed; writing its requests one by one");
+                match self.store.begin().await {
+                    Ok(tx) => self.write_all(tx, &group, true).await,
+                    Err(e) => Err(Unwritten::Failed(e.into())),
                 }
-                Err(Unwritten::Job(err)) => {
-                    tracing::warn!(error = %format!("{err:#}"), "writes sharing an ingest transaction failed; writing again without them");
-                    self.write_again(&group, one_by_one, &mut jobs, &mut kept, &err)
-                        .await
-                }
-                other => break other,
-            });
+            }
+            other => other,
         };
         let (committed, answers, done) = match written {
             Ok(w) => w,
-            Err(Unwritten::Failed(e) | Unwritten::Split(e) | Unwritten::Job(e)) => {
-                tell_jobs(jobs, &e);
-                for done in kept {
-                    let _ = done.send(Err(shared(&e)));
-                }
-                return fail_all(group, &e);
-            }
+            Err(Unwritten::Failed(e) | Unwritten::Split(e)) => return fail_all(group, &e),
         };
-        if !group.is_empty() {
-            self.metrics.ingest_commits.inc();
-            self.metrics.ingest_requests.inc_by(group.len() as u64);
-        }
+        self.metrics.ingest_commits.inc();
+        self.metrics.ingest_requests.inc_by(group.len() as u64);
         let hub = self.clone();
         let finish = async move {
             if let Err(e) = committed.durable().await {
-                let e = e.into();
-                for done in kept {
-                    let _ = done.send(Err(shared(&e)));
-                }
-                return fail_all(group, &e);
+                return fail_all(group, &e.into());
             }
             for outcome in &done {
                 hub.after_commit(outcome);
             }
             for (q, answer) in group.into_iter().zip(answers) {
                 let _ = q.reply.send(answer.expect("every request has an answer"));
-            }
-            for j in kept {
-                let _ = j.send(Ok(()));
             }
         };
         // The next group may write while the disk syncs this one.
@@ -319,36 +238,13 @@ impl Hub {
         }
     }
 
-    /// A second try of a group, in a new transaction, after the first
-    /// was dropped for `err`: the jobs run in the first are told it, those
-    /// not run yet are run in the second.
-    async fn write_again(
-        &self,
-        group: &[Queued],
-        one_by_one: bool,
-        jobs: &mut Vec<Job>,
-        kept: &mut Vec<oneshot::Sender<HubResult<()>>>,
-        err: &HubError,
-    ) -> Result<Written, Unwritten> {
-        for done in kept.drain(..) {
-            let _ = done.send(Err(shared(err)));
-        }
-        match self.store.begin().await {
-            Ok(tx) => self.write_all(tx, group, one_by_one, jobs, kept).await,
-            Err(e) => Err(Unwritten::Failed(e.into())),
-        }
-    }
-
     /// Writes a group in `tx` and commits it: each organisation's requests
-    /// together, or with `one_by_one` each request under its own savepoint;
-    /// then the jobs, whose answer senders move to `kept`.
+    /// together, or with `one_by_one` each request under its own savepoint.
     async fn write_all(
         &self,
         mut tx: Tx,
         group: &[Queued],
         one_by_one: bool,
-        jobs: &mut Vec<Job>,
-        kept: &mut Vec<oneshot::Sender<HubResult<()>>>,
     ) -> Result<Written, Unwritten> {
         let mut answers: Answers = (0..group.len()).map(|_| None).collect();
         let mut done = Vec::new();
@@ -393,15 +289,6 @@ impl Hub {
                 // with the store away, every request fails.
                 Err(e) if group.len() == 1 || unavailable(&e) => return Err(Unwritten::Failed(e)),
                 Err(e) => return Err(Unwritten::Split(e)),
-            }
-        }
-        let mut pending = std::mem::take(jobs).into_iter();
-        for job in pending.by_ref() {
-            kept.push(job.done);
-            if let Err(e) = (job.write)(&mut tx).await {
-                // The jobs not run yet go with the next try.
-                jobs.extend(pending);
-                return Err(Unwritten::Job(HubError::Internal(format!("{e:#}"))));
             }
         }
         let committed = tx.commit_deferred().await.map_err(HubError::from)?;
@@ -483,8 +370,6 @@ impl Hub {
 enum Unwritten {
     Failed(HubError),
     Split(HubError),
-    /// A job's writes failed.
-    Job(HubError),
 }
 
 /// A group committed: its commit, each request's answer, and the outcomes

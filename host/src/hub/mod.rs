@@ -115,7 +115,7 @@ pub struct Hub {
     /// Ingest requests waiting for the group-commit writers (see
     /// [`group`]); on SQLite one writer, so the recorder of attempt results
     /// and the claims wait behind at most one ingest transaction.
-    pub ingest_queue: Option<tokio::sync::mpsc::UnboundedSender<group::Entry>>,
+    pub ingest_queue: Option<tokio::sync::mpsc::UnboundedSender<group::Queued>>,
     /// API keys' principals, so ingest does not read the key per request;
     /// ingest re-checks the key in its transaction (see [`group::KeyRef`]).
     pub principal_cache: principals::PrincipalCache,

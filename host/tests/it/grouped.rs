@@ -18,7 +18,6 @@ use crate::support::{Backend, Receiver, TestDb, TestEnv, event, postgres_availab
 
 both!(
     waiting_requests_share_a_commit_and_each_gets_its_own_answer,
-    a_failing_job_in_a_group_fails_alone,
     a_key_revoked_behind_the_cache_is_refused_by_the_next_ingest,
     sigkill_among_single_event_producers_keeps_every_answered_event
 );
@@ -138,72 +137,6 @@ async fn waiting_requests_share_a_commit_and_each_gets_its_own_answer(backend: B
         .collect();
     let distinct: HashSet<&String> = ids.iter().collect();
     assert_eq!((ids.len(), distinct.len()), (20, 20), "{ids:?}");
-    Arc::into_inner(env).unwrap().finish().await;
-}
-
-/// The delivery recorder's writes ride in ingest's group transaction on
-/// SQLite (`Hub::write_with_ingest`): a job that fails is told so and the
-/// requests and other jobs of its group are written again without it; on
-/// PostgreSQL no job is taken.
-async fn a_failing_job_in_a_group_fails_alone(backend: Backend) {
-    let env = Arc::new(TestEnv::start(backend).await);
-    let job = |fail: bool| -> Box<
-        dyn for<'t> FnOnce(&'t mut scaihub::storage::Tx) -> scaihub::hub::group::JobFuture<'t>
-            + Send,
-    > {
-        Box::new(move |_tx| {
-            Box::pin(async move {
-                if fail {
-                    anyhow::bail!("this job fails");
-                }
-                Ok(())
-            })
-        })
-    };
-    if backend == Backend::Postgres {
-        assert!(env.hub.write_with_ingest(job(false)).await.is_none());
-        Arc::into_inner(env).unwrap().finish().await;
-        return;
-    }
-    let rx = Receiver::ok().await;
-    env.webhook(&rx.url("/"), &["SHARING"]).await;
-    let commits = env.hub.metrics.ingest_commits.get();
-    let release = hold_writes(&env, backend).await;
-    let calls: Vec<_> = (0..5)
-        .map(|i| {
-            let env = env.clone();
-            let body = event(&format!("evt_j{i}"), "SHARING", "share.a");
-            tokio::spawn(async move { env.call("POST", "/v1/orgs/{org}/events", Some(body)).await })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let (failing, passing) = {
-        let (a, b) = (env.clone(), env.clone());
-        (
-            tokio::spawn(async move { a.hub.write_with_ingest(job(true)).await }),
-            tokio::spawn(async move {
-                // Queued after the failing one.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                b.hub.write_with_ingest(job(false)).await
-            }),
-        )
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    release.send(()).unwrap();
-    let failed = failing.await.unwrap().expect("SQLite takes jobs");
-    assert!(failed.is_err(), "the failing job was told: {failed:?}");
-    let passed = passing.await.unwrap().expect("SQLite takes jobs");
-    assert!(passed.is_ok(), "the other job was written: {passed:?}");
-    for (i, c) in calls.into_iter().enumerate() {
-        let (status, body) = c.await.unwrap();
-        assert_eq!(status, 202, "request {i}: {body}");
-        assert_eq!(body["accepted"], json!([format!("evt_j{i}")]));
-    }
-    // All five in one commit (the first try was dropped, not committed).
-    assert_eq!(env.hub.metrics.ingest_commits.get() - commits, 1);
-    rx.wait_for(5).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(rx.received().len(), 5);
     Arc::into_inner(env).unwrap().finish().await;
 }
 
