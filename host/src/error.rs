@@ -100,6 +100,14 @@ impl IntoResponse for ApiError {
             field,
         };
         let mut response = (status, axum::Json(body)).into_response();
+        // The rest of a too-large body is left unread, so the connection
+        // cannot carry another request: said, so a client does not reuse
+        // it and meet the close mid-request.
+        if let ApiError::TooLarge(_) = &self {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         match &self {
             ApiError::Unauthenticated(msg) => {
                 let value = format!(

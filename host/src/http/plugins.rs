@@ -96,12 +96,8 @@ async fn upload_plugin(
     Json<PluginView>,
 )> {
     let p = auth.require(&state, &org_id, Scope::AdminWrite).await?;
-    let name = params
-        .name
-        .ok_or_else(|| FieldError::new("name", "is required"))?;
-    let kind = params
-        .kind
-        .ok_or_else(|| FieldError::new("kind", "is required (filter or transform)"))?;
+    // The body first: answered before it is read, the connection could
+    // not carry the client's next request.
     let limit = state.hub.plugins.limits().max_module_bytes;
     let bytes = axum::body::to_bytes(body, limit + 1)
         .await
@@ -109,6 +105,12 @@ async fn upload_plugin(
     if bytes.len() > limit {
         return Err(ApiError::TooLarge(limit));
     }
+    let name = params
+        .name
+        .ok_or_else(|| FieldError::new("name", "is required"))?;
+    let kind = params
+        .kind
+        .ok_or_else(|| FieldError::new("kind", "is required (filter or transform)"))?;
     if bytes.is_empty() {
         return Err(FieldError::new("body", "must be the .wasm component").into());
     }
