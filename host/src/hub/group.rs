@@ -18,11 +18,13 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 
+use tokio::runtime::Handle;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::ingest::{Incoming, IngestOutcome};
 use super::{Hub, HubError, HubResult};
 use crate::domain::Event;
+use crate::storage::direct::{Direct, Writes, run_direct};
 use crate::storage::{Backend, Tx};
 use crate::traces::TraceParent;
 
@@ -66,42 +68,57 @@ pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<
     match backend {
         // Between two statements the writer holds SQLite's only writer:
         // it runs where HTTP tasks do not delay it (as the recorder does).
+        // Answers go out from the caller's runtime, so a group being
+        // written does not hold back the last one's.
         Backend::Sqlite => {
-            crate::storage::writer_runtime().spawn(run_writer(hub, intake));
+            let answer_on = tokio::runtime::Handle::current();
+            crate::storage::writer_runtime().spawn(run_writer(hub, intake, answer_on));
         }
         Backend::Postgres => {
             for _ in 0..PG_WRITERS {
-                tokio::spawn(run_writer(hub.clone(), intake.clone()));
+                let answer_on = tokio::runtime::Handle::current();
+                tokio::spawn(run_writer(hub.clone(), intake.clone(), answer_on));
             }
         }
     }
     tx
 }
 
-async fn run_writer(hub: Weak<Hub>, intake: Intake) {
+async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::Handle) {
     loop {
         let mut rx = intake.lock().await;
         let Some(first) = rx.recv().await else { return };
         let Some(hub) = hub.upgrade() else { return };
+        if hub.store.backend() == Backend::Sqlite {
+            // One writer: the queue may stay held while it writes.
+            hub.write_group_direct(first, &mut rx, &answer_on).await;
+            continue;
+        }
         // The connection first, then the queue: whatever arrived while the
         // connection was being had (or the last commit made) goes in, and
         // if the store is away every request waiting is told at once.
         let tx = hub.store.begin().await;
         let mut group = vec![first];
-        let mut events = group[0].events.len();
-        while events < GROUP_EVENTS {
-            match rx.try_recv() {
-                Ok(q) => {
-                    events += q.events.len();
-                    group.push(q);
-                }
-                Err(_) => break,
-            }
-        }
+        take_waiting(&mut group, &mut rx);
         drop(rx);
         match tx {
-            Ok(tx) => hub.write_group(tx, group).await,
+            Ok(tx) => hub.write_group(tx, group, &answer_on).await,
             Err(e) => fail_all(group, &e.into()),
+        }
+    }
+}
+
+/// Adds the requests waiting in the queue to `group`, up to
+/// [`GROUP_EVENTS`].
+fn take_waiting(group: &mut Vec<Queued>, rx: &mut mpsc::UnboundedReceiver<Queued>) {
+    let mut events: usize = group.iter().map(|q| q.events.len()).sum();
+    while events < GROUP_EVENTS {
+        match rx.try_recv() {
+            Ok(q) => {
+                events += q.events.len();
+                group.push(q);
+            }
+            Err(_) => break,
         }
     }
 }
@@ -196,21 +213,73 @@ impl Hub {
         Ok(outcome)
     }
 
-    async fn write_group(self: Arc<Self>, tx: Tx, group: Vec<Queued>) {
+    async fn write_group(self: Arc<Self>, tx: Tx, group: Vec<Queued>, answer_on: &Handle) {
         // Together first, with no savepoint (each is a round trip to the
         // store's writer); if an organisation's shared write fails for a
         // reason of its own, that transaction is dropped and the group is
         // written again with each request under a savepoint of its own.
-        let written = match self.write_all(tx, &group, false).await {
+        let written = match self.write_and_commit(tx, &group, false).await {
             Err(Unwritten::Split(err)) => {
-                tracing::warn!(error = %format!("{err:#}"), "a grouped ingest failed; writing its requests one by one");
+                split_warning(&err);
                 match self.store.begin().await {
-                    Ok(tx) => self.write_all(tx, &group, true).await,
+                    Ok(tx) => self.write_and_commit(tx, &group, true).await,
                     Err(e) => Err(Unwritten::Failed(e.into())),
                 }
             }
             other => other,
         };
+        self.answer_group(group, written, answer_on).await;
+    }
+
+    /// SQLite: the group written on the writer's handle from this thread
+    /// (`storage::direct`): one round trip to sqlx's thread for the whole
+    /// transaction, where each statement was one. The queue is read once
+    /// the handle is had, as on PostgreSQL.
+    async fn write_group_direct(
+        self: Arc<Self>,
+        first: Queued,
+        rx: &mut mpsc::UnboundedReceiver<Queued>,
+        answer_on: &Handle,
+    ) {
+        let mut group = vec![first];
+        let wrote = self
+            .store
+            .with_sqlite_writer(|conn| {
+                take_waiting(&mut group, rx);
+                let attempt = |one_by_one| -> Result<(Answers, Vec<IngestOutcome>), Unwritten> {
+                    let mut tx = Direct::begin(conn)?;
+                    let written = run_direct(self.write_all(&mut tx, &group, one_by_one))?;
+                    tx.commit()?;
+                    Ok(written)
+                };
+                match attempt(false) {
+                    Err(Unwritten::Split(err)) => {
+                        split_warning(&err);
+                        attempt(true)
+                    }
+                    other => other,
+                }
+            })
+            .await;
+        let written = match wrote {
+            Ok(Some(w)) => w.map(|(answers, done)| (self.store.unsynced(), answers, done)),
+            Ok(None) => Err(Unwritten::Failed(HubError::Internal(
+                "a direct write on a store that is not SQLite".into(),
+            ))),
+            Err(e) => Err(Unwritten::Failed(e.into())),
+        };
+        self.answer_group(group, written, answer_on).await;
+    }
+
+    /// Answers each request of a group once its commit is durable (or
+    /// each with the group's failure); on SQLite from a task on
+    /// `answer_on` while the next group is written.
+    async fn answer_group(
+        self: Arc<Self>,
+        group: Vec<Queued>,
+        written: Result<Written, Unwritten>,
+        answer_on: &Handle,
+    ) {
         let (committed, answers, done) = match written {
             Ok(w) => w,
             Err(Unwritten::Failed(e) | Unwritten::Split(e)) => return fail_all(group, &e),
@@ -232,23 +301,34 @@ impl Hub {
         // The next group may write while the disk syncs this one.
         match self.store.backend() {
             Backend::Sqlite => {
-                tokio::spawn(finish);
+                answer_on.spawn(finish);
             }
             Backend::Postgres => finish.await,
         }
     }
 
-    /// Writes a group in `tx` and commits it: each organisation's requests
-    /// together, or with `one_by_one` each request under its own savepoint.
-    async fn write_all(
+    async fn write_and_commit(
         &self,
         mut tx: Tx,
         group: &[Queued],
         one_by_one: bool,
     ) -> Result<Written, Unwritten> {
+        let (answers, done) = self.write_all(&mut tx, group, one_by_one).await?;
+        let committed = tx.commit_deferred().await.map_err(HubError::from)?;
+        Ok((committed, answers, done))
+    }
+
+    /// Writes a group in `tx`: each organisation's requests together, or
+    /// with `one_by_one` each request under its own savepoint.
+    async fn write_all<W: Writes>(
+        &self,
+        tx: &mut W,
+        group: &[Queued],
+        one_by_one: bool,
+    ) -> Result<(Answers, Vec<IngestOutcome>), Unwritten> {
         let mut answers: Answers = (0..group.len()).map(|_| None).collect();
         let mut done = Vec::new();
-        self.check_keys(&mut tx, group, &mut answers).await?;
+        self.check_keys(tx, group, &mut answers).await?;
         // Requests per organisation, in arrival order.
         let mut orgs: Vec<(&str, Vec<usize>)> = Vec::new();
         for (i, q) in group.iter().enumerate() {
@@ -262,7 +342,7 @@ impl Hub {
         }
         for (org_id, members) in orgs {
             if one_by_one {
-                self.write_one_by_one(&mut tx, org_id, &members, group, &mut answers, &mut done)
+                self.write_one_by_one(tx, org_id, &members, group, &mut answers, &mut done)
                     .await?;
                 continue;
             }
@@ -277,7 +357,7 @@ impl Hub {
                         .map(move |e| Incoming::traced(e, trace))
                 })
                 .collect();
-            match self.ingest_in_tx(&mut tx, org_id, incoming).await {
+            match self.ingest_in_tx(tx, org_id, incoming).await {
                 Ok(outcome) => {
                     let parts = split(&outcome, &members, group);
                     for (&i, part) in members.iter().zip(parts) {
@@ -291,14 +371,13 @@ impl Hub {
                 Err(e) => return Err(Unwritten::Split(e)),
             }
         }
-        let committed = tx.commit_deferred().await.map_err(HubError::from)?;
-        Ok((committed, answers, done))
+        Ok((answers, done))
     }
 
     /// Refuses the requests whose cached key has been revoked since.
-    async fn check_keys(
+    async fn check_keys<W: Writes>(
         &self,
-        tx: &mut Tx,
+        tx: &mut W,
         group: &[Queued],
         answers: &mut Answers,
     ) -> HubResult<()> {
@@ -328,9 +407,9 @@ impl Hub {
     /// One organisation's requests, each under its own savepoint, so one
     /// request's failure is its own answer. An error returned fails the
     /// whole group (the store is away).
-    async fn write_one_by_one(
+    async fn write_one_by_one<W: Writes>(
         &self,
-        tx: &mut Tx,
+        tx: &mut W,
         org_id: &str,
         members: &[usize],
         group: &[Queued],
@@ -380,6 +459,16 @@ impl From<HubError> for Unwritten {
     fn from(e: HubError) -> Unwritten {
         Unwritten::Failed(e)
     }
+}
+
+impl From<crate::storage::StoreError> for Unwritten {
+    fn from(e: crate::storage::StoreError) -> Unwritten {
+        Unwritten::Failed(e.into())
+    }
+}
+
+fn split_warning(err: &HubError) {
+    tracing::warn!(error = %format!("{err:#}"), "a grouped ingest failed; writing its requests one by one");
 }
 
 fn unavailable(err: &HubError) -> bool {

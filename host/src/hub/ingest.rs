@@ -13,6 +13,7 @@ use crate::domain::{Category, Event};
 use crate::ids::{IdKind, new_id};
 use crate::storage::Tx;
 use crate::storage::deliveries::{DeliveryStatus, NewDelivery};
+use crate::storage::direct::Writes;
 use crate::traces::TraceParent;
 
 /// What became of an ingested batch.
@@ -110,9 +111,9 @@ impl Hub {
 
     /// The fan-out. Events ScaiHub raises while doing it (queue overflow)
     /// are processed in the same transaction.
-    pub(crate) async fn ingest_in_tx(
+    pub(crate) async fn ingest_in_tx<W: Writes>(
         &self,
-        tx: &mut Tx,
+        tx: &mut W,
         org_id: &str,
         events: Vec<Incoming>,
     ) -> HubResult<IngestOutcome> {

@@ -351,10 +351,7 @@ impl Tx {
 
     /// How many deliveries a webhook holds while paused.
     pub async fn queued_count(&mut self, org_id: &str, webhook_id: &str) -> StoreResult<i64> {
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued' AND {}",
-            super::WEBHOOK_OF_ORG
-        );
+        let sql = queued_count_sql();
         on_tx!(self, c => {
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(webhook_id)
@@ -364,7 +361,58 @@ impl Tx {
             Ok(row.try_get::<i64, _>("n")?)
         })
     }
+}
 
+fn queued_count_sql() -> String {
+    format!(
+        "SELECT COUNT(*) AS n FROM delivery_queue WHERE webhook_id = $1 AND status = 'queued' AND {}",
+        super::WEBHOOK_OF_ORG
+    )
+}
+
+/// As [`Tx::queued_count`], on SQLite's writer handle.
+pub(crate) fn queued_count_now(
+    conn: &rusqlite::Connection,
+    org_id: &str,
+    webhook_id: &str,
+) -> StoreResult<i64> {
+    let mut stmt = conn.prepare_cached(&queued_count_sql())?;
+    Ok(stmt.query_row(
+        rusqlite::named_params! { "$1": webhook_id, "$2": org_id },
+        |r| r.get(0),
+    )?)
+}
+
+/// As [`Tx::insert_deliveries`] on SQLite, a row at a time: with no
+/// round trip to pay, one prepared single-row statement is cheapest.
+pub(crate) fn insert_deliveries_now(
+    conn: &rusqlite::Connection,
+    rows: &[NewDelivery],
+) -> StoreResult<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, \
+         lease_owner, lease_until, created_at, updated_at, line_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)",
+    )?;
+    for d in rows {
+        stmt.execute(rusqlite::params![
+            d.id,
+            d.org_id,
+            d.webhook_id,
+            d.event_seq,
+            d.event_id,
+            d.status.as_str(),
+            d.next_attempt_at,
+            d.lease_owner,
+            d.lease_owner.as_ref().and(d.next_attempt_at),
+            d.created_at,
+            d.line_seq,
+        ])?;
+    }
+    Ok(())
+}
+
+impl Tx {
     /// Records a batch of attempts; answers the ids whose state was
     /// recorded (those whose lease `owner` still held). An attempt is
     /// appended to its delivery's `attempt_log` by the same update that sets

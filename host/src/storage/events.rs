@@ -106,7 +106,40 @@ impl Tx {
         }
         Ok(out)
     }
+}
 
+/// As [`Tx::insert_events`] on SQLite, a row at a time.
+pub(crate) fn insert_events_now(
+    conn: &rusqlite::Connection,
+    org_id: &str,
+    events: &[(&Event, &str, Option<TraceParent>)],
+    now: Millis,
+) -> StoreResult<Vec<Option<i64>>> {
+    use rusqlite::OptionalExtension;
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at, trace_parent) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (org_id, event_id) DO NOTHING RETURNING seq",
+    )?;
+    events
+        .iter()
+        .map(|(event, body, trace)| {
+            let params = rusqlite::params![
+                org_id,
+                event.event_id,
+                event.timestamp_ms(),
+                event.category.as_str(),
+                event.action,
+                event.user_id,
+                body,
+                now,
+                trace.map(|t| t.to_string()),
+            ];
+            Ok(stmt.query_row(params, |r| r.get(0)).optional()?)
+        })
+        .collect()
+}
+
+impl Tx {
     /// Stores an event unless its id is already known in the organisation;
     /// returns its sequence number when it is new.
     pub async fn insert_event(

@@ -70,39 +70,19 @@ impl Tx {
         match self {
             Tx::Sqlite(t, _) => {
                 for (org_id, webhook_id) in lines {
-                    due += sqlx::query(
-                        "UPDATE deliveries SET next_attempt_at = $3, \
-                           status = CASE WHEN status = 'queued' THEN 'pending' ELSE status END \
-                         WHERE id = (SELECT l.id FROM deliveries l WHERE l.webhook_id = $1 \
-                             AND l.line_seq IS NOT NULL AND l.status IN ('pending', 'retrying', 'queued') \
-                             ORDER BY l.line_seq, l.id LIMIT 1) \
-                           AND next_attempt_at IS NULL \
-                           AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.org_id = $2 \
-                             AND w.ordering = 'fifo' AND NOT w.paused) \
-                           AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.webhook_id = $1 \
-                             AND f.line_seq IS NOT NULL AND f.next_attempt_at IS NOT NULL \
-                             AND f.status IN ('pending', 'retrying'))",
-                    )
-                    .bind(webhook_id)
-                    .bind(org_id)
-                    .bind(now)
-                    .execute(&mut **t)
-                    .await?
-                    .rows_affected();
-                    due += sqlx::query(
-                        "UPDATE deliveries SET line_seq = NULL, next_attempt_at = CASE \
-                           WHEN status IN ('pending', 'retrying') THEN COALESCE(next_attempt_at, created_at) \
-                           ELSE next_attempt_at END \
-                         WHERE webhook_id = $1 AND line_seq IS NOT NULL \
-                           AND status IN ('pending', 'retrying', 'queued') \
-                           AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.org_id = $2 \
-                             AND w.ordering <> 'fifo')",
-                    )
-                    .bind(webhook_id)
-                    .bind(org_id)
-                    .execute(&mut **t)
-                    .await?
-                    .rows_affected();
+                    due += sqlx::query(SQLITE_FRONT)
+                        .bind(webhook_id)
+                        .bind(org_id)
+                        .bind(now)
+                        .execute(&mut **t)
+                        .await?
+                        .rows_affected();
+                    due += sqlx::query(SQLITE_LET_GO)
+                        .bind(webhook_id)
+                        .bind(org_id)
+                        .execute(&mut **t)
+                        .await?
+                        .rows_affected();
                 }
             }
             Tx::Postgres(t) => {
@@ -219,4 +199,48 @@ impl Tx {
         self.advance_lines(&key, now).await?;
         Ok(())
     }
+}
+
+/// SQLite: makes a line's first row its front, due at `$3`, when it has
+/// none and its webhook (`$1`, of organisation `$2`) runs in order.
+const SQLITE_FRONT: &str = "UPDATE deliveries SET next_attempt_at = $3, \
+    status = CASE WHEN status = 'queued' THEN 'pending' ELSE status END \
+    WHERE id = (SELECT l.id FROM deliveries l WHERE l.webhook_id = $1 \
+    AND l.line_seq IS NOT NULL AND l.status IN ('pending', 'retrying', 'queued') \
+    ORDER BY l.line_seq, l.id LIMIT 1) \
+    AND next_attempt_at IS NULL \
+    AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.org_id = $2 \
+    AND w.ordering = 'fifo' AND NOT w.paused) \
+    AND NOT EXISTS (SELECT 1 FROM deliveries f WHERE f.webhook_id = $1 \
+    AND f.line_seq IS NOT NULL AND f.next_attempt_at IS NOT NULL \
+    AND f.status IN ('pending', 'retrying'))";
+
+/// SQLite: lets go of the line of a webhook (`$1`, of `$2`) no longer
+/// `fifo`: its rows become unordered, due as they were or at creation.
+const SQLITE_LET_GO: &str = "UPDATE deliveries SET line_seq = NULL, next_attempt_at = CASE \
+    WHEN status IN ('pending', 'retrying') THEN COALESCE(next_attempt_at, created_at) \
+    ELSE next_attempt_at END \
+    WHERE webhook_id = $1 AND line_seq IS NOT NULL \
+    AND status IN ('pending', 'retrying', 'queued') \
+    AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = $1 AND w.org_id = $2 \
+    AND w.ordering <> 'fifo')";
+
+/// As [`Tx::advance_lines`], on SQLite's writer handle.
+pub(crate) fn advance_lines_now(
+    conn: &rusqlite::Connection,
+    lines: &BTreeSet<LineKey>,
+    now: Millis,
+) -> StoreResult<u64> {
+    let mut due = 0;
+    for (org_id, webhook_id) in lines {
+        due += conn
+            .prepare_cached(SQLITE_FRONT)?
+            .execute(rusqlite::named_params! { "$1": webhook_id, "$2": org_id, "$3": now })?
+            as u64;
+        due += conn
+            .prepare_cached(SQLITE_LET_GO)?
+            .execute(rusqlite::named_params! { "$1": webhook_id, "$2": org_id })?
+            as u64;
+    }
+    Ok(due)
 }

@@ -25,6 +25,7 @@ pub mod applications;
 pub mod charts;
 pub mod compiles;
 pub mod deliveries;
+pub mod direct;
 pub mod events;
 pub mod health;
 pub mod limits;
@@ -54,6 +55,9 @@ use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 pub enum StoreError {
     #[error("database error")]
     Db(#[from] sqlx::Error),
+    /// A statement run on SQLite's writer handle directly ([`direct`]).
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is malformed: {0}")]
@@ -71,12 +75,31 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 impl StoreError {
     /// Whether a statement broke a unique index (a name or address taken).
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, StoreError::Db(sqlx::Error::Database(db)) if db.is_unique_violation())
+        match self {
+            StoreError::Db(sqlx::Error::Database(db)) => db.is_unique_violation(),
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.extended_code,
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                    | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+            ),
+            _ => false,
+        }
     }
 
     /// Whether the database could not be reached or is shutting down, as
     /// opposed to refusing a statement: the caller may retry shortly.
     pub fn is_unavailable(&self) -> bool {
+        if let StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) = self {
+            // Busy or locked past the busy timeout, or the disk failing.
+            return matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::CannotOpen
+            );
+        }
         let StoreError::Db(e) = self else {
             return false;
         };
@@ -378,6 +401,17 @@ impl Tx {
 /// while the disk syncs this one (see `hub::group`).
 #[must_use = "a commit is durable only once `durable` has returned"]
 pub struct Committed(Option<Arc<PathBuf>>);
+
+impl Store {
+    /// What a commit made on SQLite's writer handle directly
+    /// ([`direct`]) still owes: the log's sync.
+    pub fn unsynced(&self) -> Committed {
+        match self {
+            Store::Sqlite { wal, .. } => Committed(Some(wal.clone())),
+            Store::Postgres(_) => Committed(None),
+        }
+    }
+}
 
 impl Committed {
     /// Returns once what was committed survives power loss.

@@ -351,7 +351,7 @@ impl Tx {
         let mut live = Vec::new();
         for (org_id, key_id) in keys {
             let found = on_tx!(self, c => {
-                sqlx::query("SELECT id FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL")
+                sqlx::query(LIVE_KEY)
                     .bind(*key_id)
                     .bind(*org_id)
                     .fetch_optional(&mut *c)
@@ -364,4 +364,22 @@ impl Tx {
         }
         Ok(live)
     }
+}
+
+const LIVE_KEY: &str =
+    "SELECT id FROM api_keys WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL";
+
+/// As [`Tx::live_keys`], on SQLite's writer handle.
+pub(crate) fn live_keys_now(
+    conn: &rusqlite::Connection,
+    keys: &[(&str, &str)],
+) -> StoreResult<Vec<String>> {
+    let mut stmt = conn.prepare_cached(LIVE_KEY)?;
+    let mut live = Vec::new();
+    for (org_id, key_id) in keys {
+        if stmt.exists(rusqlite::named_params! { "$1": key_id, "$2": org_id })? {
+            live.push(key_id.to_string());
+        }
+    }
+    Ok(live)
 }

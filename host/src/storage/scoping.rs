@@ -223,6 +223,7 @@ const FILES: &[(&str, &str)] = &[
     ("charts.rs", include_str!("charts.rs")),
     ("compiles.rs", include_str!("compiles.rs")),
     ("deliveries.rs", include_str!("deliveries.rs")),
+    ("direct.rs", include_str!("direct.rs")),
     ("events.rs", include_str!("events.rs")),
     ("health.rs", include_str!("health.rs")),
     ("limits.rs", include_str!("limits.rs")),

@@ -71,27 +71,32 @@ fn settings_json(s: &WebhookSettings) -> String {
     })
 }
 
-const COLUMNS: &str = "id, org_id, name, url, settings, secret_enc, prev_secret_enc, prev_secret_expires_at, \
+pub(crate) const COLUMNS: &str = "id, org_id, name, url, settings, secret_enc, prev_secret_enc, prev_secret_expires_at, \
      paused, paused_reason, held_until, queue_limit, overflow_count, overflow_reported, version, created_at, updated_at, \
      ordering";
 
+/// A webhook from a row: `decode!(row)` for sqlx's rows, `decode!(row, get)`
+/// for rusqlite's (`storage::direct`).
 macro_rules! decode {
-    ($r:expr) => {{
+    ($r:expr) => {
+        decode!($r, try_get)
+    };
+    ($r:expr, $get:ident) => {{
         let r = $r;
         (|| -> StoreResult<WebhookRecord> {
-            let stored: StoredSettings =
-                from_json_text(&r.try_get::<String, _>("settings")?, "webhook settings")?;
+            let settings: String = r.$get("settings")?;
+            let stored: StoredSettings = from_json_text(&settings, "webhook settings")?;
             Ok(WebhookRecord {
-                id: r.try_get("id")?,
-                org_id: r.try_get("org_id")?,
+                id: r.$get("id")?,
+                org_id: r.$get("org_id")?,
                 settings: WebhookSettings {
-                    name: r.try_get("name")?,
-                    url: r.try_get("url")?,
+                    name: r.$get("name")?,
+                    url: r.$get("url")?,
                     events: stored.events,
                     actions: stored.actions,
                     filters: stored.filters,
                     headers: stored.headers,
-                    queue_limit: r.try_get("queue_limit")?,
+                    queue_limit: r.$get("queue_limit")?,
                     filter_plugins: stored.filter_plugins,
                     transform_plugin: stored.transform_plugin,
                     on_plugin_error: stored.on_plugin_error,
@@ -99,23 +104,23 @@ macro_rules! decode {
                     rate_limit: stored.rate_limit,
                     max_in_flight: stored.max_in_flight,
                     ordering: {
-                        let text: String = r.try_get("ordering")?;
+                        let text: String = r.$get("ordering")?;
                         Ordering::parse(&text).ok_or_else(|| {
                             super::StoreError::Corrupt(format!("webhook ordering {text:?}"))
                         })?
                     },
                 },
-                secret_enc: r.try_get("secret_enc")?,
-                prev_secret_enc: r.try_get("prev_secret_enc")?,
-                prev_secret_expires_at: r.try_get("prev_secret_expires_at")?,
-                paused: r.try_get("paused")?,
-                paused_reason: r.try_get("paused_reason")?,
-                held_until: r.try_get("held_until")?,
-                overflow_count: r.try_get("overflow_count")?,
-                overflow_reported: r.try_get("overflow_reported")?,
-                version: r.try_get("version")?,
-                created_at: r.try_get("created_at")?,
-                updated_at: r.try_get("updated_at")?,
+                secret_enc: r.$get("secret_enc")?,
+                prev_secret_enc: r.$get("prev_secret_enc")?,
+                prev_secret_expires_at: r.$get("prev_secret_expires_at")?,
+                paused: r.$get("paused")?,
+                paused_reason: r.$get("paused_reason")?,
+                held_until: r.$get("held_until")?,
+                overflow_count: r.$get("overflow_count")?,
+                overflow_reported: r.$get("overflow_reported")?,
+                version: r.$get("version")?,
+                created_at: r.$get("created_at")?,
+                updated_at: r.$get("updated_at")?,
             })
         })()
     }};
@@ -251,8 +256,7 @@ impl Tx {
 
     /// Every webhook of an organisation (for matching inside a transaction).
     pub async fn webhooks_of_org(&mut self, org_id: &str) -> StoreResult<Vec<WebhookRecord>> {
-        let sql =
-            format!("SELECT {COLUMNS} FROM webhooks WHERE org_id = $1 ORDER BY created_at, id");
+        let sql = webhooks_of_org_sql();
         on_tx!(self, c => {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org_id).fetch_all(c).await?;
             rows.iter().map(|r| decode!(r)).collect()
@@ -269,9 +273,7 @@ impl Tx {
         now: Millis,
     ) -> StoreResult<()> {
         on_tx!(self, c => {
-            sqlx::query(
-                "UPDATE webhooks SET overflow_count = overflow_count + $3, overflow_reported = TRUE, updated_at = $4 WHERE id = $1 AND org_id = $2",
-            )
+            sqlx::query(ADD_OVERFLOW)
             .bind(webhook_id)
             .bind(org_id)
             .bind(count)
@@ -281,6 +283,41 @@ impl Tx {
         });
         Ok(())
     }
+}
+
+fn webhooks_of_org_sql() -> String {
+    format!("SELECT {COLUMNS} FROM webhooks WHERE org_id = $1 ORDER BY created_at, id")
+}
+
+const ADD_OVERFLOW: &str = "UPDATE webhooks SET overflow_count = overflow_count + $3, overflow_reported = TRUE, \
+     updated_at = $4 WHERE id = $1 AND org_id = $2";
+
+/// As [`Tx::webhooks_of_org`], on SQLite's writer handle.
+pub(crate) fn webhooks_of_org_now(
+    conn: &rusqlite::Connection,
+    org_id: &str,
+) -> StoreResult<Vec<WebhookRecord>> {
+    let mut stmt = conn.prepare_cached(&webhooks_of_org_sql())?;
+    let mut rows = stmt.query(rusqlite::named_params! { "$1": org_id })?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(decode!(r, get)?);
+    }
+    Ok(out)
+}
+
+/// As [`Tx::add_overflow`], on SQLite's writer handle.
+pub(crate) fn add_overflow_now(
+    conn: &rusqlite::Connection,
+    org_id: &str,
+    webhook_id: &str,
+    count: i64,
+    now: Millis,
+) -> StoreResult<()> {
+    conn.prepare_cached(ADD_OVERFLOW)?.execute(
+        rusqlite::named_params! { "$1": webhook_id, "$2": org_id, "$3": count, "$4": now },
+    )?;
+    Ok(())
 }
 
 impl Store {

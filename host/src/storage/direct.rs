@@ -1,0 +1,442 @@
+//! Statements run on SQLite's writer handle from the calling thread.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and every
+//! statement is a message to that thread and an answer back. Under many
+//! single-event ingest requests those round trips, not the SQL, set the
+//! pace: a group's six statements cost 100–200 µs each in thread wakeups
+//! while the writer was held. [`Store::with_sqlite_writer`] takes the
+//! writer connection's handle from sqlx's thread once (one round trip) and
+//! runs a whole transaction on it synchronously, on the caller's thread,
+//! through rusqlite; the handle goes back to sqlx when it returns.
+//!
+//! Only the statements ingest needs exist here ([`Writes`], implemented for
+//! both a sqlx [`Tx`] and a [`Direct`] transaction), so the fan-out is
+//! written once for both.
+
+use std::collections::BTreeSet;
+
+use futures_util::FutureExt;
+
+use super::deliveries::NewDelivery;
+use super::lines::LineKey;
+use super::webhooks::WebhookRecord;
+use super::{Store, StoreError, StoreResult, Tx};
+use crate::clock::Millis;
+use crate::domain::Event;
+use crate::traces::TraceParent;
+
+/// A transaction open on the SQLite writer's handle (see the module docs).
+/// Dropped without [`Direct::commit`], it is rolled back.
+pub struct Direct<'c> {
+    conn: &'c rusqlite::Connection,
+    open: bool,
+}
+
+/// A savepoint name in SQL (a fixed identifier, never input).
+fn savepoint_sql(verb: &str, name: &'static str) -> String {
+    format!("{verb} {name}")
+}
+
+impl<'c> Direct<'c> {
+    /// Begins a write transaction (`BEGIN IMMEDIATE`: it holds the write
+    /// lock from its first statement, as sqlx's SQLite transactions do).
+    pub fn begin(conn: &'c rusqlite::Connection) -> StoreResult<Direct<'c>> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        Ok(Direct { conn, open: true })
+    }
+
+    /// Commits. On SQLite the caller still owes the log's sync
+    /// ([`super::Committed::durable`]).
+    pub fn commit(mut self) -> StoreResult<()> {
+        self.open = false;
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            // A failed COMMIT may leave the transaction open.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    pub fn savepoint(&mut self, name: &'static str) -> StoreResult<()> {
+        Ok(self.conn.execute_batch(&savepoint_sql("SAVEPOINT", name))?)
+    }
+
+    pub fn release(&mut self, name: &'static str) -> StoreResult<()> {
+        Ok(self
+            .conn
+            .execute_batch(&savepoint_sql("RELEASE SAVEPOINT", name))?)
+    }
+
+    pub fn rollback_to(&mut self, name: &'static str) -> StoreResult<()> {
+        self.conn
+            .execute_batch(&savepoint_sql("ROLLBACK TO SAVEPOINT", name))?;
+        self.release(name)
+    }
+}
+
+impl Drop for Direct<'_> {
+    fn drop(&mut self) {
+        // The handle goes back to sqlx, which must not find a transaction
+        // it did not begin.
+        if self.open && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+impl Store {
+    /// Runs `work` with SQLite's writer handle, on this thread, once sqlx's
+    /// thread has let go of it (see the module docs); `None` on PostgreSQL.
+    /// `work` must leave no transaction open ([`Direct`] sees to that).
+    /// It blocks this thread for as long as it runs: call it from the
+    /// store-writer runtime, which runs nothing else that could proceed
+    /// without the writer.
+    pub async fn with_sqlite_writer<R>(
+        &self,
+        work: impl FnOnce(&rusqlite::Connection) -> R,
+    ) -> StoreResult<Option<R>> {
+        let Store::Sqlite { write, .. } = self else {
+            return Ok(None);
+        };
+        let mut pooled = write.acquire().await?;
+        let mut locked = pooled.lock_handle().await?;
+        let handle = locked.as_raw_handle();
+        // SAFETY: `locked` holds the connection's lock, so sqlx's thread
+        // does not touch the handle until it is dropped, after `conn`; the
+        // handle stays open while the pooled connection lives; rusqlite
+        // does not close a handle it was lent (`from_handle`), and
+        // finalizes the statements it prepared when `conn` drops.
+        // libsqlite3-sys is one crate for both, so the types are the same.
+        let conn = unsafe { rusqlite::Connection::from_handle(handle.as_ptr()) }?;
+        let out = work(&conn);
+        if !conn.is_autocommit() {
+            // Never expected; the connection must not go back mid-transaction.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        drop(conn);
+        drop(locked);
+        Ok(Some(out))
+    }
+}
+
+/// Runs a future that never waits — one driving a [`Direct`] transaction,
+/// whose statements all complete on the spot — to its end.
+pub fn run_direct<T, E: From<StoreError>>(
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    work.now_or_never().unwrap_or_else(|| {
+        Err(StoreError::Corrupt("a direct SQLite write waited on something".into()).into())
+    })
+}
+
+/// The statements ingest runs in its transaction, on a sqlx [`Tx`] (any
+/// store) or a [`Direct`] one (SQLite's writer handle).
+pub trait Writes {
+    fn live_keys(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+    fn webhooks_of_org(
+        &mut self,
+        org_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<WebhookRecord>>> + Send;
+    fn insert_events(
+        &mut self,
+        org_id: &str,
+        events: &[(&Event, &str, Option<TraceParent>)],
+        now: Millis,
+    ) -> impl Future<Output = StoreResult<Vec<Option<i64>>>> + Send;
+    fn queued_count(
+        &mut self,
+        org_id: &str,
+        webhook_id: &str,
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+    fn insert_deliveries(
+        &mut self,
+        rows: &[NewDelivery],
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn advance_lines(
+        &mut self,
+        lines: &BTreeSet<LineKey>,
+        now: Millis,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    fn add_overflow(
+        &mut self,
+        org_id: &str,
+        webhook_id: &str,
+        count: i64,
+        now: Millis,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    fn savepoint(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send;
+    fn release(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send;
+    fn rollback_to(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+impl Writes for Tx {
+    fn live_keys(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send {
+        Tx::live_keys(self, keys)
+    }
+    fn webhooks_of_org(
+        &mut self,
+        org_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<WebhookRecord>>> + Send {
+        Tx::webhooks_of_org(self, org_id)
+    }
+    fn insert_events(
+        &mut self,
+        org_id: &str,
+        events: &[(&Event, &str, Option<TraceParent>)],
+        now: Millis,
+    ) -> impl Future<Output = StoreResult<Vec<Option<i64>>>> + Send {
+        Tx::insert_events(self, org_id, events, now)
+    }
+    fn queued_count(
+        &mut self,
+        org_id: &str,
+        webhook_id: &str,
+    ) -> impl Future<Output = StoreResult<i64>> + Send {
+        Tx::queued_count(self, org_id, webhook_id)
+    }
+    fn insert_deliveries(
+        &mut self,
+        rows: &[NewDelivery],
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        Tx::insert_deliveries(self, rows)
+    }
+    fn advance_lines(
+        &mut self,
+        lines: &BTreeSet<LineKey>,
+        now: Millis,
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        Tx::advance_lines(self, lines, now)
+    }
+    fn add_overflow(
+        &mut self,
+        org_id: &str,
+        webhook_id: &str,
+        count: i64,
+        now: Millis,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        Tx::add_overflow(self, org_id, webhook_id, count, now)
+    }
+    fn savepoint(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
+        Tx::savepoint(self, name)
+    }
+    fn release(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
+        Tx::release(self, name)
+    }
+    fn rollback_to(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
+        Tx::rollback_to(self, name)
+    }
+}
+
+/// Each answer is ready when asked for: the statement ran on the spot.
+impl Writes for Direct<'_> {
+    fn live_keys(
+        &mut self,
+        keys: &[(&str, &str)],
+    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send {
+        std::future::ready(super::orgs::live_keys_now(self.conn, keys))
+    }
+    fn webhooks_of_org(
+        &mut self,
+        org_id: &str,
+    ) -> impl Future<Output = StoreResult<Vec<WebhookRecord>>> + Send {
+        std::future::ready(super::webhooks::webhooks_of_org_now(self.conn, org_id))
+    }
+    fn insert_events(
+        &mut self,
+        org_id: &str,
+        events: &[(&Event, &str, Option<TraceParent>)],
+        now: Millis,
+    ) -> impl Future<Output = StoreResult<Vec<Option<i64>>>> + Send {
+        std::future::ready(super::events::insert_events_now(
+            self.conn, org_id, events, now,
+        ))
+    }
+    fn queued_count(
+        &mut self,
+        org_id: &str,
+        webhook_id: &str,
+    ) -> impl Future<Output = StoreResult<i64>> + Send {
+        std::future::ready(super::deliveries::queued_count_now(
+            self.conn, org_id, webhook_id,
+        ))
+    }
+    fn insert_deliveries(
+        &mut self,
+        rows: &[NewDelivery],
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        std::future::ready(super::deliveries::insert_deliveries_now(self.conn, rows))
+    }
+    fn advance_lines(
+        &mut self,
+        lines: &BTreeSet<LineKey>,
+        now: Millis,
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        std::future::ready(super::lines::advance_lines_now(self.conn, lines, now))
+    }
+    fn add_overflow(
+        &mut self,
+        org_id: &str,
+        webhook_id: &str,
+        count: i64,
+        now: Millis,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        std::future::ready(super::webhooks::add_overflow_now(
+            self.conn, org_id, webhook_id, count, now,
+        ))
+    }
+    fn savepoint(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
+        std::future::ready(Direct::savepoint(self, name))
+    }
+    fn release(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
+        std::future::ready(Direct::release(self, name))
+    }
+    fn rollback_to(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
+        std::future::ready(Direct::rollback_to(self, name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{on_read, on_tx};
+
+    fn event(id: &str) -> Event {
+        Event::from_json(
+            &serde_json::json!({
+                "event_id": id, "timestamp": "2026-05-12T16:23:01Z", "category": "SHARING",
+                "action": "share.member_added", "user_id": "usr_1", "payload": {}
+            }),
+            "",
+        )
+        .unwrap()
+    }
+
+    async fn store_with_orgs(dir: &tempfile::TempDir) -> Store {
+        let url = format!("sqlite://{}/d.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        for org in ["a", "b"] {
+            on_tx!(&mut tx, c => {
+                sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $1, 0)")
+                    .bind(org)
+                    .execute(&mut *c)
+                    .await
+                    .unwrap();
+            });
+        }
+        tx.commit().await.unwrap();
+        store
+    }
+
+    /// The handle's statements store what sqlx's would: the same answers
+    /// for the same batch (new, repeated within it, already stored), in
+    /// one organisation each.
+    #[tokio::test]
+    async fn direct_inserts_answer_as_sqlx_ones_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_orgs(&dir).await;
+        let (one, two) = (event("evt_1"), event("evt_2"));
+        let batch = [(&one, "{}", None), (&two, "{}", None), (&one, "{}", None)];
+        let mut tx = store.begin().await.unwrap();
+        let by_sqlx = [
+            tx.insert_events("a", &batch, 7).await.unwrap(),
+            tx.insert_events("a", &batch, 7).await.unwrap(),
+        ];
+        tx.commit().await.unwrap();
+        let by_handle = store
+            .with_sqlite_writer(|conn| {
+                let mut tx = Direct::begin(conn)?;
+                let answers = [
+                    run_direct(Writes::insert_events(&mut tx, "b", &batch, 7))?,
+                    run_direct(Writes::insert_events(&mut tx, "b", &batch, 7))?,
+                ];
+                tx.commit()?;
+                StoreResult::Ok(answers)
+            })
+            .await
+            .unwrap()
+            .expect("SQLite")
+            .unwrap();
+        let shape = |a: &[Vec<Option<i64>>; 2]| {
+            a.iter()
+                .map(|v| v.iter().map(Option::is_some).collect::<Vec<_>>())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shape(&by_sqlx),
+            vec![vec![true, true, false], vec![false, false, false]]
+        );
+        assert_eq!(shape(&by_handle), shape(&by_sqlx));
+        let count = |org: &'static str| {
+            let store = store.clone();
+            async move {
+                on_read!(&store, p => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events WHERE org_id = $1")
+                    .bind(org)
+                    .fetch_one(p)
+                    .await
+                    .unwrap())
+            }
+        };
+        assert_eq!((count("a").await, count("b").await), (2, 2));
+    }
+
+    /// A transaction on the handle that fails, or is left without a
+    /// commit, leaves nothing behind, and sqlx gets its connection back
+    /// out of any transaction.
+    #[tokio::test]
+    async fn an_unfinished_direct_write_is_rolled_back_and_the_writer_still_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_orgs(&dir).await;
+        let one = event("evt_1");
+        let failed = store
+            .with_sqlite_writer(|conn| {
+                let mut tx = Direct::begin(conn)?;
+                run_direct(Writes::insert_events(
+                    &mut tx,
+                    "a",
+                    &[(&one, "{}", None)],
+                    1,
+                ))?;
+                // An organisation that does not exist breaks a foreign key.
+                run_direct(Writes::insert_events(
+                    &mut tx,
+                    "nobody",
+                    &[(&one, "{}", None)],
+                    1,
+                ))?;
+                tx.commit()
+            })
+            .await
+            .unwrap()
+            .expect("SQLite");
+        assert!(failed.is_err(), "a missing organisation is refused");
+        store
+            .with_sqlite_writer(|conn| {
+                let mut tx = Direct::begin(conn).unwrap();
+                run_direct(Writes::insert_events(
+                    &mut tx,
+                    "a",
+                    &[(&one, "{}", None)],
+                    1,
+                ))
+                .unwrap();
+                // dropped: rolled back
+            })
+            .await
+            .unwrap();
+        // sqlx's own transactions run as before, and see no event.
+        let mut tx = store.begin().await.unwrap();
+        let stored = tx
+            .insert_events("a", &[(&one, "{}", None)], 1)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(stored[0].is_some(), "neither earlier write kept the event");
+    }
+}
