@@ -250,6 +250,7 @@ impl Store {
     /// Opens (creating if needed) the database at `url` and runs migrations.
     pub async fn connect(url: &str) -> StoreResult<Store> {
         let store = if let Some(rest) = url.strip_prefix("sqlite:") {
+            sqlite_process_settings();
             let path = rest.trim_start_matches("//");
             if let Some(parent) = std::path::Path::new(path).parent()
                 && !parent.as_os_str().is_empty()
@@ -463,6 +464,30 @@ impl Tx {
         });
         Ok(())
     }
+}
+
+/// Settings SQLite takes once a process, before its first connection:
+/// no memory statistics (nothing reads them), which otherwise take a
+/// process-wide mutex on every allocation and free SQLite makes.
+fn sqlite_process_settings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: before any connection of this process (every one is
+        // opened after this, by `Store::connect`); should SQLite be
+        // initialised already, it answers SQLITE_MISUSE and changes nothing.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            )
+        };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(
+                rc,
+                "SQLite was initialised already; memory statistics stay on"
+            );
+        }
+    });
 }
 
 /// `fdatasync` of the file at `path` on the blocking pool; a missing file is
