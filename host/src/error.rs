@@ -102,8 +102,12 @@ impl IntoResponse for ApiError {
         let mut response = (status, axum::Json(body)).into_response();
         // The rest of a too-large body is left unread, so the connection
         // cannot carry another request: said, so a client does not reuse
-        // it and meet the close mid-request.
-        if let ApiError::TooLarge(_) = &self {
+        // it and meet the close mid-request. The same for a refused
+        // credential, checked before the body is read.
+        if let ApiError::TooLarge(_)
+        | ApiError::Unauthenticated(_)
+        | ApiError::InsufficientScope(_) = &self
+        {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -91,6 +91,31 @@ async fn bad_events_are_refused_naming_the_field_and_nothing_is_stored(backend: 
         .await
         .unwrap();
     assert_eq!(res.status(), 413);
+    assert_eq!(res.headers()["connection"], "close");
+    // A bad key is refused before the body is read: the answer says the
+    // connection ends, and the same client's next request goes through.
+    let client = reqwest::Client::new();
+    let res = client
+        .post(env.url("/v1/orgs/{org}/events"))
+        .bearer_auth("shk_not_a_key")
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["connection"], "close");
+    let res = client
+        .post(env.url("/v1/orgs/{org}/events"))
+        .bearer_auth(&env.admin_key)
+        .json(&json!([]))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_success() || res.status() == 422,
+        "{}",
+        res.status()
+    );
     assert!(env.audit("action=share.a").await.is_empty());
     env.finish().await;
 }
