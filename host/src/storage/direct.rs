@@ -38,8 +38,9 @@ fn savepoint_sql(verb: &str, name: &'static str) -> String {
 }
 
 impl<'c> Direct<'c> {
-    /// Begins a write transaction (`BEGIN IMMEDIATE`: it holds the write
-    /// lock from its first statement, as sqlx's SQLite transactions do).
+    /// Begins a write transaction (`BEGIN IMMEDIATE`: the write lock is
+    /// taken at once, so a database locked by another process is met here,
+    /// before anything is written).
     pub fn begin(conn: &'c rusqlite::Connection) -> StoreResult<Direct<'c>> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         Ok(Direct { conn, open: true })
@@ -55,22 +56,6 @@ impl<'c> Direct<'c> {
             return Err(e.into());
         }
         Ok(())
-    }
-
-    pub fn savepoint(&mut self, name: &'static str) -> StoreResult<()> {
-        Ok(self.conn.execute_batch(&savepoint_sql("SAVEPOINT", name))?)
-    }
-
-    pub fn release(&mut self, name: &'static str) -> StoreResult<()> {
-        Ok(self
-            .conn
-            .execute_batch(&savepoint_sql("RELEASE SAVEPOINT", name))?)
-    }
-
-    pub fn rollback_to(&mut self, name: &'static str) -> StoreResult<()> {
-        self.conn
-            .execute_batch(&savepoint_sql("ROLLBACK TO SAVEPOINT", name))?;
-        self.release(name)
     }
 }
 
@@ -129,176 +114,67 @@ pub fn run_direct<T, E: From<StoreError>>(
     })
 }
 
-/// The statements ingest runs in its transaction, on a sqlx [`Tx`] (any
-/// store) or a [`Direct`] one (SQLite's writer handle).
-pub trait Writes {
-    fn live_keys(
-        &mut self,
-        keys: &[(&str, &str)],
-    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
-    fn webhooks_of_org(
-        &mut self,
-        org_id: &str,
-    ) -> impl Future<Output = StoreResult<Vec<WebhookRecord>>> + Send;
-    fn insert_events(
-        &mut self,
-        org_id: &str,
-        events: &[(&Event, &str, Option<TraceParent>)],
-        now: Millis,
-    ) -> impl Future<Output = StoreResult<Vec<Option<i64>>>> + Send;
-    fn queued_count(
-        &mut self,
-        org_id: &str,
-        webhook_id: &str,
-    ) -> impl Future<Output = StoreResult<i64>> + Send;
-    fn insert_deliveries(
-        &mut self,
-        rows: &[NewDelivery],
-    ) -> impl Future<Output = StoreResult<()>> + Send;
-    fn advance_lines(
-        &mut self,
-        lines: &BTreeSet<LineKey>,
-        now: Millis,
-    ) -> impl Future<Output = StoreResult<u64>> + Send;
-    fn add_overflow(
-        &mut self,
-        org_id: &str,
-        webhook_id: &str,
-        count: i64,
-        now: Millis,
-    ) -> impl Future<Output = StoreResult<()>> + Send;
-    fn savepoint(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send;
-    fn release(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send;
-    fn rollback_to(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send;
+/// Declares [`Writes`] and its two implementations from one list: each
+/// statement's name and arguments, what it answers, and the function that
+/// runs it on SQLite's handle. A [`Tx`] runs its own method of that name.
+macro_rules! writes {
+    ($($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $out:ty = $now:path;)*) => {
+        /// The statements ingest runs in its transaction, on a sqlx [`Tx`]
+        /// (any store) or a [`Direct`] one (SQLite's writer handle).
+        pub trait Writes {
+            $($(#[$doc])*
+            fn $name(&mut self, $($arg: $ty),*) -> impl Future<Output = StoreResult<$out>> + Send;)*
+        }
+
+        impl Writes for Tx {
+            $(fn $name(&mut self, $($arg: $ty),*) -> impl Future<Output = StoreResult<$out>> + Send {
+                Tx::$name(self, $($arg),*)
+            })*
+        }
+
+        /// Each answer is ready when asked for: the statement ran on the spot.
+        impl Writes for Direct<'_> {
+            $(fn $name(&mut self, $($arg: $ty),*) -> impl Future<Output = StoreResult<$out>> + Send {
+                std::future::ready($now(self.conn, $($arg),*))
+            })*
+        }
+    };
 }
 
-impl Writes for Tx {
-    fn live_keys(
-        &mut self,
-        keys: &[(&str, &str)],
-    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send {
-        Tx::live_keys(self, keys)
-    }
-    fn webhooks_of_org(
-        &mut self,
-        org_id: &str,
-    ) -> impl Future<Output = StoreResult<Vec<WebhookRecord>>> + Send {
-        Tx::webhooks_of_org(self, org_id)
-    }
+writes! {
+    /// Which of the keys (organisation, key id) are still unrevoked.
+    fn live_keys(keys: &[(&str, &str)]) -> Vec<String> = super::orgs::live_keys_now;
+    fn webhooks_of_org(org_id: &str) -> Vec<WebhookRecord> = super::webhooks::webhooks_of_org_now;
     fn insert_events(
-        &mut self,
         org_id: &str,
         events: &[(&Event, &str, Option<TraceParent>)],
-        now: Millis,
-    ) -> impl Future<Output = StoreResult<Vec<Option<i64>>>> + Send {
-        Tx::insert_events(self, org_id, events, now)
-    }
-    fn queued_count(
-        &mut self,
-        org_id: &str,
-        webhook_id: &str,
-    ) -> impl Future<Output = StoreResult<i64>> + Send {
-        Tx::queued_count(self, org_id, webhook_id)
-    }
-    fn insert_deliveries(
-        &mut self,
-        rows: &[NewDelivery],
-    ) -> impl Future<Output = StoreResult<()>> + Send {
-        Tx::insert_deliveries(self, rows)
-    }
-    fn advance_lines(
-        &mut self,
-        lines: &BTreeSet<LineKey>,
-        now: Millis,
-    ) -> impl Future<Output = StoreResult<u64>> + Send {
-        Tx::advance_lines(self, lines, now)
-    }
+        now: Millis
+    ) -> Vec<Option<i64>> = super::events::insert_events_now;
+    fn queued_count(org_id: &str, webhook_id: &str) -> i64 = super::deliveries::queued_count_now;
+    fn insert_deliveries(rows: &[NewDelivery]) -> () = super::deliveries::insert_deliveries_now;
+    fn advance_lines(lines: &BTreeSet<LineKey>, now: Millis) -> u64 = super::lines::advance_lines_now;
     fn add_overflow(
-        &mut self,
         org_id: &str,
         webhook_id: &str,
         count: i64,
-        now: Millis,
-    ) -> impl Future<Output = StoreResult<()>> + Send {
-        Tx::add_overflow(self, org_id, webhook_id, count, now)
-    }
-    fn savepoint(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
-        Tx::savepoint(self, name)
-    }
-    fn release(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
-        Tx::release(self, name)
-    }
-    fn rollback_to(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
-        Tx::rollback_to(self, name)
-    }
+        now: Millis
+    ) -> () = super::webhooks::add_overflow_now;
+    fn savepoint(name: &'static str) -> () = savepoint_now;
+    fn release(name: &'static str) -> () = release_now;
+    fn rollback_to(name: &'static str) -> () = rollback_to_now;
 }
 
-/// Each answer is ready when asked for: the statement ran on the spot.
-impl Writes for Direct<'_> {
-    fn live_keys(
-        &mut self,
-        keys: &[(&str, &str)],
-    ) -> impl Future<Output = StoreResult<Vec<String>>> + Send {
-        std::future::ready(super::orgs::live_keys_now(self.conn, keys))
-    }
-    fn webhooks_of_org(
-        &mut self,
-        org_id: &str,
-    ) -> impl Future<Output = StoreResult<Vec<WebhookRecord>>> + Send {
-        std::future::ready(super::webhooks::webhooks_of_org_now(self.conn, org_id))
-    }
-    fn insert_events(
-        &mut self,
-        org_id: &str,
-        events: &[(&Event, &str, Option<TraceParent>)],
-        now: Millis,
-    ) -> impl Future<Output = StoreResult<Vec<Option<i64>>>> + Send {
-        std::future::ready(super::events::insert_events_now(
-            self.conn, org_id, events, now,
-        ))
-    }
-    fn queued_count(
-        &mut self,
-        org_id: &str,
-        webhook_id: &str,
-    ) -> impl Future<Output = StoreResult<i64>> + Send {
-        std::future::ready(super::deliveries::queued_count_now(
-            self.conn, org_id, webhook_id,
-        ))
-    }
-    fn insert_deliveries(
-        &mut self,
-        rows: &[NewDelivery],
-    ) -> impl Future<Output = StoreResult<()>> + Send {
-        std::future::ready(super::deliveries::insert_deliveries_now(self.conn, rows))
-    }
-    fn advance_lines(
-        &mut self,
-        lines: &BTreeSet<LineKey>,
-        now: Millis,
-    ) -> impl Future<Output = StoreResult<u64>> + Send {
-        std::future::ready(super::lines::advance_lines_now(self.conn, lines, now))
-    }
-    fn add_overflow(
-        &mut self,
-        org_id: &str,
-        webhook_id: &str,
-        count: i64,
-        now: Millis,
-    ) -> impl Future<Output = StoreResult<()>> + Send {
-        std::future::ready(super::webhooks::add_overflow_now(
-            self.conn, org_id, webhook_id, count, now,
-        ))
-    }
-    fn savepoint(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
-        std::future::ready(Direct::savepoint(self, name))
-    }
-    fn release(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
-        std::future::ready(Direct::release(self, name))
-    }
-    fn rollback_to(&mut self, name: &'static str) -> impl Future<Output = StoreResult<()>> + Send {
-        std::future::ready(Direct::rollback_to(self, name))
-    }
+fn savepoint_now(conn: &rusqlite::Connection, name: &'static str) -> StoreResult<()> {
+    Ok(conn.execute_batch(&savepoint_sql("SAVEPOINT", name))?)
+}
+
+fn release_now(conn: &rusqlite::Connection, name: &'static str) -> StoreResult<()> {
+    Ok(conn.execute_batch(&savepoint_sql("RELEASE SAVEPOINT", name))?)
+}
+
+fn rollback_to_now(conn: &rusqlite::Connection, name: &'static str) -> StoreResult<()> {
+    conn.execute_batch(&savepoint_sql("ROLLBACK TO SAVEPOINT", name))?;
+    release_now(conn, name)
 }
 
 #[cfg(test)]
