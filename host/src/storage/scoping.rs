@@ -213,6 +213,11 @@ const SYSTEM: &[(&str, &str, &str)] = &[
     ),
     (
         "oidc.rs",
+        "take_oidc_sign_in",
+        "the sign-in callback spends a sign-in by its state and the browser's binding; the organisation comes from that row",
+    ),
+    (
+        "oidc.rs",
         "delete_expired_oidc_sign_ins",
         "expiry sweep across organisations",
     ),
@@ -309,10 +314,15 @@ fn names_org_table(sql: &str) -> Option<&'static str> {
 }
 
 /// Whether the statement filters by organisation: `org_id` in its
-/// conditions (after `WHERE`/`ON`), or, for an insert of values, among the
-/// columns it writes.
+/// conditions (after `WHERE`/`ON`, and before any `RETURNING`, which
+/// only reports what was already changed), or, for an insert of values,
+/// among the columns it writes.
 fn filters_by_org(sql: &str) -> bool {
-    let upper = sql.to_ascii_uppercase();
+    let upper_all = sql.to_ascii_uppercase();
+    let (sql, upper) = match upper_all.find(" RETURNING ") {
+        Some(i) => (&sql[..i], &upper_all[..i]),
+        None => (sql, upper_all.as_str()),
+    };
     let conditions = ["WHERE ", " ON "]
         .iter()
         .filter_map(|k| upper.find(k))
