@@ -133,6 +133,9 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub enum Store {
     Sqlite {
+        /// What rusqlite prepared on `write`'s handle (`direct`); declared
+        /// first so it is dropped before the pool.
+        kept: Arc<direct::KeptHandle>,
         write: SqlitePool,
         read: SqlitePool,
         /// The write-ahead log, synced after each durable commit.
@@ -283,6 +286,10 @@ impl Store {
                 // The one connection never goes stale; a ping before each
                 // use would cost a round trip to its thread per statement.
                 .test_before_acquire(false)
+                // Nor is it closed and opened again: `direct` keeps
+                // statements prepared on its handle.
+                .max_lifetime(None)
+                .idle_timeout(None)
                 .connect_with(options.clone())
                 .await?;
             sqlx::migrate!("./migrations/sqlite").run(&write).await?;
@@ -291,6 +298,7 @@ impl Store {
                 .connect_with(options.read_only(true))
                 .await?;
             Store::Sqlite {
+                kept: Arc::default(),
                 write,
                 read,
                 // The log sits beside the file (without any `?options`).
@@ -363,8 +371,12 @@ impl Store {
     /// Closes every connection (graceful shutdown).
     pub async fn close(&self) {
         match self {
-            Store::Sqlite { write, read, .. } => {
+            Store::Sqlite {
+                write, read, kept, ..
+            } => {
                 read.close().await;
+                // Before the connection goes: what was prepared on it.
+                kept.forget();
                 write.close().await;
             }
             Store::Postgres(pool) => pool.close().await,
