@@ -247,6 +247,27 @@ mod tests {
         store
     }
 
+    /// Stores `event` in organisation `a` on the handle, committing or
+    /// dropping the transaction (which rolls it back).
+    async fn insert_on_handle(store: &Store, event: &Event, commit: bool) {
+        store
+            .with_sqlite_writer(|conn| {
+                let mut tx = Direct::begin(conn).unwrap();
+                run_direct(Writes::insert_events(
+                    &mut tx,
+                    "a",
+                    &[(event, "{}", None)],
+                    1,
+                ))
+                .unwrap();
+                if commit {
+                    tx.commit().unwrap();
+                }
+            })
+            .await
+            .unwrap();
+    }
+
     /// The handle's statements store what sqlx's would: the same answers
     /// for the same batch (new, repeated within it, already stored), in
     /// one organisation each.
@@ -309,20 +330,7 @@ mod tests {
         let store = store_with_orgs(&dir).await;
         let one = event("evt_1");
         for _ in 0..2 {
-            store
-                .with_sqlite_writer(|conn| {
-                    let mut tx = Direct::begin(conn).unwrap();
-                    run_direct(Writes::insert_events(
-                        &mut tx,
-                        "a",
-                        &[(&one, "{}", None)],
-                        1,
-                    ))
-                    .unwrap();
-                    tx.commit().unwrap();
-                })
-                .await
-                .unwrap();
+            insert_on_handle(&store, &one, true).await;
         }
         let Store::Sqlite { kept, wal, .. } = &store else {
             panic!("not SQLite")
@@ -369,20 +377,7 @@ mod tests {
             .unwrap()
             .expect("SQLite");
         assert!(failed.is_err(), "a missing organisation is refused");
-        store
-            .with_sqlite_writer(|conn| {
-                let mut tx = Direct::begin(conn).unwrap();
-                run_direct(Writes::insert_events(
-                    &mut tx,
-                    "a",
-                    &[(&one, "{}", None)],
-                    1,
-                ))
-                .unwrap();
-                // dropped: rolled back
-            })
-            .await
-            .unwrap();
+        insert_on_handle(&store, &one, false).await;
         // sqlx's own transactions run as before, and see no event.
         let mut tx = store.begin().await.unwrap();
         let stored = tx
