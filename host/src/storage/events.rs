@@ -115,10 +115,12 @@ pub(crate) fn insert_events_now(
     events: &[(&Event, &str, Option<TraceParent>)],
     now: Millis,
 ) -> StoreResult<Vec<Option<i64>>> {
-    use rusqlite::OptionalExtension;
+    // No `RETURNING`: SQLite collects returned rows in a temporary table
+    // it opens and drops each time; a new row's `seq` is the rowid SQLite
+    // just assigned, read from the connection.
     let mut stmt = conn.prepare_cached(
         "INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, received_at, trace_parent) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (org_id, event_id) DO NOTHING RETURNING seq",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (org_id, event_id) DO NOTHING",
     )?;
     events
         .iter()
@@ -134,7 +136,10 @@ pub(crate) fn insert_events_now(
                 now,
                 trace.map(|t| t.to_string()),
             ];
-            Ok(stmt.query_row(params, |r| r.get(0)).optional()?)
+            Ok(match stmt.execute(params)? {
+                0 => None,
+                _ => Some(conn.last_insert_rowid()),
+            })
         })
         .collect()
 }
