@@ -162,28 +162,58 @@ impl reqwest::dns::Resolve for GuardedResolver {
     }
 }
 
-/// A reqwest client builder for requests to addresses that customers
-/// chose (webhook receivers, an organisation's OpenID provider): the
-/// policy applied to every address at connect time, no redirects followed,
-/// no proxy from the environment, and TLS verified against the platform's
-/// roots (reqwest's own roots when the platform has none).
-pub fn guarded_client(policy: &DestinationPolicy) -> reqwest::ClientBuilder {
+/// The same resolver for hyper's connector (the delivery sender's): the
+/// policy applied to every address a name resolves to, at connect time.
+/// (hyper's connector never asks it about an IP literal; the sender checks
+/// those itself.)
+#[derive(Clone)]
+pub struct GuardedDns(pub DestinationPolicy);
+
+impl tower::Service<hyper_util::client::legacy::connect::dns::Name> for GuardedDns {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = DestinationError;
+    type Future = BoxFuture<'static, Result<Self::Response, DestinationError>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), DestinationError>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        let policy = self.0.clone();
+        Box::pin(async move { Ok(policy.resolve(name.as_str(), 0).await?.into_iter()) })
+    }
+}
+
+/// TLS for customers' addresses: verified against the platform's roots;
+/// `None` when the platform verifier cannot be had.
+pub fn guarded_tls() -> Option<rustls::ClientConfig> {
     crate::install_crypto_provider();
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = {
-        use rustls_platform_verifier::BuilderVerifierExt;
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .and_then(|b| b.with_platform_verifier())
-            .map(|b| b.with_no_client_auth())
-    };
+    use rustls_platform_verifier::BuilderVerifierExt;
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_platform_verifier())
+        .map(|b| b.with_no_client_auth())
+        .ok()
+}
+
+/// A reqwest client builder for requests to addresses that customers
+/// chose (an organisation's OpenID provider): the policy applied to every
+/// address at connect time, no redirects followed, no proxy from the
+/// environment, and TLS verified against the platform's roots (reqwest's
+/// own roots when the platform has none).
+pub fn guarded_client(policy: &DestinationPolicy) -> reqwest::ClientBuilder {
+    let tls = guarded_tls();
     let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(std::sync::Arc::new(GuardedResolver(policy.clone())));
     match tls {
-        Ok(tls) => builder.tls_backend_preconfigured(tls),
-        Err(_) => builder,
+        Some(tls) => builder.tls_backend_preconfigured(tls),
+        None => builder,
     }
 }
 

@@ -101,7 +101,7 @@ pub async fn serve(
         .load(&hub.store, &hub.master_key, hub.now())
         .await?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let worker = Worker::new(hub.clone())?;
+    let worker = Worker::new(hub.clone());
     let worker_task = tokio::spawn(worker.run(stop_rx.clone()));
     let cluster_task = tokio::spawn(crate::delivery::notify::run(hub.clone()));
     let retention_task = tokio::spawn(crate::hub::retention::run(hub.clone(), stop_rx.clone()));

@@ -196,9 +196,9 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(hub: Arc<Hub>) -> Result<Arc<Worker>, reqwest::Error> {
-        let sender = Sender::new(hub.destinations.clone(), hub.settings.delivery_timeout)?;
-        Ok(Arc::new(Worker {
+    pub fn new(hub: Arc<Hub>) -> Arc<Worker> {
+        let sender = Sender::new(hub.destinations.clone(), hub.settings.delivery_timeout);
+        Arc::new(Worker {
             sending: Arc::new(Semaphore::new(hub.settings.max_in_flight)),
             unrecorded: Arc::new(Semaphore::new(Self::unrecorded_limit(&hub))),
             owner: hub.worker_owner.clone(),
@@ -208,7 +208,7 @@ impl Worker {
             freed: Notify::new(),
             targets: Mutex::default(),
             limits: limits::Limits::default(),
-        }))
+        })
     }
 
     /// Runs until `shutdown` turns true, then finishes the attempts in

@@ -3,9 +3,14 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::destinations::{DestinationPolicy, guarded_client};
+use crate::destinations::{DestinationPolicy, GuardedDns, guarded_tls};
 use crate::domain::webhook::SignatureScheme;
 use crate::signing;
 
@@ -111,29 +116,54 @@ impl AttemptResult {
     }
 }
 
-/// The HTTP client all attempts share.
+type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedDns>>;
+
+/// The HTTP client all attempts share: hyper's pooled HTTP/1.1 client over
+/// a connector that applies the destination policy to every address it
+/// connects to. Redirects are never followed (hyper does not).
 #[derive(Clone)]
 pub struct Sender {
-    client: reqwest::Client,
+    client: Client<Connector, Full<Bytes>>,
     policy: DestinationPolicy,
     user_agent: HeaderValue,
+    /// The whole attempt: connecting, sending, and reading the answer.
+    timeout: Duration,
 }
 
 impl Sender {
-    pub fn new(policy: DestinationPolicy, timeout: Duration) -> Result<Sender, reqwest::Error> {
-        let builder = guarded_client(&policy)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
+    pub fn new(policy: DestinationPolicy, timeout: Duration) -> Sender {
+        let mut http = HttpConnector::new_with_resolver(GuardedDns(policy.clone()));
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
+        let tls = guarded_tls().unwrap_or_else(|| {
+            tracing::warn!("no platform TLS roots; HTTPS receivers will fail to verify");
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default versions")
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+        });
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
-            .tcp_nodelay(true);
+            .build(connector);
         let user_agent = HeaderValue::from_str(&format!("ScaiHub/{}", env!("CARGO_PKG_VERSION")))
             .expect("ascii");
-        Ok(Sender {
-            client: builder.build()?,
+        Sender {
+            client,
             policy,
             user_agent,
-        })
+            timeout,
+        }
     }
 
     /// The headers of one attempt. Custom headers come after the defaults
@@ -226,42 +256,55 @@ impl Sender {
                 return failure(started, format!("destination refused: {e}"));
             }
         }
-        let response = self
-            .client
-            .post(target.url.clone())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await;
-        let mut response = match response {
-            Ok(r) => r,
-            Err(e) => return failure(started, describe(&e)),
+        let uri: Uri = match target.url.as_str().parse() {
+            Ok(uri) => uri,
+            Err(_) => return failure(started, "request failed: the URL is not a valid URI".into()),
         };
-        let status = response.status().as_u16();
-        let retry_after = (status == 429 || status == 503)
-            .then(|| response.headers().get(header::RETRY_AFTER))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .and_then(RetryAfter::parse);
-        let mut snippet = Vec::new();
-        let mut body_error = None;
-        while snippet.len() < SNIPPET_BYTES {
-            match response.chunk().await {
-                Ok(Some(chunk)) => snippet
-                    .extend_from_slice(&chunk[..chunk.len().min(SNIPPET_BYTES - snippet.len())]),
-                Ok(None) => break,
-                Err(e) => {
-                    body_error = Some(describe(&e));
-                    break;
+        let mut request = Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| describe(&e))?;
+            let status = response.status().as_u16();
+            let retry_after = (status == 429 || status == 503)
+                .then(|| response.headers().get(header::RETRY_AFTER))
+                .flatten()
+                .and_then(|v| v.to_str().ok())
+                .and_then(RetryAfter::parse);
+            let mut body = response.into_body();
+            let mut snippet = Vec::new();
+            while snippet.len() < SNIPPET_BYTES {
+                match body.frame().await {
+                    Some(Ok(frame)) => {
+                        if let Some(chunk) = frame.data_ref() {
+                            snippet.extend_from_slice(
+                                &chunk[..chunk.len().min(SNIPPET_BYTES - snippet.len())],
+                            );
+                        }
+                    }
+                    // A broken answer after its status still has the status.
+                    Some(Err(_)) | None => break,
                 }
             }
-        }
+            Ok::<_, String>((status, retry_after, snippet))
+        };
+        let (status, retry_after, snippet) =
+            match tokio::time::timeout(self.timeout, exchange).await {
+                Ok(Ok(answered)) => answered,
+                Ok(Err(error)) => return failure(started, error),
+                Err(_) => return failure(started, "timed out".into()),
+            };
         let error = if (300..400).contains(&status) {
             Some(format!("redirect ({status}) not followed"))
         } else if !(200..300).contains(&status) {
             Some(format!("receiver answered {status}"))
         } else {
-            body_error.filter(|_| false)
+            None
         };
         AttemptResult {
             status_code: Some(status),
@@ -284,13 +327,9 @@ fn failure(started: Instant, error: String) -> AttemptResult {
 }
 
 /// A short, secret-free description of a transport error.
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let mut text = if e.is_connect() {
         "could not connect".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "error reading the answer".to_string()
     } else {
         "request failed".to_string()
     };

@@ -344,7 +344,16 @@ impl Store {
     pub async fn begin_relaxed(&self) -> StoreResult<Tx> {
         Ok(match self {
             Store::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?, None),
-            Store::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Store::Postgres(pool) => {
+                // PostgreSQL's own way to the same: the commit returns
+                // before its log is flushed; the next durable commit's
+                // flush, or the log writer's within a moment, covers it.
+                let mut t = pool.begin().await?;
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *t)
+                    .await?;
+                Tx::Postgres(t)
+            }
         })
     }
 
