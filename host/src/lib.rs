@@ -49,8 +49,9 @@ pub mod state;
 pub mod storage;
 pub mod traces;
 
-/// Makes `ring` the process's TLS crypto provider (we build reqwest without
-/// a provider to avoid a C toolchain dependency). Safe to call repeatedly.
+/// Makes `ring` the process's TLS crypto provider (we build reqwest and
+/// hyper-rustls without a provider to avoid a C toolchain dependency).
+/// Safe to call repeatedly.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -19,7 +19,9 @@
 //! may be lost without losing anything owed — leases (released at every
 //! start) and attempt results (a lost result means the delivery is sent
 //! again) — skips the sync ([`Store::begin_relaxed`], [`Store::claim_due`]);
-//! the next durable commit's sync covers it too.
+//! the next durable commit's sync covers it too. On PostgreSQL attempt
+//! results skip the log flush the same way (`synchronous_commit = off` in
+//! [`Store::begin_relaxed`]'s transaction).
 
 pub mod applications;
 pub mod charts;
@@ -338,9 +340,9 @@ impl Store {
     }
 
     /// Begins a write transaction for bookkeeping that may be lost on power
-    /// loss without losing anything owed (see the module docs): on SQLite
-    /// its commit does not wait for the disk. On PostgreSQL the same as
-    /// [`Store::begin`].
+    /// loss without losing anything owed (see the module docs): its commit
+    /// does not wait for the disk (on PostgreSQL, `synchronous_commit` off
+    /// for the transaction).
     pub async fn begin_relaxed(&self) -> StoreResult<Tx> {
         Ok(match self {
             Store::Sqlite { write, .. } => Tx::Sqlite(write.begin().await?, None),
