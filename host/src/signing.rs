@@ -15,7 +15,11 @@ type HmacSha256 = Hmac<Sha256>;
 pub fn sign(secret: &[u8], body: &[u8]) -> String {
     let mut mac = HmacSha256::new_from_slice(secret).expect("hmac accepts keys of any length");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    let mut text = [0u8; 7 + 64];
+    text[..7].copy_from_slice(b"sha256=");
+    hex::encode_to_slice(mac.finalize().into_bytes(), &mut text[7..])
+        .expect("a SHA-256 tag is 32 bytes, 64 hex digits");
+    String::from_utf8(text.to_vec()).expect("ascii")
 }
 
 /// The header value: the current secret's signature, then the previous
@@ -68,6 +72,17 @@ pub fn standard_header(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scaidrive_signature_is_the_hex_hmac_of_the_body() {
+        // Computed apart, with Python's hmac module.
+        let tag = "sha256=51426af50a41dd7ff2cd3f116594734766d4018d15d6fb07169aee5d2959adf5";
+        assert_eq!(sign(b"whsec_test", br#"{"a":1}"#), tag);
+        assert_eq!(
+            signature_header(b"whsec_test", Some(b"whsec_test"), br#"{"a":1}"#),
+            format!("{tag},{tag}")
+        );
+    }
 
     #[test]
     fn standard_signature_matches_the_specifications_example() {

@@ -116,6 +116,17 @@ impl AttemptResult {
     }
 }
 
+// The headers every attempt carries, named once (a name given as a string
+// is parsed again on every insert).
+const EVENT: HeaderName = HeaderName::from_static("x-scaidrive-event");
+const DELIVERY_ID: HeaderName = HeaderName::from_static("x-scaidrive-delivery-id");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const SIGNATURE: HeaderName = HeaderName::from_static("x-scaidrive-signature");
+const TIMESTAMP: HeaderName = HeaderName::from_static("x-scaidrive-timestamp");
+const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+
 type Connector = hyper_rustls::HttpsConnector<HttpConnector<GuardedDns>>;
 
 /// The HTTP client all attempts share: hyper's pooled HTTP/1.1 client over
@@ -180,7 +191,8 @@ impl Sender {
         now: crate::clock::Millis,
         trace: &crate::traces::TraceParent,
     ) -> HeaderMap {
-        let mut h = HeaderMap::new();
+        // Room for ours and a few of the webhook's own without regrowing.
+        let mut h = HeaderMap::with_capacity(16);
         h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -196,13 +208,13 @@ impl Sender {
             h.insert(header::CONTENT_TYPE, ct.clone());
         }
         if let Ok(v) = HeaderValue::from_str(action) {
-            h.insert("x-scaidrive-event", v);
+            h.insert(EVENT, v);
         }
         if let Ok(v) = HeaderValue::from_str(delivery_id) {
-            h.insert("x-scaidrive-delivery-id", v);
+            h.insert(DELIVERY_ID, v);
         }
         // W3C trace context: the receiver's work joins the attempt's trace.
-        h.insert("traceparent", trace.header_value());
+        h.insert(TRACEPARENT, trace.header_value());
         let previous = target
             .previous_secret
             .as_ref()
@@ -214,10 +226,10 @@ impl Sender {
             SignatureScheme::Scaidrive => {
                 let signature = signing::signature_header(&target.secret, previous, body);
                 h.insert(
-                    "x-scaidrive-signature",
+                    SIGNATURE,
                     HeaderValue::from_str(&signature).expect("hex is ascii"),
                 );
-                h.insert("x-scaidrive-timestamp", HeaderValue::from(timestamp));
+                h.insert(TIMESTAMP, HeaderValue::from(timestamp));
             }
             SignatureScheme::Standard => {
                 let signature = signing::standard_header(
@@ -228,11 +240,11 @@ impl Sender {
                     body,
                 );
                 if let Ok(v) = HeaderValue::from_str(delivery_id) {
-                    h.insert("webhook-id", v);
+                    h.insert(WEBHOOK_ID, v);
                 }
-                h.insert("webhook-timestamp", HeaderValue::from(timestamp));
+                h.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(timestamp));
                 h.insert(
-                    "webhook-signature",
+                    WEBHOOK_SIGNATURE,
                     HeaderValue::from_str(&signature).expect("base64 is ascii"),
                 );
             }
