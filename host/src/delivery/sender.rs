@@ -276,41 +276,35 @@ impl Sender {
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| describe(&e))?;
-            let status = response.status().as_u16();
-            let retry_after = (status == 429 || status == 503)
-                .then(|| response.headers().get(header::RETRY_AFTER))
-                .flatten()
-                .and_then(|v| v.to_str().ok())
-                .and_then(RetryAfter::parse);
-            let mut body = response.into_body();
-            let mut snippet = Vec::new();
-            while snippet.len() < SNIPPET_BYTES {
-                match body.frame().await {
-                    Some(Ok(frame)) => {
-                        if let Some(chunk) = frame.data_ref() {
-                            snippet.extend_from_slice(
-                                &chunk[..chunk.len().min(SNIPPET_BYTES - snippet.len())],
-                            );
-                        }
-                    }
-                    // A broken answer after its status still has the status.
-                    Some(Err(_)) | None => break,
-                }
-            }
-            Ok::<_, String>((status, retry_after, snippet))
+        // One deadline for the whole attempt. Once the status is in, the
+        // answer is the status: a body cut short or late only ends the
+        // snippet.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let response = match tokio::time::timeout_at(deadline, self.client.request(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return failure(started, describe(&e)),
+            Err(_) => return failure(started, "timed out".into()),
         };
-        let (status, retry_after, snippet) =
-            match tokio::time::timeout(self.timeout, exchange).await {
-                Ok(Ok(answered)) => answered,
-                Ok(Err(error)) => return failure(started, error),
-                Err(_) => return failure(started, "timed out".into()),
-            };
+        let status = response.status().as_u16();
+        let retry_after = (status == 429 || status == 503)
+            .then(|| response.headers().get(header::RETRY_AFTER))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .and_then(RetryAfter::parse);
+        let mut body = response.into_body();
+        let mut snippet = Vec::new();
+        while snippet.len() < SNIPPET_BYTES {
+            match tokio::time::timeout_at(deadline, body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    if let Some(chunk) = frame.data_ref() {
+                        snippet.extend_from_slice(
+                            &chunk[..chunk.len().min(SNIPPET_BYTES - snippet.len())],
+                        );
+                    }
+                }
+                _ => break,
+            }
+        }
         let error = if (300..400).contains(&status) {
             Some(format!("redirect ({status}) not followed"))
         } else if !(200..300).contains(&status) {
@@ -361,7 +355,111 @@ fn describe(e: &hyper_util::client::legacy::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::RetryAfter;
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A receiver on port 0 that reads a request, then writes `answer`
+    /// and holds the connection open.
+    async fn receiver(answer: &'static [u8]) -> url::Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut request).await;
+            socket.write_all(answer).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        });
+        url::Url::parse(&format!("http://127.0.0.1:{port}/hook")).unwrap()
+    }
+
+    fn target(url: url::Url) -> Target {
+        Target {
+            webhook_id: "wh_1".into(),
+            org_id: "org_1".into(),
+            version: 1,
+            url,
+            headers: Vec::new(),
+            scheme: SignatureScheme::Scaidrive,
+            secret: b"secret".to_vec(),
+            previous_secret: None,
+            filters: Vec::new(),
+            transform: None,
+            on_plugin_error: Default::default(),
+            paused: false,
+            held_until: None,
+            rate_limit: None,
+            max_in_flight: None,
+            fetched_at: Instant::now(),
+        }
+    }
+
+    fn sender(timeout_ms: u64) -> Sender {
+        let allow = vec!["127.0.0.0/8".parse().unwrap()];
+        let policy = DestinationPolicy::new(
+            allow,
+            std::sync::Arc::new(crate::destinations::SystemResolver),
+        );
+        Sender::new(policy, Duration::from_millis(timeout_ms))
+    }
+
+    /// Once the status is in, a body that stalls past the deadline only
+    /// ends the snippet; a receiver that never answers times out.
+    #[tokio::test]
+    async fn the_status_stands_when_the_body_stalls_and_silence_times_out() {
+        let sender = sender(300);
+        let stalled = receiver(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial").await;
+        let r = sender
+            .attempt(&target(stalled), HeaderMap::new(), b"{}".to_vec())
+            .await;
+        assert!(r.succeeded(), "{r:?}");
+        assert_eq!(r.snippet.as_deref(), Some("partial"));
+        let silent = receiver(b"").await;
+        let r = sender
+            .attempt(&target(silent), HeaderMap::new(), b"{}".to_vec())
+            .await;
+        assert_eq!(
+            (r.status_code, r.error.as_deref()),
+            (None, Some("timed out"))
+        );
+        assert!(r.duration >= Duration::from_millis(300), "{r:?}");
+    }
+
+    /// Redirects are answers, not followed; an address outside the
+    /// allowed ranges is refused before anything is sent.
+    #[tokio::test]
+    async fn redirects_are_not_followed_and_internal_literals_are_refused() {
+        let moved = receiver(
+            b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n",
+        )
+        .await;
+        let r = sender(2_000)
+            .attempt(&target(moved), HeaderMap::new(), b"{}".to_vec())
+            .await;
+        assert_eq!(r.status_code, Some(302));
+        assert_eq!(r.error.as_deref(), Some("redirect (302) not followed"));
+        let guarded = Sender::new(
+            DestinationPolicy::new(
+                Vec::new(),
+                std::sync::Arc::new(crate::destinations::SystemResolver),
+            ),
+            Duration::from_secs(2),
+        );
+        let r = guarded
+            .attempt(
+                &target(url::Url::parse("http://127.0.0.1:9/").unwrap()),
+                HeaderMap::new(),
+                b"{}".to_vec(),
+            )
+            .await;
+        assert!(
+            r.error
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("destination refused"),
+            "{r:?}"
+        );
+    }
 
     #[test]
     fn retry_after_reads_seconds_and_http_dates() {
