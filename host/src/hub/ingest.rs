@@ -14,6 +14,7 @@ use crate::ids::{IdKind, new_id};
 use crate::storage::Tx;
 use crate::storage::deliveries::{DeliveryStatus, NewDelivery};
 use crate::storage::direct::Writes;
+use crate::storage::webhooks::WebhookRecord;
 use crate::traces::TraceParent;
 
 /// What became of an ingested batch.
@@ -104,7 +105,7 @@ impl Hub {
     }
 
     /// Whether new deliveries may take the in-memory lane now.
-    fn fast_lane_open(&self) -> bool {
+    pub(crate) fn fast_lane_open(&self) -> bool {
         self.fast_lane.lock().expect("fast lane lock").is_some()
             && self.fast_backlog.load(std::sync::atomic::Ordering::Relaxed) < FAST_LANE_BYTES
     }
@@ -210,32 +211,17 @@ impl Hub {
                         outcome.pending_events.push(event.event_id.clone());
                     }
                 } else if status == DeliveryStatus::Pending {
-                    if fast {
-                        // Leased to this process until `lease_until`, when
-                        // any worker may take it over.
-                        d.lease_owner = Some(self.worker_owner.clone());
-                        d.next_attempt_at = Some(lease_until);
-                        let lane_bytes =
-                            LANE_ENTRY_BYTES + if shared.is_none() { body.len() } else { 0 };
-                        let body = shared.get_or_insert_with(|| body.as_str().into()).clone();
-                        outcome
-                            .claimed
-                            .push(crate::storage::deliveries::ClaimedDelivery {
-                                id: d.id.clone(),
-                                org_id: org_id.to_string(),
-                                webhook_id: webhook.id.clone(),
-                                webhook_version: webhook.version,
-                                event_id: event.event_id.clone(),
-                                action: event.action.clone(),
-                                body,
-                                attempt_count: 0,
-                                lane_bytes,
-                                trace,
-                            });
-                    } else {
-                        outcome.pending += 1;
-                        outcome.pending_events.push(event.event_id.clone());
-                    }
+                    let lane = fast.then_some(lease_until);
+                    self.lease_or_leave(
+                        &mut d,
+                        webhook,
+                        &event,
+                        &body,
+                        &mut shared,
+                        trace,
+                        lane,
+                        &mut outcome,
+                    );
                 }
                 deliveries.push(d);
             }
@@ -248,6 +234,50 @@ impl Hub {
             self.metrics.queue_overflows.inc_by(count as u64);
         }
         Ok(outcome)
+    }
+
+    /// A new pending delivery to an unordered webhook: with `lane` (the
+    /// in-memory lane open, and the lease's end) leased to this process's
+    /// worker, to be handed over from memory once committed; without, left
+    /// for a worker to claim from the store. `shared` holds the event's
+    /// body for all its deliveries.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn lease_or_leave(
+        &self,
+        d: &mut NewDelivery,
+        webhook: &WebhookRecord,
+        event: &Event,
+        body: &str,
+        shared: &mut Option<std::sync::Arc<str>>,
+        trace: Option<TraceParent>,
+        lane: Option<Millis>,
+        outcome: &mut IngestOutcome,
+    ) {
+        let Some(lease_until) = lane else {
+            outcome.pending += 1;
+            outcome.pending_events.push(event.event_id.clone());
+            return;
+        };
+        // Leased to this process until `lease_until`, when any worker may
+        // take it over.
+        d.lease_owner = Some(self.worker_owner.clone());
+        d.next_attempt_at = Some(lease_until);
+        let lane_bytes = LANE_ENTRY_BYTES + if shared.is_none() { body.len() } else { 0 };
+        let body = shared.get_or_insert_with(|| body.into()).clone();
+        outcome
+            .claimed
+            .push(crate::storage::deliveries::ClaimedDelivery {
+                id: d.id.clone(),
+                org_id: d.org_id.clone(),
+                webhook_id: webhook.id.clone(),
+                webhook_version: webhook.version,
+                event_id: event.event_id.clone(),
+                action: event.action.clone(),
+                body,
+                attempt_count: 0,
+                lane_bytes,
+                trace,
+            });
     }
 
     fn overflow_event(
@@ -271,7 +301,7 @@ impl Hub {
 }
 
 /// ScaiHub's reports about a webhook's own trouble are not sent to it.
-fn is_about(event: &Event, webhook_id: &str) -> bool {
+pub(crate) fn is_about(event: &Event, webhook_id: &str) -> bool {
     (event.action == DROPPED || event.action == OVERFLOW)
         && event.resource_id.as_deref() == Some(webhook_id)
 }

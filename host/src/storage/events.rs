@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::deliveries::{DeliveryStatus, NewDelivery};
 use super::{Params, Store, StoreResult, Tx, on_read, on_tx};
 use crate::clock::Millis;
 use crate::domain::Event;
@@ -177,7 +178,78 @@ impl Tx {
     }
 }
 
+/// An event to store in [`Store::insert_events_at_once`].
+pub struct EventRow<'a> {
+    pub org_id: &'a str,
+    pub event: &'a Event,
+    pub body: &'a str,
+    pub trace: Option<TraceParent>,
+}
+
 impl Store {
+    /// PostgreSQL: stores `events` (of any organisations, no (organisation,
+    /// id) twice) and, for each one newly stored, its deliveries among
+    /// `deliveries` (pending and not in a FIFO line; matched to their event
+    /// by organisation and event id, their `event_seq` ignored), in one
+    /// statement, which is its own transaction: committed, and durable,
+    /// when this returns. Answers the (organisation, event id) of the
+    /// events stored; the others were known already and got no delivery.
+    pub async fn insert_events_at_once(
+        conn: &mut sqlx::PgConnection,
+        events: &[EventRow<'_>],
+        deliveries: &[NewDelivery],
+        now: Millis,
+    ) -> StoreResult<Vec<(String, String)>> {
+        debug_assert!(
+            deliveries
+                .iter()
+                .all(|d| d.status == DeliveryStatus::Pending && d.line_seq.is_none())
+        );
+        // One shape whatever the counts: prepared once per connection. The
+        // deliveries' foreign keys are checked at the statement's end, when
+        // the events it inserted are there.
+        let rows = sqlx::query(
+            "WITH ev AS (INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, trace_parent, received_at) \
+               SELECT v.*, $9 FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) \
+                 AS v (org_id, event_id, ts, category, action, user_id, body, trace_parent) \
+               ON CONFLICT (org_id, event_id) DO NOTHING RETURNING seq, org_id, event_id), \
+             d AS (SELECT x.*, ev.seq FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::int8[]) \
+                 AS x (id, org_id, webhook_id, event_id, next_attempt_at, lease_owner, lease_until) \
+               JOIN ev ON ev.org_id = x.org_id AND ev.event_id = x.event_id), \
+             owed AS (INSERT INTO delivery_queue (delivery_id, webhook_id, status, next_attempt_at, lease_owner, lease_until, created_at) \
+               SELECT id, webhook_id, 'pending', next_attempt_at, lease_owner, lease_until, $9 FROM d), \
+             made AS (INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, created_at, updated_at) \
+               SELECT id, org_id, webhook_id, seq, event_id, 'pending', next_attempt_at, $9, $9 FROM d) \
+             SELECT org_id, event_id FROM ev",
+        )
+        .bind(events.iter().map(|e| e.org_id).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event.event_id.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event.timestamp_ms()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event.category.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event.action.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event.user_id.as_deref()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.body).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.trace.map(|t| t.to_string())).collect::<Vec<_>>())
+        .bind(now)
+        .bind(deliveries.iter().map(|d| d.id.as_str()).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.org_id.as_str()).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.webhook_id.as_str()).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.next_attempt_at).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|d| d.lease_owner.as_deref()).collect::<Vec<_>>())
+        .bind(
+            deliveries
+                .iter()
+                .map(|d| d.lease_owner.as_ref().and(d.next_attempt_at))
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(conn)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("org_id")?, r.try_get("event_id")?)))
+            .collect()
+    }
+
     /// Newest first, filtered, one page.
     pub async fn audit_events(
         &self,

@@ -331,6 +331,15 @@ impl Store {
         }
     }
 
+    /// A PostgreSQL connection of the pool, outside any transaction; `None`
+    /// on SQLite.
+    pub async fn pg_connection(&self) -> StoreResult<Option<sqlx::pool::PoolConnection<Postgres>>> {
+        match self {
+            Store::Postgres(pool) => Ok(Some(pool.acquire().await?)),
+            Store::Sqlite { .. } => Ok(None),
+        }
+    }
+
     /// Begins a write transaction whose commit is durable.
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {

@@ -321,6 +321,44 @@ pub(crate) fn add_overflow_now(
 }
 
 impl Store {
+    /// PostgreSQL, for an ingest group written in one statement
+    /// (`hub::group`): in one read, which of `keys` (organisation, key id)
+    /// are unrevoked, and the webhooks of the organisations `orgs`, oldest
+    /// first. Read outside a transaction: under READ COMMITTED each
+    /// statement of a transaction reads a snapshot of its own, so this is
+    /// what the group's transaction would have read.
+    pub async fn ingest_context(
+        conn: &mut sqlx::PgConnection,
+        keys: &[(&str, &str)],
+        orgs: &[&str],
+    ) -> StoreResult<(Vec<String>, Vec<WebhookRecord>)> {
+        // One row at least (the keys' answer), with a webhook's columns
+        // when the organisations have any.
+        let sql = format!(
+            "SELECT ARRAY(SELECT k.id FROM api_keys k JOIN unnest($2::text[], $3::text[]) AS q (org_id, id) \
+               ON k.id = q.id AND k.org_id = q.org_id WHERE k.revoked_at IS NULL) AS live_keys, w.* \
+             FROM (SELECT 1) AS one LEFT JOIN (SELECT {COLUMNS} FROM webhooks WHERE org_id = ANY($1::text[])) AS w ON TRUE \
+             ORDER BY w.created_at, w.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(orgs)
+            .bind(keys.iter().map(|(org, _)| *org).collect::<Vec<_>>())
+            .bind(keys.iter().map(|(_, key)| *key).collect::<Vec<_>>())
+            .fetch_all(conn)
+            .await?;
+        let live: Vec<String> = match rows.first() {
+            Some(r) => r.try_get("live_keys")?,
+            None => Vec::new(),
+        };
+        let mut webhooks = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if r.try_get::<Option<String>, _>("id")?.is_some() {
+                webhooks.push(decode!(r)?);
+            }
+        }
+        Ok((live, webhooks))
+    }
+
     pub async fn get_webhook(&self, org_id: &str, id: &str) -> StoreResult<Option<WebhookRecord>> {
         let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1 AND org_id = $2");
         on_read!(self, p => {

@@ -140,6 +140,83 @@ async fn waiting_requests_share_a_commit_and_each_gets_its_own_answer(backend: B
     Arc::into_inner(env).unwrap().finish().await;
 }
 
+/// PostgreSQL writes most groups in one statement (`hub::group`); when
+/// that statement fails for one request's event, nothing of the group is
+/// kept and it is written again in a transaction, request by request: the
+/// one request fails, its neighbours are answered and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_failing_in_one_statement_fails_only_the_request_at_fault() {
+    if !postgres_available().await {
+        return;
+    }
+    let env = TestEnv::start(Backend::Postgres).await;
+    let rx = Receiver::ok().await;
+    env.webhook(&rx.url("/"), &["SHARING"]).await;
+    // A trigger of the test's own refuses one event, as the store refuses
+    // a row it cannot take.
+    let mut c = sqlx::PgConnection::connect(&env.db.url).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+           IF NEW.event_id = 'evt_poison' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+           RETURN NEW; END $$; \
+         CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    let commits = env.hub.metrics.ingest_commits.get();
+    let release = hold_writes(&env, Backend::Postgres).await;
+    let mut bodies: Vec<Value> = (0..12)
+        .map(|i| event(&format!("evt_p{i:02}"), "SHARING", "share.a"))
+        .collect();
+    bodies.insert(6, event("evt_poison", "SHARING", "share.a"));
+    let env = Arc::new(env);
+    let calls: Vec<_> = bodies
+        .into_iter()
+        .map(|b| {
+            let env = env.clone();
+            tokio::spawn(async move { env.call("POST", "/v1/orgs/{org}/events", Some(b)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    release.send(()).unwrap();
+    let mut answers = Vec::new();
+    for c in calls {
+        answers.push(c.await.unwrap());
+    }
+    for (i, (status, body)) in answers.iter().enumerate() {
+        if i == 6 {
+            assert!(
+                *status >= 500,
+                "the refused event was answered {status}: {body}"
+            );
+        } else {
+            assert_eq!(*status, 202, "request {i}: {body}");
+            assert_eq!(body["accepted"].as_array().unwrap().len(), 1, "{body}");
+        }
+    }
+    // Some of the waiting requests shared a group with the refused one.
+    let commits = env.hub.metrics.ingest_commits.get() - commits;
+    assert!(commits < 12, "12 good requests took {commits} commits");
+    rx.wait_for(12).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ids: HashSet<String> = rx
+        .received()
+        .iter()
+        .map(|r| r.json()["event_id"].as_str().unwrap().to_string())
+        .collect();
+    let want: HashSet<String> = (0..12).map(|i| format!("evt_p{i:02}")).collect();
+    assert_eq!(ids, want);
+    assert_eq!(rx.received().len(), 12, "each good event delivered once");
+    let stored: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE event_id = 'evt_poison'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(stored, 0);
+    Arc::into_inner(env).unwrap().finish().await;
+}
+
 /// A service account with `events:write` and one key; answers (user id,
 /// key id, key).
 async fn producer_key(env: &TestEnv, name: &str) -> (String, String, String) {
