@@ -93,6 +93,8 @@ pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<
 }
 
 async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::Handle) {
+    // PostgreSQL: the webhooks this writer last read, by organisation.
+    let mut known = Known::default();
     loop {
         let mut rx = intake.lock().await;
         let Some(first) = rx.recv().await else { return };
@@ -110,7 +112,10 @@ async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::H
         take_waiting(&mut group, &mut rx);
         drop(rx);
         match conn {
-            Ok(Some(conn)) => hub.write_group_pg(conn, group, &answer_on).await,
+            Ok(Some(conn)) => {
+                hub.write_group_pg(conn, group, &mut known, &answer_on)
+                    .await
+            }
             Ok(None) => fail_all(
                 group,
                 &HubError::Internal("no PostgreSQL connection".into()),
@@ -119,6 +124,14 @@ async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::H
         }
     }
 }
+
+/// The webhooks a PostgreSQL writer last read, by organisation: its plans
+/// are made from them, and its one statement writes only if they are
+/// still exactly the organisation's webhooks (see
+/// [`Store::insert_events_at_once`]), so a stale entry costs a read, never
+/// a wrong fan-out. Forgotten whole past [`KNOWN_ORGS`] organisations.
+type Known = HashMap<String, Vec<WebhookRecord>>;
+const KNOWN_ORGS: usize = 1_000;
 
 /// The group's requests by organisation, in arrival order, leaving out
 /// those already answered.
@@ -247,9 +260,10 @@ impl Hub {
         self: Arc<Self>,
         mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
         group: Vec<Queued>,
+        known: &mut Known,
         answer_on: &Handle,
     ) {
-        let at_once = self.write_group_at_once(&mut conn, &group).await;
+        let at_once = self.write_group_at_once(&mut conn, &group, known).await;
         drop(conn);
         match at_once {
             Ok(Some((answers, done))) => {
@@ -273,19 +287,23 @@ impl Hub {
 
     /// PostgreSQL: a group whose organisations' webhooks all run and are
     /// unordered, and whose keys are all live (the common case), written
-    /// in one read and one statement that is its own transaction, where a
-    /// transaction takes six round trips (begin, keys, webhooks, events,
-    /// deliveries, commit); under load those round trips, not the SQL,
-    /// were most of a group's time. The statement stores the events and,
-    /// for those not known already, the deliveries planned for them here,
-    /// with the fan-out a transaction would make. `None` when the group
-    /// needs the transaction's way: a paused webhook counts its queue and
-    /// may report an overflow, a FIFO line moves on, a revoked key is
-    /// refused.
+    /// in one statement that is its own transaction, where a transaction
+    /// takes six round trips (begin, keys, webhooks, events, deliveries,
+    /// commit); under load those round trips, not the SQL, were most of a
+    /// group's time. The fan-out is planned here from the webhooks last
+    /// read (`known`); the statement checks, in its own snapshot, that
+    /// they are still the organisations' webhooks and the keys still live,
+    /// and writes nothing if not: the webhooks are then read again, with
+    /// the keys, and the group tried once more. It stores the events and,
+    /// for those not known already, their planned deliveries. `None` when
+    /// the group needs the transaction's way: a paused webhook counts its
+    /// queue and may report an overflow, a FIFO line moves on, a revoked
+    /// key is refused.
     async fn write_group_at_once(
         &self,
         conn: &mut sqlx::PgConnection,
         group: &[Queued],
+        known: &mut Known,
     ) -> HubResult<Option<(Answers, Vec<IngestOutcome>)>> {
         let keys: HashSet<(&str, &str)> = group
             .iter()
@@ -295,38 +313,93 @@ impl Hub {
         let keys: Vec<(&str, &str)> = keys.into_iter().collect();
         let orgs = by_org(group, |_| false);
         let org_ids: Vec<&str> = orgs.iter().map(|(o, _)| *o).collect();
-        let (live, webhooks) = Store::ingest_context(conn, &keys, &org_ids).await?;
-        if live.len() != keys.len()
-            || webhooks
-                .iter()
-                .any(|w| w.paused || w.settings.ordering == Ordering::Fifo)
-        {
-            return Ok(None);
-        }
-        let now = self.now();
-        let lane = self
-            .fast_lane_open()
-            .then(|| now + self.settings.lease.as_millis() as Millis);
         let bodies: Vec<Vec<String>> = group
             .iter()
             .map(|q| q.events.iter().map(Event::to_body).collect())
             .collect();
-        let mut rows: Vec<EventRow> = Vec::new();
-        let mut deliveries: Vec<NewDelivery> = Vec::new();
-        // What each event (an id's first time in its organisation) adds
-        // to its outcome if it is stored.
-        let mut planned: HashMap<(&str, &str), IngestOutcome> = HashMap::new();
-        for (org_id, members) in &orgs {
+        for fresh in [false, true] {
+            if fresh || org_ids.iter().any(|o| !known.contains_key(*o)) {
+                let (live, webhooks) = Store::ingest_context(conn, &keys, &org_ids).await?;
+                if known.len() + org_ids.len() > KNOWN_ORGS {
+                    known.clear();
+                }
+                for org in &org_ids {
+                    let theirs = webhooks.iter().filter(|w| w.org_id == *org).cloned();
+                    known.insert(org.to_string(), theirs.collect());
+                }
+                if live.len() != keys.len() {
+                    return Ok(None);
+                }
+            }
+            let webhooks: Vec<&WebhookRecord> =
+                org_ids.iter().flat_map(|o| known[*o].iter()).collect();
+            if webhooks
+                .iter()
+                .any(|w| w.paused || w.settings.ordering == Ordering::Fifo)
+            {
+                if fresh {
+                    return Ok(None);
+                }
+                // Perhaps resumed since it was read.
+                continue;
+            }
+            let expected: Vec<(&str, &str, i64)> = webhooks
+                .iter()
+                .map(|w| (w.org_id.as_str(), w.id.as_str(), w.version))
+                .collect();
+            let plan = self.plan_at_once(group, &orgs, &webhooks, &bodies);
+            let stored = Store::insert_events_at_once(
+                conn,
+                &org_ids,
+                &expected,
+                &keys,
+                &plan.rows,
+                &plan.deliveries,
+                plan.now,
+            )
+            .await?;
+            let Some(stored) = stored else {
+                // Changed since read, or a key revoked: nothing written.
+                for org in &org_ids {
+                    known.remove(*org);
+                }
+                continue;
+            };
+            return Ok(Some(plan.outcomes(group, &orgs, &stored)));
+        }
+        Ok(None)
+    }
+
+    /// The events of a group written at once, and the deliveries of each
+    /// to the webhooks it matches (every one of them running, unordered).
+    fn plan_at_once<'g>(
+        &self,
+        group: &'g [Queued],
+        orgs: &[(&'g str, Vec<usize>)],
+        webhooks: &[&WebhookRecord],
+        bodies: &'g [Vec<String>],
+    ) -> AtOnce<'g> {
+        let now = self.now();
+        let lane = self
+            .fast_lane_open()
+            .then(|| now + self.settings.lease.as_millis() as Millis);
+        let mut plan = AtOnce {
+            now,
+            rows: Vec::new(),
+            deliveries: Vec::new(),
+            planned: HashMap::new(),
+        };
+        for (org_id, members) in orgs {
             let hooks: Vec<(&WebhookRecord, Matcher)> = webhooks
                 .iter()
                 .filter(|w| w.org_id == *org_id)
-                .map(|w| (w, Matcher::new(&w.settings)))
+                .map(|w| (*w, Matcher::new(&w.settings)))
                 .collect();
             for &i in members {
                 let trace = group[i].trace;
                 for (event, body) in group[i].events.iter().zip(&bodies[i]) {
                     let key = (*org_id, event.event_id.as_str());
-                    if planned.contains_key(&key) {
+                    if plan.planned.contains_key(&key) {
                         continue;
                     }
                     let mut part = IngestOutcome::default();
@@ -353,10 +426,10 @@ impl Hub {
                             lane,
                             &mut part,
                         );
-                        deliveries.push(d);
+                        plan.deliveries.push(d);
                     }
-                    planned.insert(key, part);
-                    rows.push(EventRow {
+                    plan.planned.insert(key, part);
+                    plan.rows.push(EventRow {
                         org_id,
                         event,
                         body,
@@ -365,37 +438,7 @@ impl Hub {
                 }
             }
         }
-        let stored = Store::insert_events_at_once(conn, &rows, &deliveries, now).await?;
-        let stored: HashSet<(&str, &str)> = stored
-            .iter()
-            .map(|(o, e)| (o.as_str(), e.as_str()))
-            .collect();
-        let mut answers: Answers = (0..group.len()).map(|_| None).collect();
-        let mut done = Vec::with_capacity(orgs.len());
-        for (org_id, members) in &orgs {
-            let mut outcome = IngestOutcome::default();
-            for &i in members {
-                for event in &group[i].events {
-                    let key = (*org_id, event.event_id.as_str());
-                    // An id's first time takes its plan; a repeat of it is
-                    // a duplicate, as is an id known already.
-                    match planned.remove(&key) {
-                        Some(part) if stored.contains(&key) => {
-                            outcome.accepted.push(event.event_id.clone());
-                            outcome.pending += part.pending;
-                            outcome.pending_events.extend(part.pending_events);
-                            outcome.claimed.extend(part.claimed);
-                        }
-                        _ => outcome.duplicates.push(event.event_id.clone()),
-                    }
-                }
-            }
-            for (&i, part) in members.iter().zip(split(&outcome, members, group)) {
-                answers[i] = Some(Ok(part));
-            }
-            done.push(outcome);
-        }
-        Ok(Some((answers, done)))
+        plan
     }
 
     async fn write_group(self: Arc<Self>, tx: Tx, group: Vec<Queued>, answer_on: &Handle) {
@@ -614,6 +657,58 @@ impl Hub {
             }
         }
         Ok(())
+    }
+}
+
+/// A group planned to be written at once ([`Hub::plan_at_once`]).
+struct AtOnce<'g> {
+    now: Millis,
+    rows: Vec<EventRow<'g>>,
+    deliveries: Vec<NewDelivery>,
+    /// What each event (an id's first time in its organisation) adds to
+    /// its organisation's outcome if it is stored.
+    planned: HashMap<(&'g str, &'g str), IngestOutcome>,
+}
+
+impl<'g> AtOnce<'g> {
+    /// Each request's answer and each organisation's outcome, given the
+    /// (organisation, event id) of the events the statement stored.
+    fn outcomes(
+        mut self,
+        group: &'g [Queued],
+        orgs: &[(&'g str, Vec<usize>)],
+        stored: &[(String, String)],
+    ) -> (Answers, Vec<IngestOutcome>) {
+        let stored: HashSet<(&str, &str)> = stored
+            .iter()
+            .map(|(o, e)| (o.as_str(), e.as_str()))
+            .collect();
+        let mut answers: Answers = (0..group.len()).map(|_| None).collect();
+        let mut done = Vec::with_capacity(orgs.len());
+        for (org_id, members) in orgs {
+            let mut outcome = IngestOutcome::default();
+            for &i in members {
+                for event in &group[i].events {
+                    let key = (*org_id, event.event_id.as_str());
+                    // An id's first time takes its plan; a repeat of it is
+                    // a duplicate, as is an id known already.
+                    match self.planned.remove(&key) {
+                        Some(part) if stored.contains(&key) => {
+                            outcome.accepted.push(event.event_id.clone());
+                            outcome.pending += part.pending;
+                            outcome.pending_events.extend(part.pending_events);
+                            outcome.claimed.extend(part.claimed);
+                        }
+                        _ => outcome.duplicates.push(event.event_id.clone()),
+                    }
+                }
+            }
+            for (&i, part) in members.iter().zip(split(&outcome, members, group)) {
+                answers[i] = Some(Ok(part));
+            }
+            done.push(outcome);
+        }
+        (answers, done)
     }
 }
 

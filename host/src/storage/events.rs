@@ -192,14 +192,25 @@ impl Store {
     /// `deliveries` (pending and not in a FIFO line; matched to their event
     /// by organisation and event id, their `event_seq` ignored), in one
     /// statement, which is its own transaction: committed, and durable,
-    /// when this returns. Answers the (organisation, event id) of the
-    /// events stored; the others were known already and got no delivery.
+    /// when this returns. The deliveries were planned from `expected`, the
+    /// webhooks of the organisations `orgs` as (organisation, id, version),
+    /// for requests authenticated with `keys` (organisation, key id); the
+    /// statement writes only if, in its own snapshot, those are exactly
+    /// the organisations' webhooks and every key is unrevoked — the
+    /// check a read in the same transaction would have made — and answers
+    /// `None` when they are not, having written nothing. Otherwise answers
+    /// the (organisation, event id) of the events stored; the others were
+    /// known already and got no delivery.
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_events_at_once(
         conn: &mut sqlx::PgConnection,
+        orgs: &[&str],
+        expected: &[(&str, &str, i64)],
+        keys: &[(&str, &str)],
         events: &[EventRow<'_>],
         deliveries: &[NewDelivery],
         now: Millis,
-    ) -> StoreResult<Vec<(String, String)>> {
+    ) -> StoreResult<Option<Vec<(String, String)>>> {
         debug_assert!(
             deliveries
                 .iter()
@@ -207,11 +218,18 @@ impl Store {
         );
         // One shape whatever the counts: prepared once per connection. The
         // deliveries' foreign keys are checked at the statement's end, when
-        // the events it inserted are there.
+        // the events it inserted are there. (A webhook's `version` moves
+        // with every change of its settings or pause; ids are never reused.)
         let rows = sqlx::query(
-            "WITH ev AS (INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, trace_parent, received_at) \
+            "WITH ok AS (SELECT \
+               (SELECT count(*) FROM webhooks WHERE org_id = ANY($17::text[])) = cardinality($19::text[]) \
+               AND (SELECT count(*) FROM webhooks w JOIN unnest($18::text[], $19::text[], $20::int8[]) AS c (org_id, id, version) \
+                   ON w.id = c.id AND w.org_id = c.org_id AND w.version = c.version) = cardinality($19::text[]) \
+               AND (SELECT count(*) FROM api_keys k JOIN unnest($21::text[], $22::text[]) AS q (org_id, id) \
+                   ON k.id = q.id AND k.org_id = q.org_id WHERE k.revoked_at IS NULL) = cardinality($22::text[]) AS ok), \
+             ev AS (INSERT INTO events (org_id, event_id, ts, category, action, user_id, body, trace_parent, received_at) \
                SELECT v.*, $9 FROM unnest($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) \
-                 AS v (org_id, event_id, ts, category, action, user_id, body, trace_parent) \
+                 AS v (org_id, event_id, ts, category, action, user_id, body, trace_parent) WHERE (SELECT ok FROM ok) \
                ON CONFLICT (org_id, event_id) DO NOTHING RETURNING seq, org_id, event_id), \
              d AS (SELECT x.*, ev.seq FROM unnest($10::text[], $11::text[], $12::text[], $13::text[], $14::int8[], $15::text[], $16::int8[]) \
                  AS x (id, org_id, webhook_id, event_id, next_attempt_at, lease_owner, lease_until) \
@@ -220,7 +238,7 @@ impl Store {
                SELECT id, webhook_id, 'pending', next_attempt_at, lease_owner, lease_until, $9 FROM d), \
              made AS (INSERT INTO deliveries (id, org_id, webhook_id, event_seq, event_id, status, next_attempt_at, created_at, updated_at) \
                SELECT id, org_id, webhook_id, seq, event_id, 'pending', next_attempt_at, $9, $9 FROM d) \
-             SELECT org_id, event_id FROM ev",
+             SELECT ok.ok, ev.org_id, ev.event_id FROM ok LEFT JOIN ev ON TRUE",
         )
         .bind(events.iter().map(|e| e.org_id).collect::<Vec<_>>())
         .bind(events.iter().map(|e| e.event.event_id.as_str()).collect::<Vec<_>>())
@@ -243,11 +261,32 @@ impl Store {
                 .map(|d| d.lease_owner.as_ref().and(d.next_attempt_at))
                 .collect::<Vec<_>>(),
         )
+        .bind(orgs)
+        .bind(expected.iter().map(|w| w.0).collect::<Vec<_>>())
+        .bind(expected.iter().map(|w| w.1).collect::<Vec<_>>())
+        .bind(expected.iter().map(|w| w.2).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.0).collect::<Vec<_>>())
+        .bind(keys.iter().map(|k| k.1).collect::<Vec<_>>())
         .fetch_all(conn)
         .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("org_id")?, r.try_get("event_id")?)))
-            .collect()
+        let Some(first) = rows.first() else {
+            return Err(super::StoreError::Corrupt(
+                "the ingest statement answered no row".into(),
+            ));
+        };
+        if !first.try_get::<bool, _>("ok")? {
+            return Ok(None);
+        }
+        let mut stored = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let (Some(org), Some(id)) = (
+                r.try_get::<Option<String>, _>("org_id")?,
+                r.try_get::<Option<String>, _>("event_id")?,
+            ) {
+                stored.push((org, id));
+            }
+        }
+        Ok(Some(stored))
     }
 
     /// Newest first, filtered, one page.

@@ -18,6 +18,7 @@ use crate::support::{Backend, Receiver, TestDb, TestEnv, event, postgres_availab
 
 both!(
     waiting_requests_share_a_commit_and_each_gets_its_own_answer,
+    a_webhook_change_reaches_the_next_ingest_at_once,
     a_key_revoked_behind_the_cache_is_refused_by_the_next_ingest,
     sigkill_among_single_event_producers_keeps_every_answered_event
 );
@@ -138,6 +139,200 @@ async fn waiting_requests_share_a_commit_and_each_gets_its_own_answer(backend: B
     let distinct: HashSet<&String> = ids.iter().collect();
     assert_eq!((ids.len(), distinct.len()), (20, 20), "{ids:?}");
     Arc::into_inner(env).unwrap().finish().await;
+}
+
+/// Ingest plans its fan-out from the webhooks its writer last read (on
+/// PostgreSQL kept between groups, and checked by the write itself): a
+/// webhook created, narrowed, paused or deleted is seen by the very next
+/// event.
+async fn a_webhook_change_reaches_the_next_ingest_at_once(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let (rx_a, rx_b) = (Receiver::ok().await, Receiver::ok().await);
+    let (a, _) = env.webhook(&rx_a.url("/"), &["SHARING"]).await;
+    let ids = |rx: &Receiver| -> Vec<String> {
+        rx.received()
+            .iter()
+            .map(|r| r.json()["event_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    env.ingest(event("evt_c1", "SHARING", "share.a")).await;
+    rx_a.wait_for(1).await;
+
+    // Created: the next event reaches it.
+    let (b, _) = env.webhook(&rx_b.url("/"), &["SHARING"]).await;
+    env.ingest(event("evt_c2", "SHARING", "share.a")).await;
+    rx_a.wait_for(2).await;
+    rx_b.wait_for(1).await;
+    assert_eq!(ids(&rx_b), ["evt_c2"]);
+
+    // Narrowed to other events: the next SHARING event passes it by.
+    let (s, body) = env
+        .call(
+            "PATCH",
+            &format!("/v1/orgs/{{org}}/webhooks/{a}"),
+            Some(json!({"events": ["COMPLIANCE"]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    env.ingest(event("evt_c3", "SHARING", "share.a")).await;
+    rx_b.wait_for(2).await;
+
+    // Paused: the next event is queued for it, not sent.
+    let (s, body) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{{org}}/webhooks/{b}/pause"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    env.ingest(event("evt_c4", "SHARING", "share.a")).await;
+    env.wait_deliveries(&b, "evt_c4 queued", |l| {
+        l.iter()
+            .any(|d| d["event_id"] == "evt_c4" && d["status"] == "queued")
+    })
+    .await;
+
+    // Deleted: the next event is stored, and goes nowhere.
+    let (s, _) = env
+        .call("DELETE", &format!("/v1/orgs/{{org}}/webhooks/{a}"), None)
+        .await;
+    assert_eq!(s, 204);
+    let (s, body) = env
+        .call(
+            "POST",
+            &format!("/v1/orgs/{{org}}/webhooks/{b}/resume"),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    env.ingest(event("evt_c5", "COMPLIANCE", "compliance.hold_placed"))
+        .await;
+    rx_b.wait_for(3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ids(&rx_a), ["evt_c1", "evt_c2"]);
+    let mut got_b = ids(&rx_b);
+    got_b.sort();
+    assert_eq!(got_b, ["evt_c2", "evt_c3", "evt_c4"]);
+    env.finish().await;
+}
+
+/// PostgreSQL's one-statement write checks, in its own snapshot, the
+/// webhooks its fan-out was planned from and the keys of its requests:
+/// planned from a webhook set that has changed since (a version, a
+/// webhook more or less) or for a key revoked since, it writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_at_once_from_stale_webhooks_or_keys_writes_nothing() {
+    use scaihub::storage::Store;
+    use scaihub::storage::deliveries::{DeliveryStatus, NewDelivery};
+    use scaihub::storage::events::EventRow;
+    if !postgres_available().await {
+        return;
+    }
+    let env = TestEnv::start(Backend::Postgres).await;
+    let rx = Receiver::ok().await;
+    let (hook, _) = env.webhook(&rx.url("/"), &["SHARING"]).await;
+    let (uid, key_id, _) = producer_key(&env, "producer").await;
+    let org = env.org_id.clone();
+    let event =
+        scaihub::domain::Event::from_json(&event("evt_s1", "SHARING", "share.a"), "").unwrap();
+    let body = event.to_body();
+    let rows = [EventRow {
+        org_id: &org,
+        event: &event,
+        body: &body,
+        trace: None,
+    }];
+    let delivery = NewDelivery {
+        id: "dlv_at_once_test".into(),
+        org_id: org.clone(),
+        webhook_id: hook.clone(),
+        event_seq: 0,
+        event_id: "evt_s1".into(),
+        status: DeliveryStatus::Pending,
+        next_attempt_at: Some(1),
+        lease_owner: None,
+        line_seq: None,
+        created_at: 1,
+    };
+    let write = |expected: Vec<(&'static str, String, i64)>, keys: Vec<(String, String)>| {
+        let (env, rows, delivery, org) = (&env, &rows, delivery.clone(), org.clone());
+        async move {
+            let mut conn = env.hub.store.pg_connection().await.unwrap().unwrap();
+            let expected: Vec<(&str, &str, i64)> = expected
+                .iter()
+                .map(|(_, id, v)| (org.as_str(), id.as_str(), *v))
+                .collect();
+            let keys: Vec<(&str, &str)> =
+                keys.iter().map(|(o, k)| (o.as_str(), k.as_str())).collect();
+            Store::insert_events_at_once(
+                &mut conn,
+                &[org.as_str()],
+                &expected,
+                &keys,
+                rows,
+                &[delivery],
+                1,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let live = vec![(org.clone(), key_id.clone())];
+    // A version it does not have, a webhook it does not have, none of its
+    // webhooks: nothing written.
+    assert!(
+        write(vec![("", hook.clone(), 2)], live.clone())
+            .await
+            .is_none()
+    );
+    assert!(
+        write(
+            vec![("", hook.clone(), 1), ("", "whk_gone".into(), 1)],
+            live.clone()
+        )
+        .await
+        .is_none()
+    );
+    assert!(write(vec![], live.clone()).await.is_none());
+    // A key revoked since: nothing written.
+    assert!(
+        env.hub
+            .store
+            .revoke_api_key(&org, &uid, &key_id, env.hub.now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        write(vec![("", hook.clone(), 1)], live.clone())
+            .await
+            .is_none()
+    );
+    let mut conn = env.hub.store.pg_connection().await.unwrap().unwrap();
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE event_id = 'evt_s1'")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0, "a refused write stored the event");
+    // As read, with no key: the event and its delivery, once.
+    let stored = write(vec![("", hook.clone(), 1)], vec![])
+        .await
+        .expect("written");
+    assert_eq!(stored, vec![(org.clone(), "evt_s1".to_string())]);
+    let again = write(vec![("", hook.clone(), 1)], vec![])
+        .await
+        .expect("written");
+    assert!(again.is_empty(), "known already: {again:?}");
+    let made: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM deliveries WHERE event_id = 'evt_s1' AND org_id = $1",
+    )
+    .bind(&org)
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(made, 1);
+    drop(conn);
+    env.finish().await;
 }
 
 /// PostgreSQL writes most groups in one statement (`hub::group`); when
