@@ -21,6 +21,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
 use tokio::runtime::Handle;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -93,8 +95,11 @@ pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<
 }
 
 async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::Handle) {
-    // PostgreSQL: the webhooks this writer last read, by organisation.
+    // PostgreSQL: the webhooks this writer last read, by organisation,
+    // and its connection, kept between groups (taking one from the pool
+    // cost a round trip, its health check, on every group).
     let mut known = Known::default();
+    let mut kept: Option<PoolConnection<Postgres>> = None;
     loop {
         let mut rx = intake.lock().await;
         let Some(first) = rx.recv().await else { return };
@@ -104,22 +109,20 @@ async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::H
             hub.write_group_direct(first, &mut rx, &answer_on).await;
             continue;
         }
-        // The connection first, then the queue: whatever arrived while the
-        // connection was being had (or the last group written) goes in, and
-        // if the store is away every request waiting is told at once.
-        let conn = hub.store.pg_connection().await;
+        // A connection first, then the queue: if the store is away every
+        // request waiting is told at once.
+        let had = match kept {
+            Some(_) => Ok(()),
+            None => hub.store.pg_connection().await.map(|c| kept = c),
+        };
         let mut group = vec![first];
         take_waiting(&mut group, &mut rx);
         drop(rx);
-        match conn {
-            Ok(Some(conn)) => {
-                hub.write_group_pg(conn, group, &mut known, &answer_on)
+        match had {
+            Ok(()) => {
+                hub.write_group_pg(&mut kept, group, &mut known, &answer_on)
                     .await
             }
-            Ok(None) => fail_all(
-                group,
-                &HubError::Internal("no PostgreSQL connection".into()),
-            ),
             Err(e) => fail_all(group, &e.into()),
         }
     }
@@ -255,16 +258,42 @@ impl Hub {
     }
 
     /// PostgreSQL: the group in one statement when it can be
-    /// ([`Hub::write_group_at_once`]), else in a transaction.
+    /// ([`Hub::write_group_at_once`]), on the writer's connection `conn`,
+    /// else in a transaction. After a failure the connection is let go (a
+    /// new one next time); a kept one found broken (the server restarted,
+    /// an idle link cut) is replaced and the group tried on the new one.
     async fn write_group_pg(
         self: Arc<Self>,
-        mut conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+        conn: &mut Option<PoolConnection<Postgres>>,
         group: Vec<Queued>,
         known: &mut Known,
         answer_on: &Handle,
     ) {
-        let at_once = self.write_group_at_once(&mut conn, &group, known).await;
-        drop(conn);
+        let mut reused = conn.is_some();
+        let at_once = loop {
+            let c = match conn {
+                Some(c) => c,
+                None => match self.store.pg_connection().await {
+                    Ok(Some(c)) => conn.insert(c),
+                    Ok(None) => {
+                        let e = HubError::Internal("no PostgreSQL connection".into());
+                        return fail_all(group, &e);
+                    }
+                    Err(e) => return fail_all(group, &e.into()),
+                },
+            };
+            let at_once = self.write_group_at_once(c, &group, known).await;
+            if at_once.is_err() {
+                *conn = None;
+            }
+            match at_once {
+                Err(e) if reused && unavailable(&e) => {
+                    tracing::debug!(error = %format!("{e:#}"), "the ingest writer's connection broke; taking a new one");
+                    reused = false;
+                }
+                other => break other,
+            }
+        };
         match at_once {
             Ok(Some((answers, done))) => {
                 let written = Ok((self.store.unsynced(), answers, done));

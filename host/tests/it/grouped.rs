@@ -335,6 +335,47 @@ async fn a_write_at_once_from_stale_webhooks_or_keys_writes_nothing() {
     env.finish().await;
 }
 
+/// PostgreSQL's ingest writers keep their connections between groups; a
+/// kept connection the server has dropped since is replaced by the next
+/// group, which is answered as if nothing had happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_outlives_its_writers_connections_being_cut() {
+    if !postgres_available().await {
+        return;
+    }
+    let env = TestEnv::start(Backend::Postgres).await;
+    let rx = Receiver::ok().await;
+    env.webhook(&rx.url("/"), &["SHARING"]).await;
+    // Both writers have taken their connections.
+    for i in 0..4 {
+        env.ingest(event(&format!("evt_w{i}"), "SHARING", "share.a"))
+            .await;
+    }
+    rx.wait_for(4).await;
+    let mut c = sqlx::PgConnection::connect(&env.db.url).await.unwrap();
+    let cut: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert!(cut.len() >= 2, "the writers' connections: {cut:?}");
+    for i in 4..8 {
+        let (s, body) = env
+            .call(
+                "POST",
+                "/v1/orgs/{org}/events",
+                Some(event(&format!("evt_w{i}"), "SHARING", "share.a")),
+            )
+            .await;
+        assert_eq!(s, 202, "after the cut, request {i}: {body}");
+        assert_eq!(body["accepted"].as_array().unwrap().len(), 1, "{body}");
+    }
+    rx.wait_for(8).await;
+    env.finish().await;
+}
+
 /// PostgreSQL writes most groups in one statement (`hub::group`); when
 /// that statement fails for one request's event, nothing of the group is
 /// kept and it is written again in a transaction, request by request: the
