@@ -605,12 +605,7 @@ async fn ticket_user(
     headers: &HeaderMap,
 ) -> Option<crate::hub::oidc::TicketUser> {
     let ticket = crate::cookies::value(headers, crate::hub::oidc::AUTHORIZE_TICKET_COOKIE)?;
-    state
-        .hub
-        .authorize_ticket_user(&ticket)
-        .await
-        .ok()
-        .flatten()
+    state.hub.authorize_ticket_user(ticket).await.ok().flatten()
 }
 
 /// Ends the provider sign-in's ticket once a decision is made.

@@ -15,8 +15,9 @@
 //! request written again in a new one, alone under its own savepoint, so
 //! one request's failure is its own answer.
 //!
-//! On PostgreSQL most groups skip the transaction: one read, then one
-//! statement that is its own transaction ([`Hub::write_group_at_once`]).
+//! On PostgreSQL most groups skip the transaction: one statement that is
+//! its own transaction, its fan-out planned from the webhooks the writer
+//! last read and checked by the statement ([`Hub::write_group_at_once`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};

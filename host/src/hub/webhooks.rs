@@ -69,7 +69,7 @@ impl Hub {
         let (settings, secret, paused) = input.validate()?;
         self.check_destination(&settings.url).await?;
         self.check_attached_plugins(org_id, &settings).await?;
-        let secret = secret.unwrap_or_else(|| crypto::new_webhook_secret());
+        let secret = secret.unwrap_or_else(crypto::new_webhook_secret);
         let id = new_id(IdKind::Webhook);
         let now = self.now();
         let record = WebhookRecord {

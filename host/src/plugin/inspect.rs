@@ -74,13 +74,11 @@ fn top_level_imports(wasm: &[u8]) -> Result<Vec<String>, UploadError> {
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(|e| UploadError::NotAComponent(e.message().to_string()))?;
         match payload {
-            Payload::Version { encoding, .. } if depth == 0 => {
-                if encoding != Encoding::Component {
-                    return Err(UploadError::NotAComponent(
-                        "a core module; build a component (wasm32-wasip2 or wasm-tools component new)"
-                            .into(),
-                    ));
-                }
+            Payload::Version { encoding, .. } if depth == 0 && encoding != Encoding::Component => {
+                return Err(UploadError::NotAComponent(
+                    "a core module; build a component (wasm32-wasip2 or wasm-tools component new)"
+                        .into(),
+                ));
             }
             Payload::ModuleSection { .. } | Payload::ComponentSection { .. } => depth += 1,
             Payload::End(_) => {

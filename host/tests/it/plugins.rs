@@ -789,7 +789,7 @@ async fn a_delete_waits_for_an_attach_in_flight_and_then_sees_it(backend: Backen
     let (hook, _) = env.webhook(&rx.url("/"), &["SHARING"]).await;
     let mut tx = env.hub.store.begin().await.unwrap();
     let kept = tx
-        .keep_plugins(&[org.clone()], &[plugin.clone()])
+        .keep_plugins(std::slice::from_ref(&org), std::slice::from_ref(&plugin))
         .await
         .unwrap();
     assert_eq!(kept, vec![plugin.clone()]);
