@@ -102,8 +102,29 @@ async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::H
     let mut known = Known::default();
     let mut kept: Option<PoolConnection<Postgres>> = None;
     loop {
-        let mut rx = intake.lock().await;
-        let Some(first) = rx.recv().await else { return };
+        let next = async {
+            let mut rx = intake.lock().await;
+            let first = rx.recv().await;
+            (rx, first)
+        };
+        // A kept connection goes back when the store closes (its close
+        // waits for every connection), whether this writer is waiting for
+        // a request or for the other writer to let go of the queue.
+        let closing = match &kept {
+            Some(_) => hub.upgrade().and_then(|h| h.store.closing()),
+            None => None,
+        };
+        let (mut rx, first) = match closing {
+            Some(closing) => tokio::select! {
+                next = next => next,
+                () = closing => {
+                    kept = None;
+                    continue;
+                }
+            },
+            None => next.await,
+        };
+        let Some(first) = first else { return };
         let Some(hub) = hub.upgrade() else { return };
         if hub.store.backend() == Backend::Sqlite {
             // One writer: the queue may stay held while it writes.

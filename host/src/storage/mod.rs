@@ -340,6 +340,15 @@ impl Store {
         }
     }
 
+    /// PostgreSQL: resolves once the pool is closing ([`Store::close`]
+    /// waits for every connection taken from it); `None` on SQLite.
+    pub fn closing(&self) -> Option<sqlx::pool::CloseEvent> {
+        match self {
+            Store::Postgres(pool) => Some(pool.close_event()),
+            Store::Sqlite { .. } => None,
+        }
+    }
+
     /// Begins a write transaction whose commit is durable.
     pub async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
