@@ -58,6 +58,30 @@ async fn hold_writes(env: &TestEnv, backend: Backend) -> tokio::sync::oneshot::S
     release
 }
 
+/// Posts each body as an ingest request of its own, all at once, while
+/// the store is held; lets the store go once every request has reached
+/// the queue; answers each request's (status, body), in order.
+async fn post_while_held(
+    env: &Arc<TestEnv>,
+    release: tokio::sync::oneshot::Sender<()>,
+    bodies: Vec<Value>,
+) -> Vec<(u16, Value)> {
+    let calls: Vec<_> = bodies
+        .into_iter()
+        .map(|b| {
+            let env = env.clone();
+            tokio::spawn(async move { env.call("POST", "/v1/orgs/{org}/events", Some(b)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    release.send(()).unwrap();
+    let mut answers = Vec::new();
+    for c in calls {
+        answers.push(c.await.unwrap());
+    }
+    answers
+}
+
 async fn waiting_requests_share_a_commit_and_each_gets_its_own_answer(backend: Backend) {
     let env = TestEnv::start(backend).await;
     let rx = Receiver::ok().await;
@@ -75,20 +99,7 @@ async fn waiting_requests_share_a_commit_and_each_gets_its_own_answer(backend: B
     bodies.push(event("evt_bad_1", "NOT_A_CATEGORY", "share.a"));
     bodies.push(json!({"event_id": "evt_bad_2"}));
     let env = Arc::new(env);
-    let calls: Vec<_> = bodies
-        .into_iter()
-        .map(|b| {
-            let env = env.clone();
-            tokio::spawn(async move { env.call("POST", "/v1/orgs/{org}/events", Some(b)).await })
-        })
-        .collect();
-    // Every request reaches the queue while the store is held.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    release.send(()).unwrap();
-    let mut answers = Vec::new();
-    for c in calls {
-        answers.push(c.await.unwrap());
-    }
+    let answers = post_while_held(&env, release, bodies).await;
 
     // The bad ones are refused at once, naming the field.
     assert_eq!(answers[24].0, 422, "{}", answers[24].1);
@@ -225,12 +236,9 @@ async fn a_write_at_once_from_stale_webhooks_or_keys_writes_nothing() {
     use scaihub::storage::Store;
     use scaihub::storage::deliveries::{DeliveryStatus, NewDelivery};
     use scaihub::storage::events::EventRow;
-    if !postgres_available().await {
+    let Some((env, _rx, hook)) = postgres_with_webhook().await else {
         return;
-    }
-    let env = TestEnv::start(Backend::Postgres).await;
-    let rx = Receiver::ok().await;
-    let (hook, _) = env.webhook(&rx.url("/"), &["SHARING"]).await;
+    };
     let (uid, key_id, _) = producer_key(&env, "producer").await;
     let org = env.org_id.clone();
     let event =
@@ -339,12 +347,9 @@ async fn a_write_at_once_from_stale_webhooks_or_keys_writes_nothing() {
 /// group, which is answered as if nothing had happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_outlives_its_writers_connections_being_cut() {
-    if !postgres_available().await {
+    let Some((env, rx, _)) = postgres_with_webhook().await else {
         return;
-    }
-    let env = TestEnv::start(Backend::Postgres).await;
-    let rx = Receiver::ok().await;
-    env.webhook(&rx.url("/"), &["SHARING"]).await;
+    };
     // Both writers have taken their connections.
     for i in 0..4 {
         env.ingest(event(&format!("evt_w{i}"), "SHARING", "share.a"))
@@ -381,12 +386,9 @@ async fn ingest_outlives_its_writers_connections_being_cut() {
 /// one request fails, its neighbours are answered and delivered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_failing_in_one_statement_fails_only_the_request_at_fault() {
-    if !postgres_available().await {
+    let Some((env, rx, _)) = postgres_with_webhook().await else {
         return;
-    }
-    let env = TestEnv::start(Backend::Postgres).await;
-    let rx = Receiver::ok().await;
-    env.webhook(&rx.url("/"), &["SHARING"]).await;
+    };
     // A trigger of the test's own refuses one event, as the store refuses
     // a row it cannot take.
     let mut c = sqlx::PgConnection::connect(&env.db.url).await.unwrap();
@@ -406,19 +408,7 @@ async fn a_group_failing_in_one_statement_fails_only_the_request_at_fault() {
         .collect();
     bodies.insert(6, event("evt_poison", "SHARING", "share.a"));
     let env = Arc::new(env);
-    let calls: Vec<_> = bodies
-        .into_iter()
-        .map(|b| {
-            let env = env.clone();
-            tokio::spawn(async move { env.call("POST", "/v1/orgs/{org}/events", Some(b)).await })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    release.send(()).unwrap();
-    let mut answers = Vec::new();
-    for c in calls {
-        answers.push(c.await.unwrap());
-    }
+    let answers = post_while_held(&env, release, bodies).await;
     for (i, (status, body)) in answers.iter().enumerate() {
         if i == 6 {
             assert!(
@@ -450,6 +440,19 @@ async fn a_group_failing_in_one_statement_fails_only_the_request_at_fault() {
             .unwrap();
     assert_eq!(stored, 0);
     Arc::into_inner(env).unwrap().finish().await;
+}
+
+/// A PostgreSQL environment with one webhook for SHARING events on a
+/// receiver of its own (and the webhook's id); `None`, the test passing,
+/// where there is no PostgreSQL.
+async fn postgres_with_webhook() -> Option<(TestEnv, Receiver, String)> {
+    if !postgres_available().await {
+        return None;
+    }
+    let env = TestEnv::start(Backend::Postgres).await;
+    let rx = Receiver::ok().await;
+    let (hook, _) = env.webhook(&rx.url("/"), &["SHARING"]).await;
+    Some((env, rx, hook))
 }
 
 /// A service account with `events:write` and one key; answers (user id,
