@@ -133,6 +133,7 @@ async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::H
         }
         // A connection first, then the queue: if the store is away every
         // request waiting is told at once.
+        let reused = kept.is_some();
         let had = match kept {
             Some(_) => Ok(()),
             None => hub.store.pg_connection().await.map(|c| kept = c),
@@ -142,7 +143,7 @@ async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::H
         drop(rx);
         match had {
             Ok(()) => {
-                hub.write_group_pg(&mut kept, group, &mut known, &answer_on)
+                hub.write_group_pg(&mut kept, reused, group, &mut known, &answer_on)
                     .await
             }
             Err(e) => fail_all(group, &e.into()),
@@ -282,16 +283,19 @@ impl Hub {
     /// PostgreSQL: the group in one statement when it can be
     /// ([`Hub::write_group_at_once`]), on the writer's connection `conn`,
     /// else in a transaction. After a failure the connection is let go (a
-    /// new one next time); a kept one found broken (the server restarted,
-    /// an idle link cut) is replaced and the group tried on the new one.
+    /// new one next time); one kept from an earlier group (`reused`) found
+    /// broken (the server restarted, an idle link cut) is replaced and the
+    /// group tried on the new one — once, and never for a connection just
+    /// taken, so a store that is away costs a request one wait for the
+    /// pool, not two.
     async fn write_group_pg(
         self: Arc<Self>,
         conn: &mut Option<PoolConnection<Postgres>>,
+        mut reused: bool,
         group: Vec<Queued>,
         known: &mut Known,
         answer_on: &Handle,
     ) {
-        let mut reused = conn.is_some();
         let at_once = loop {
             let c = match conn {
                 Some(c) => c,
