@@ -53,6 +53,16 @@ pub struct Metrics {
     pub ingest_commits: Counter,
     /// Ingest requests written by the group-commit writers.
     pub ingest_requests: Counter,
+    /// Deliveries this process's worker took up, by way: `memory`
+    /// (leased at ingest and handed over with the commit) or `store`
+    /// (claimed from the store: a backlog past the in-memory lane, a
+    /// retry, or another process's work).
+    pub deliveries_taken: Family<WayLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WayLabel {
+    pub way: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -173,7 +183,14 @@ impl Metrics {
             "Ingest requests written by the ingest writers",
             ingest_requests.clone(),
         );
+        let deliveries_taken = Family::<WayLabel, Counter>::default();
+        registry.register(
+            "deliveries_taken",
+            "Deliveries taken up by this process's worker, by way: handed over in memory at ingest, or claimed from the store",
+            deliveries_taken.clone(),
+        );
         Metrics {
+            deliveries_taken,
             ingest_commits,
             ingest_requests,
             leases_taken_over,
@@ -200,6 +217,13 @@ impl Metrics {
                 outcome: outcome.to_string(),
             })
             .inc();
+    }
+
+    /// Counts `n` deliveries taken up `way` (`memory` or `store`).
+    pub fn taken(&self, way: &'static str, n: usize) {
+        self.deliveries_taken
+            .get_or_create(&WayLabel { way })
+            .inc_by(n as u64);
     }
 
     pub fn plugin_call(&self, kind: &str, ok: bool) {

@@ -461,6 +461,7 @@ impl Worker {
             })
             .await??;
         let n = claimed.len();
+        self.hub.metrics.taken("store", n);
         self.hold(claimed);
         Ok(n)
     }

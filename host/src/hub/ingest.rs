@@ -90,9 +90,11 @@ impl Hub {
                     .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                 tx.send(outcome.claimed.clone()).is_ok()
             });
-            // Without a worker to take them they wait out their lease, then
-            // any worker claims them from the store.
-            if !sent {
+            if sent {
+                self.metrics.taken("memory", outcome.claimed.len());
+            } else {
+                // Without a worker to take them they wait out their lease,
+                // then any worker claims them from the store.
                 tracing::warn!(
                     count = outcome.claimed.len(),
                     "no local worker for leased deliveries"

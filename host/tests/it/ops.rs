@@ -31,6 +31,14 @@ async fn health_readiness_metrics_and_openapi_are_served(backend: Backend) {
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
+    // The one delivery was taken up by the worker, in memory at ingest or
+    // from the store.
+    let taken: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("scaihub_deliveries_taken_total{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert!(taken >= 1.0, "no delivery counted as taken in\n{metrics}");
     let doc: Value = get("/openapi.json").await.unwrap().json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
