@@ -46,10 +46,11 @@ const GROUP_EVENTS: usize = 2_000;
 /// PostgreSQL writes a group in one statement ([`Hub::write_group_at_once`])
 /// only up to about this many rows (events, and deliveries counted as each
 /// event times its organisation's webhooks). The five round trips it saves
-/// are most of a small group's time and under 2 % of a big one's, and
-/// there the transaction's way costs PostgreSQL less CPU for the same
-/// rows: batches of 100 events to 10 webhooks, 8 connections, took
-/// 41 s of PostgreSQL CPU against 45.7 s in one statement.
+/// (~1.3 ms) are most of a small group's time and a few per cent of a big
+/// one's, and for big groups the transaction's way cost PostgreSQL less
+/// CPU for the same rows: batches of 100 events to 10 webhooks, 8
+/// connections, took 41 s of PostgreSQL CPU against 45 s in one statement
+/// (see BENCHMARKS.md).
 const AT_ONCE_ROWS: usize = 1_000;
 /// Writers per store: SQLite has one writer connection anyway; on
 /// PostgreSQL a second one writes the next group while the first commits.
