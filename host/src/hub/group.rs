@@ -21,6 +21,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
+use std::time::Instant;
 
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
@@ -75,11 +76,62 @@ pub struct Queued {
     /// The trace the request's events carry to their deliveries.
     pub trace: Option<TraceParent>,
     pub reply: oneshot::Sender<HubResult<IngestOutcome>>,
+    /// When it was queued.
+    pub arrived: Instant,
 }
 
 /// The queue's receiving end, shared by the writers: the one holding it
 /// takes the next group.
 pub type Intake = Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>;
+
+/// PostgreSQL: when the writers' last wait for a connection that ended
+/// with the store away began and ended (overlapping waits merged). A
+/// request that arrived within it was queued while the store was found
+/// away, and is answered `503` at once rather than after a wait of its
+/// own: a writer that takes a group after a failed wait would otherwise
+/// make the requests that came during that wait wait the whole timeout
+/// again (two writers, each waiting once, made some requests wait twice).
+#[derive(Clone, Default)]
+struct Away(Arc<std::sync::Mutex<Option<(Instant, Instant)>>>);
+
+impl Away {
+    /// Runs a wait for the store, noting it if it found the store away.
+    async fn noting<T>(
+        &self,
+        wait: impl std::future::Future<Output = Result<T, crate::storage::StoreError>>,
+    ) -> Result<T, crate::storage::StoreError> {
+        let began = Instant::now();
+        let got = wait.await;
+        let mut last = self.0.lock().expect("away lock");
+        match &got {
+            Err(e) if e.is_unavailable() => {
+                let ended = Instant::now();
+                *last = Some(match *last {
+                    Some((b, e)) if e >= began => (b.min(began), ended.max(e)),
+                    _ => (began, ended),
+                });
+            }
+            Err(_) => {}
+            Ok(_) => *last = None,
+        }
+        got
+    }
+
+    /// Answers `503` to the requests of `group` that arrived while a wait
+    /// was finding the store away; returns the others.
+    fn answer_arrived_while_away(&self, group: Vec<Queued>) -> Vec<Queued> {
+        let Some((began, ended)) = *self.0.lock().expect("away lock") else {
+            return group;
+        };
+        let (during, after): (Vec<Queued>, Vec<Queued>) = group
+            .into_iter()
+            .partition(|q| q.arrived >= began && q.arrived <= ended);
+        if !during.is_empty() {
+            fail_all(during, &HubError::Unavailable);
+        }
+        after
+    }
+}
 
 /// Starts the writers of `hub`'s store; they end when the hub is dropped.
 pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<Queued> {
@@ -92,19 +144,30 @@ pub fn spawn_writers(hub: Weak<Hub>, backend: Backend) -> mpsc::UnboundedSender<
         // written does not hold back the last one's.
         Backend::Sqlite => {
             let answer_on = tokio::runtime::Handle::current();
-            crate::storage::writer_runtime().spawn(run_writer(hub, intake, answer_on));
+            crate::storage::writer_runtime().spawn(run_writer(
+                hub,
+                intake,
+                answer_on,
+                Away::default(),
+            ));
         }
         Backend::Postgres => {
+            let away = Away::default();
             for _ in 0..PG_WRITERS {
                 let answer_on = tokio::runtime::Handle::current();
-                tokio::spawn(run_writer(hub.clone(), intake.clone(), answer_on));
+                tokio::spawn(run_writer(
+                    hub.clone(),
+                    intake.clone(),
+                    answer_on,
+                    away.clone(),
+                ));
             }
         }
     }
     tx
 }
 
-async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::Handle) {
+async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::Handle, away: Away) {
     // PostgreSQL: the webhooks this writer last read, by organisation,
     // and its connection, kept between groups (taking one from the pool
     // cost a round trip, its health check, on every group).
@@ -142,20 +205,30 @@ async fn run_writer(hub: Weak<Hub>, intake: Intake, answer_on: tokio::runtime::H
         }
         // A connection first, then the queue: if the store is away every
         // request waiting is told at once.
+        let Some(first) = away.answer_arrived_while_away(vec![first]).pop() else {
+            continue;
+        };
         let reused = kept.is_some();
         let had = match kept {
             Some(_) => Ok(()),
-            None => hub.store.pg_connection().await.map(|c| kept = c),
+            None => away
+                .noting(hub.store.pg_connection())
+                .await
+                .map(|c| kept = c),
         };
         let mut group = vec![first];
         take_waiting(&mut group, &mut rx);
         drop(rx);
-        match had {
-            Ok(()) => {
-                hub.write_group_pg(&mut kept, reused, group, &mut known, &answer_on)
-                    .await
+        let group = match had {
+            Ok(()) => away.answer_arrived_while_away(group),
+            Err(e) => {
+                fail_all(group, &e.into());
+                continue;
             }
-            Err(e) => fail_all(group, &e.into()),
+        };
+        if !group.is_empty() {
+            hub.write_group_pg(&mut kept, reused, group, &mut known, &answer_on, &away)
+                .await
         }
     }
 }
@@ -211,6 +284,7 @@ fn fail_all(group: Vec<Queued>, err: &HubError) {
 fn shared(err: &HubError) -> HubError {
     match err {
         HubError::Store(e) if e.is_unavailable() => HubError::Unavailable,
+        HubError::Unavailable => HubError::Unavailable,
         HubError::Unauthenticated(m) => HubError::Unauthenticated(m),
         other => HubError::Internal(format!("{other:#}")),
     }
@@ -247,6 +321,7 @@ impl Hub {
             key,
             trace,
             reply,
+            arrived: Instant::now(),
         };
         if let Err(mpsc::error::SendError(q)) = queue.send(queued) {
             return self.ingest_alone(org_id, q.events, q.key, q.trace).await;
@@ -304,11 +379,12 @@ impl Hub {
         group: Vec<Queued>,
         known: &mut Known,
         answer_on: &Handle,
+        away: &Away,
     ) {
         let at_once = loop {
             let c = match conn {
                 Some(c) => c,
-                None => match self.store.pg_connection().await {
+                None => match away.noting(self.store.pg_connection()).await {
                     Ok(Some(c)) => conn.insert(c),
                     Ok(None) => {
                         let e = HubError::Internal("no PostgreSQL connection".into());
@@ -343,9 +419,15 @@ impl Hub {
                 "an ingest group failed in one statement; writing it in a transaction"
             ),
         }
-        match self.store.begin().await {
+        match away.noting(self.store.begin()).await {
             Ok(tx) => self.write_group(tx, group, answer_on).await,
-            Err(e) => fail_all(group, &e.into()),
+            Err(e) => {
+                // The kept connection is likely gone with the store.
+                if e.is_unavailable() {
+                    *conn = None;
+                }
+                fail_all(group, &e.into())
+            }
         }
     }
 
