@@ -924,3 +924,82 @@ fn split(outcome: &IngestOutcome, members: &[usize], group: &[Queued]) -> Vec<In
     }
     parts
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::storage::StoreError;
+
+    fn queued(arrived: Instant) -> (Queued, oneshot::Receiver<HubResult<IngestOutcome>>) {
+        let (reply, answer) = oneshot::channel();
+        let q = Queued {
+            org_id: "org_a".into(),
+            events: Vec::new(),
+            key: None,
+            trace: None,
+            reply,
+            arrived,
+        };
+        (q, answer)
+    }
+
+    #[tokio::test]
+    async fn a_request_that_came_while_a_wait_found_the_store_away_is_answered_at_once() {
+        let away = Away::default();
+        let before = Instant::now();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let during = Arc::new(std::sync::Mutex::new(None));
+        let seen = during.clone();
+        let waited = away
+            .noting(async move {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                *seen.lock().unwrap() = Some(Instant::now());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Err::<(), _>(StoreError::Db(sqlx::Error::PoolTimedOut))
+            })
+            .await;
+        assert!(waited.is_err());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let during = during.lock().unwrap().unwrap();
+        let after = Instant::now();
+
+        let (early, _a) = queued(before);
+        let (mid, mut mid_answer) = queued(during);
+        let (late, _c) = queued(after);
+        let left = away.answer_arrived_while_away(vec![early, mid, late]);
+        let arrivals: Vec<Instant> = left.iter().map(|q| q.arrived).collect();
+        assert_eq!(
+            arrivals,
+            vec![before, after],
+            "only the one that came during the wait is answered"
+        );
+        assert!(matches!(
+            mid_answer.try_recv(),
+            Ok(Err(HubError::Unavailable))
+        ));
+
+        // A wait that finds the store back forgets the outage.
+        away.noting(async { Ok::<(), StoreError>(()) })
+            .await
+            .unwrap();
+        let (mid, _d) = queued(during);
+        assert_eq!(away.answer_arrived_while_away(vec![mid]).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_wait_refused_for_another_reason_is_not_an_outage() {
+        let away = Away::default();
+        let began = Instant::now();
+        let refused = away
+            .noting(async {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Err::<(), _>(StoreError::Db(sqlx::Error::RowNotFound))
+            })
+            .await;
+        assert!(refused.is_err());
+        let (q, _a) = queued(began + Duration::from_millis(1));
+        assert_eq!(away.answer_arrived_while_away(vec![q]).len(), 1);
+    }
+}
