@@ -84,15 +84,17 @@ pub struct Queued {
 /// takes the next group.
 pub type Intake = Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>;
 
-/// PostgreSQL: when the writers' last wait for a connection that ended
-/// with the store away began and ended (overlapping waits merged). A
-/// request that arrived within it was queued while the store was found
-/// away, and is answered `503` at once rather than after a wait of its
-/// own: a writer that takes a group after a failed wait would otherwise
-/// make the requests that came during that wait wait the whole timeout
-/// again (two writers, each waiting once, made some requests wait twice).
+/// PostgreSQL: when the writers' last wait for a connection that found
+/// the store away ended, until a wait finds it back. A request that arrived
+/// before then and is still queued has waited through that wait, and is
+/// answered `503` at once rather than after a wait of its own: the writers
+/// wait for a connection one after another, and a writer that takes a
+/// group after a failed wait would otherwise make the requests that were
+/// queued through it wait the whole timeout again (CI saw answers after
+/// twice the pool's timeout: requests queued just before a writer's wait
+/// began, while both writers were replacing broken connections).
 #[derive(Clone, Default)]
-struct Away(Arc<std::sync::Mutex<Option<(Instant, Instant)>>>);
+struct Away(Arc<std::sync::Mutex<Option<Instant>>>);
 
 impl Away {
     /// Runs a wait for the store, noting it if it found the store away.
@@ -100,16 +102,12 @@ impl Away {
         &self,
         wait: impl std::future::Future<Output = Result<T, crate::storage::StoreError>>,
     ) -> Result<T, crate::storage::StoreError> {
-        let began = Instant::now();
         let got = wait.await;
         let mut last = self.0.lock().expect("away lock");
         match &got {
             Err(e) if e.is_unavailable() => {
                 let ended = Instant::now();
-                *last = Some(match *last {
-                    Some((b, e)) if e >= began => (b.min(began), ended.max(e)),
-                    _ => (began, ended),
-                });
+                *last = Some(last.map_or(ended, |e| e.max(ended)));
             }
             Err(_) => {}
             Ok(_) => *last = None,
@@ -117,17 +115,21 @@ impl Away {
         got
     }
 
-    /// Answers `503` to the requests of `group` that arrived while a wait
-    /// was finding the store away; returns the others.
+    /// A write went through: the store is back.
+    fn back(&self) {
+        *self.0.lock().expect("away lock") = None;
+    }
+
+    /// Answers `503` to the requests of `group` that were queued through a
+    /// wait that found the store away; returns the others.
     fn answer_arrived_while_away(&self, group: Vec<Queued>) -> Vec<Queued> {
-        let Some((began, ended)) = *self.0.lock().expect("away lock") else {
+        let Some(ended) = *self.0.lock().expect("away lock") else {
             return group;
         };
-        let (during, after): (Vec<Queued>, Vec<Queued>) = group
-            .into_iter()
-            .partition(|q| q.arrived >= began && q.arrived <= ended);
-        if !during.is_empty() {
-            fail_all(during, &HubError::Unavailable);
+        let (waited, after): (Vec<Queued>, Vec<Queued>) =
+            group.into_iter().partition(|q| q.arrived <= ended);
+        if !waited.is_empty() {
+            fail_all(waited, &HubError::Unavailable);
         }
         after
     }
@@ -407,6 +409,8 @@ impl Hub {
         };
         match at_once {
             Ok(Some((answers, done))) => {
+                // The store answers again.
+                away.back();
                 let written = Ok((self.store.unsynced(), answers, done));
                 return self.answer_group(group, written, answer_on).await;
             }
@@ -946,7 +950,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_that_came_while_a_wait_found_the_store_away_is_answered_at_once() {
+    async fn a_request_queued_through_a_wait_that_found_the_store_away_is_answered_at_once() {
         let away = Away::default();
         let before = Instant::now();
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -965,20 +969,21 @@ mod tests {
         let during = during.lock().unwrap().unwrap();
         let after = Instant::now();
 
-        let (early, _a) = queued(before);
+        // Queued before the wait began (another writer had taken the group
+        // before it), or while it went on: both waited through it.
+        let (early, mut early_answer) = queued(before);
         let (mid, mut mid_answer) = queued(during);
         let (late, _c) = queued(after);
         let left = away.answer_arrived_while_away(vec![early, mid, late]);
         let arrivals: Vec<Instant> = left.iter().map(|q| q.arrived).collect();
         assert_eq!(
             arrivals,
-            vec![before, after],
-            "only the one that came during the wait is answered"
+            vec![after],
+            "only the one that came after the wait is left to wait"
         );
-        assert!(matches!(
-            mid_answer.try_recv(),
-            Ok(Err(HubError::Unavailable))
-        ));
+        for answer in [&mut early_answer, &mut mid_answer] {
+            assert!(matches!(answer.try_recv(), Ok(Err(HubError::Unavailable))));
+        }
 
         // A wait that finds the store back forgets the outage.
         away.noting(async { Ok::<(), StoreError>(()) })
