@@ -45,7 +45,15 @@ pub fn new_id(kind: IdKind) -> String {
         // Overflow needs 2^80 ids in one millisecond; fall back to a fresh one.
         generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
     };
-    format!("{}{}", kind.prefix(), ulid.to_string().to_lowercase())
+    // Encoded on the stack and lowercased in place: one allocation, the
+    // result (a delivery id is minted for every delivery).
+    let mut buf = [0u8; ulid::ULID_LEN];
+    let encoded = ulid.array_to_str(&mut buf);
+    encoded.make_ascii_lowercase();
+    let mut id = String::with_capacity(kind.prefix().len() + ulid::ULID_LEN);
+    id.push_str(kind.prefix());
+    id.push_str(encoded);
+    id
 }
 
 /// Whether `id` looks like an identifier of `kind`: its prefix, then 1–120
@@ -82,6 +90,25 @@ mod tests {
         assert!(is_valid(IdKind::Webhook, &id));
         assert!(!is_valid(IdKind::Delivery, &id));
         assert_ne!(id, new_id(IdKind::Webhook));
+    }
+
+    #[test]
+    fn minted_ids_are_a_lowercase_ulid_and_sort_in_minting_order() {
+        let ids: Vec<String> = (0..1_000).map(|_| new_id(IdKind::Delivery)).collect();
+        for id in &ids {
+            let ulid = id.strip_prefix("dlv_").expect("prefix");
+            assert_eq!(ulid.len(), 26, "{id}");
+            assert!(
+                ulid.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()),
+                "{id}"
+            );
+            assert!(
+                ulid::Ulid::from_string(&ulid.to_uppercase()).is_ok(),
+                "{id}"
+            );
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
