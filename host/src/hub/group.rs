@@ -105,10 +105,8 @@ impl Away {
         let got = wait.await;
         let mut last = self.0.lock().expect("away lock");
         match &got {
-            Err(e) if e.is_unavailable() => {
-                let ended = Instant::now();
-                *last = Some(last.map_or(ended, |e| e.max(ended)));
-            }
+            // Any earlier failed wait ended before this one.
+            Err(e) if e.is_unavailable() => *last = Some(Instant::now()),
             Err(_) => {}
             Ok(_) => *last = None,
         }
