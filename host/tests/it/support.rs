@@ -253,12 +253,26 @@ pub struct TestEnv {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Prints what the in-process server logs at error level (a `500`'s
+/// cause is logged there, not answered), into the failing test's output
+/// where the test harness captures it.
+fn show_errors() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::ERROR)
+            .with_test_writer()
+            .try_init();
+    });
+}
+
 impl TestEnv {
     pub async fn start(backend: Backend) -> TestEnv {
         Self::with(backend, Options::default()).await
     }
 
     pub async fn with(backend: Backend, options: Options) -> TestEnv {
+        show_errors();
         let db = TestDb::new(backend).await;
         let store = Store::connect(&db.url).await.unwrap();
         let clock = ManualClock::at_fixed_date();
