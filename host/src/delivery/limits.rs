@@ -137,7 +137,11 @@ impl Limits {
                 max_in_flight: admitted.max_in_flight,
                 lease_until: now + lease.as_millis() as Millis,
             };
-            match store.take_send(&ask, now).await {
+            // Boxed, as below: the store's future is kilobytes, and held
+            // inline it would make every delivery's attempt that size —
+            // copied whole at each await that starts it — with or without
+            // limits.
+            match Box::pin(store.take_send(&ask, now)).await {
                 Ok(Ok(())) => return Some(Some(admitted)),
                 Ok(Err(at)) => {
                     self.local_end(&target.webhook_id);
@@ -170,7 +174,7 @@ impl Limits {
                 lease_until: 0,
             };
             // Not ended in the store, it stops counting when its lease runs out.
-            if let Err(e) = store.give_send(&ask).await {
+            if let Err(e) = Box::pin(store.give_send(&ask)).await {
                 tracing::warn!(error = %e, "cannot end a send at the webhook's gate");
             }
         }

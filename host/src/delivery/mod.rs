@@ -707,7 +707,9 @@ impl Worker {
                 let mut rewrite = Rewrite::default();
                 if target.has_plugins() {
                     let started = std::time::Instant::now();
-                    let outcome = plugins::run(&self.hub, &target, &delivery.body).await;
+                    // Boxed: the sandbox's future is kilobytes, and most
+                    // deliveries run no plugin.
+                    let outcome = Box::pin(plugins::run(&self.hub, &target, &delivery.body)).await;
                     timing.plugins = Some(started.elapsed());
                     match outcome {
                         PluginOutcome::Pass => {}
