@@ -6,6 +6,7 @@ pub mod auth;
 pub mod deliveries;
 pub mod events;
 pub mod json;
+pub mod linger;
 pub mod oauth;
 pub mod ops;
 pub mod orgs;

@@ -1,7 +1,10 @@
 //! Ingest validation and the audit log's filters and pagination; ScaiHub's
 //! own actions are audit events that fire webhooks.
 
+use std::time::Duration;
+
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::both;
 use crate::support::{Backend, Receiver, TestEnv, event};
@@ -11,6 +14,51 @@ both!(
     audit_log_filters_by_category_action_user_and_time_with_cursor_pages,
     own_actions_are_audited_and_fire_webhooks,
 );
+
+/// A refusal given before the body is read (a bad key; a body over the
+/// limit, read only up to it) reaches a client that reads it while still
+/// sending, and the connection ends after the body's end. Closed earlier,
+/// with bytes unread, it would end in a reset, which can reach a client
+/// before it has read the answer (as CI once saw in the test above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_body_is_read_to_its_end_before_the_connection_closes() {
+    const SENT: usize = 16 << 20;
+    let env = TestEnv::start(Backend::Sqlite).await;
+    let addr = env.base.trim_start_matches("http://").to_string();
+    let path = env.url("/v1/orgs/{org}/events").replacen(&env.base, "", 1);
+    for (key, status) in [("shk_not_a_key", 401), (env.admin_key.as_str(), 413)] {
+        let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\n\
+             content-type: application/json\r\ncontent-length: {SENT}\r\n\r\n"
+        );
+        let sending = tokio::spawn(async move {
+            wr.write_all(head.as_bytes()).await?;
+            let chunk = vec![b' '; 64 << 10];
+            for _ in 0..SENT / chunk.len() {
+                wr.write_all(&chunk).await?;
+            }
+            wr.flush().await
+        });
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(60), rd.read_to_end(&mut answer))
+            .await
+            .expect("the connection ends after the body");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{answer}"
+        );
+        assert!(answer.contains("connection: close"), "{answer}");
+        read.unwrap_or_else(|e| panic!("answered {status}, then the connection failed: {e}"));
+        sending
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("sending the rest of the body after a {status}: {e}"));
+    }
+    env.finish().await;
+}
 
 async fn bad_events_are_refused_naming_the_field_and_nothing_is_stored(backend: Backend) {
     let env = TestEnv::start(backend).await;
