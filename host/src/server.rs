@@ -315,7 +315,6 @@ pub fn app(hub: Arc<Hub>) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
-        // Outermost, so what any layer or handler leaves of a body is read.
-        .layer(axum::middleware::from_fn(crate::http::linger::linger))
+        .layer(crate::http::linger::LingerLayer)
         .with_state(AppState { hub, openapi })
 }

@@ -9,13 +9,19 @@
 //! read the answer, which it then never sees: the caller of a 401 or a 413
 //! gets "connection reset" (CI met it once in the events test).
 //!
-//! So every request's body is lent to the router; when the answer comes
-//! back with the body unfinished, a task keeps reading and dropping the
-//! rest through hyper, which meanwhile writes the answer and closes the
+//! So a request's body is lent to the router; when the answer comes back
+//! with the body unfinished, a task keeps reading and dropping the rest
+//! through hyper, which meanwhile writes the answer and closes the
 //! connection only after the body's end: the staged close RFC 9112 §9.6
 //! asks of a server. A client that sends more than [`LINGER_BYTES`] after
 //! the answer, or is still sending after [`LINGER_TIME`], is cut off as
 //! before. The answer itself is never held back.
+//!
+//! A body of at most [`SMALL_BODY`] bytes is not lent: its client's one
+//! write fits in the sockets' buffers, so it has sent it all before it
+//! reads, and the answer is ahead of any reset in what it reads. That
+//! keeps the single-event ingest path as it was (lending cost it 3 µs
+//! and 5 % of its rate when every body was lent).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -25,46 +31,85 @@ use std::time::Duration;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::header;
-use axum::middleware::Next;
 use axum::response::Response;
+use futures_util::future::{BoxFuture, Either};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
+use tower::{Layer, Service};
 
 /// Most bytes read and dropped after an answer.
 pub const LINGER_BYTES: u64 = 64 << 20;
 /// Longest a connection stays open after its answer to read the body's rest.
 pub const LINGER_TIME: Duration = Duration::from_secs(5);
+/// Bodies of a known length up to this go to the router as they are.
+pub const SMALL_BODY: u64 = 16 << 10;
 
 /// Where a lent body comes back when the router drops it unfinished.
 type Slot = Arc<Mutex<Option<Body>>>;
 
-/// The middleware: lends the body and, when the answer leaves part of it
+/// The layer: outermost, so what any inner layer or handler leaves of a
+/// body is read.
+#[derive(Clone, Copy, Default)]
+pub struct LingerLayer;
+
+impl<S> Layer<S> for LingerLayer {
+    type Service = Linger<S>;
+
+    fn layer(&self, inner: S) -> Linger<S> {
+        Linger { inner }
+    }
+}
+
+/// Lends a body that is not small and, when the answer leaves part of it
 /// unread, reads that part in the background.
-pub async fn linger(req: Request, next: Next) -> Response {
-    if req.body().is_end_stream() {
-        return next.run(req).await;
+#[derive(Clone)]
+pub struct Linger<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Linger<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, BoxFuture<'static, Result<Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
     }
-    // A client that asked to be told before it sends the body has sent
-    // nothing yet unless the router began reading it.
-    let waits_for_continue = req
-        .headers()
-        .get(header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let slot = Slot::default();
-    let req = req.map(|body| {
-        Body::new(Lent {
-            body: Some(body),
-            read: false,
-            waits_for_continue,
-            slot: slot.clone(),
-        })
-    });
-    let response = next.run(req).await;
-    let rest = slot.lock().ok().and_then(|mut s| s.take());
-    if let Some(rest) = rest {
-        tokio::spawn(drain(rest, LINGER_BYTES, LINGER_TIME));
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let body = req.body();
+        if body.is_end_stream() || body.size_hint().exact().is_some_and(|n| n <= SMALL_BODY) {
+            return Either::Left(self.inner.call(req));
+        }
+        // A client that asked to be told before it sends the body has sent
+        // nothing yet unless the router began reading it.
+        let waits_for_continue = req
+            .headers()
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let slot = Slot::default();
+        let req = req.map(|body| {
+            Body::new(Lent {
+                body: Some(body),
+                read: false,
+                waits_for_continue,
+                slot: slot.clone(),
+            })
+        });
+        let answer = self.inner.call(req);
+        Either::Right(Box::pin(async move {
+            let response = answer.await;
+            let rest = slot.lock().ok().and_then(|mut s| s.take());
+            if let Some(rest) = rest {
+                tokio::spawn(drain(rest, LINGER_BYTES, LINGER_TIME));
+            }
+            response
+        }))
     }
-    response
 }
 
 /// Reads and drops a body, up to `most` bytes and for at most `time`.
