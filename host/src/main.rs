@@ -89,8 +89,28 @@ fn init_tracing(format: &str) {
     }
 }
 
+/// Each connection takes a file descriptor, and the usual soft limit of
+/// 1,024 (shells', systemd's) would have accepts fail under many
+/// connections while the hard limit is far higher: the soft limit is
+/// raised to the hard one, as Go's runtime does for its servers.
+fn raise_open_files_limit() {
+    let before = rlimit::Resource::NOFILE.get().map(|(soft, _)| soft);
+    match (before, rlimit::increase_nofile_limit(u64::MAX)) {
+        (Ok(before), Ok(now)) if now > before => {
+            tracing::info!(from = before, to = now, "raised the open files limit")
+        }
+        (_, Ok(now)) if now < 4096 => tracing::warn!(
+            limit = now,
+            "the open files limit is low: each connection takes one, and accepts fail past it"
+        ),
+        (_, Ok(_)) => {}
+        (_, Err(e)) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
+}
+
 async fn run(args: scaihub::config::ServeArgs) -> anyhow::Result<()> {
     tracing::info!(settings = ?args, "starting");
+    raise_open_files_limit();
     let settings = server::hub_settings(&args)?;
     let destinations = server::destinations(&args)?;
     let url = server::database_url(&args);

@@ -48,6 +48,16 @@ fn capture(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
 
 impl Proc {
     pub(crate) async fn start(env: &[(&str, String)]) -> Proc {
+        Self::launch(env, None).await
+    }
+
+    /// `start`, with the child's soft limit of open files set to `soft`
+    /// before it runs (as a shell's `ulimit -Sn` would).
+    pub(crate) async fn start_with_open_files(env: &[(&str, String)], soft: u64) -> Proc {
+        Self::launch(env, Some(soft)).await
+    }
+
+    async fn launch(env: &[(&str, String)], soft_open_files: Option<u64>) -> Proc {
         scaihub::install_crypto_provider();
         let port = free_port();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_scaihub"));
@@ -64,6 +74,26 @@ impl Proc {
             .stderr(Stdio::piped());
         for (k, v) in env {
             cmd.env(k, v);
+        }
+        if let Some(soft) = soft_open_files {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let mut lim = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    lim.rlim_cur = soft.min(lim.rlim_max);
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
         }
         let mut child = cmd.spawn().unwrap();
         let stdout = capture(child.stdout.take().unwrap());
@@ -368,4 +398,70 @@ async fn first_start_prints_the_admin_key_once_and_it_works() {
         "the key was printed twice"
     );
     assert_eq!(second.call(&key, "GET", "/v1/me", None).await.0, 200);
+}
+
+/// Started with a soft limit of 256 open files (a shell's `ulimit -Sn`),
+/// the server raises it to the hard limit and answers 600 connections held
+/// open at once; left at 256, its accepts fail past about 200 of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_connections_at_once_are_served_past_a_low_open_files_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CONNECTIONS: usize = 600;
+    let mut own = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut own) }, 0);
+    if own.rlim_max < 4 * CONNECTIONS as u64 {
+        eprintln!(
+            "skipping: the hard limit of open files here ({}) leaves no room to raise",
+            own.rlim_max
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![("SCAIHUB_DATA_DIR", dir.path().display().to_string())];
+    let proc = Proc::start_with_open_files(&env, 256).await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", proc.child.id())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[3], fields[4], "soft and hard: {line}");
+    assert!(
+        proc.stderr
+            .lock()
+            .unwrap()
+            .contains("raised the open files limit"),
+        "the raise is not logged"
+    );
+    let addr = proc.base.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let connect = tokio::net::TcpStream::connect(&addr);
+        let conn = tokio::time::timeout(Duration::from_secs(10), connect)
+            .await
+            .expect("the listener's backlog has room")
+            .unwrap();
+        held.push(conn);
+    }
+    let asks = held.into_iter().map(|mut c| async move {
+        c.write_all(b"GET /readyz HTTP/1.1\r\nhost: scaihub\r\n\r\n")
+            .await?;
+        let mut head = [0u8; 12];
+        c.read_exact(&mut head).await?;
+        // Kept until every answer is in, so all are open at once.
+        Ok::<_, std::io::Error>((head, c))
+    });
+    let answers = tokio::time::timeout(
+        Duration::from_secs(30),
+        futures_util::future::join_all(asks),
+    )
+    .await
+    .expect("every connection is answered");
+    for answer in answers {
+        let (head, _open) = answer.unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200", "{}", String::from_utf8_lossy(&head));
+    }
 }
