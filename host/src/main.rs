@@ -95,16 +95,21 @@ fn init_tracing(format: &str) {
 /// raised to the hard one, as Go's runtime does for its servers.
 fn raise_open_files_limit() {
     let before = rlimit::Resource::NOFILE.get().map(|(soft, _)| soft);
-    match (before, rlimit::increase_nofile_limit(u64::MAX)) {
-        (Ok(before), Ok(now)) if now > before => {
-            tracing::info!(from = before, to = now, "raised the open files limit")
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(now) => {
+            if let Ok(before) = before
+                && now > before
+            {
+                tracing::info!(from = before, to = now, "raised the open files limit");
+            }
+            if now < 4096 {
+                tracing::warn!(
+                    limit = now,
+                    "the open files limit is low: each connection takes one, and accepts fail past it"
+                );
+            }
         }
-        (_, Ok(now)) if now < 4096 => tracing::warn!(
-            limit = now,
-            "the open files limit is low: each connection takes one, and accepts fail past it"
-        ),
-        (_, Ok(_)) => {}
-        (_, Err(e)) => tracing::warn!(error = %e, "could not raise the open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
     }
 }
 
