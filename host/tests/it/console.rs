@@ -1401,4 +1401,5 @@ async fn editing_an_application_keeps_scopes_the_editor_does_not_hold(backend: B
         .await;
     assert_eq!(now["name"], "Ingest bot 2");
     assert_eq!(now["scopes"], json!(["admin:read", "events:write"]));
+    env.finish().await;
 }
