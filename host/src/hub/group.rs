@@ -96,20 +96,28 @@ pub type Intake = Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>;
 /// PostgreSQL: how many writers are writing a group, and a bell rung as
 /// each finishes (see [`OVERLAP_EVENTS`]).
 #[derive(Clone, Default)]
-struct Writing(Arc<(std::sync::atomic::AtomicUsize, tokio::sync::Notify)>);
+struct Writing(Arc<WritingState>);
+
+#[derive(Default)]
+struct WritingState {
+    writers: std::sync::atomic::AtomicUsize,
+    finished: tokio::sync::Notify,
+}
 
 /// A writer's turn at writing a group; it ends when dropped.
 struct Turn(Writing);
 
 impl Writing {
     fn busy(&self) -> bool {
-        self.0.0.load(std::sync::atomic::Ordering::Acquire) > 0
+        self.0.writers.load(std::sync::atomic::Ordering::Acquire) > 0
     }
 
     /// Starts a turn: taken while the queue is still held, so the next
     /// writer to take the queue sees it.
     fn start(&self) -> Turn {
-        self.0.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.0
+            .writers
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Turn(self.clone())
     }
 
@@ -119,7 +127,7 @@ impl Writing {
     async fn gather(&self, group: &mut Vec<Queued>, rx: &mut mpsc::UnboundedReceiver<Queued>) {
         let mut events: usize = group.iter().map(|q| q.events.len()).sum();
         while events < OVERLAP_EVENTS {
-            let finished = self.0.1.notified();
+            let finished = self.0.finished.notified();
             tokio::pin!(finished);
             // Registered before looking, so a turn ending in between rings it.
             finished.as_mut().enable();
@@ -143,8 +151,11 @@ impl Writing {
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        self.0.0.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        self.0.0.1.notify_waiters();
+        let state = &(self.0).0;
+        state
+            .writers
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        state.finished.notify_waiters();
     }
 }
 
